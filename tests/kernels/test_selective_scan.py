@@ -1,0 +1,131 @@
+"""Every selective-scan backend against the reference: values, last state and all gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tsssm.kernels import available_backends, selective_scan
+from tsssm.kernels.selective_scan import api
+
+from .scan_cases import OPTIONAL, Case, make_inputs, run_with_grads
+
+FAST_BACKENDS = [name for name in ("cpu", "chunked", "triton") if name in available_backends()]
+RTOL, ATOL = 6e-4, 2e-3
+
+CASES = [
+    case
+    for length in (1, 63, 100, 257)
+    for case in (
+        Case(length=length, optional=(), softplus=False),
+        Case(length=length),
+        Case(length=length, groups=2, reverse=True),
+        Case(length=length, state=5, optional=("D", "initial_state"), softplus=False,
+             reverse=True),
+    )
+]
+
+
+def scan_with(backend: str):
+    def scan(**kwargs):
+        return selective_scan(**kwargs, backend=backend)
+
+    return scan
+
+
+def assert_matches_reference(backend: str, case: Case, dtype=torch.float32, rtol=RTOL,
+                             atol=ATOL) -> None:
+    inputs = make_inputs(case, dtype=dtype)
+    out, last, grads = run_with_grads(scan_with(backend), inputs)
+    reference_inputs = make_inputs(case)  # the same values, in float32
+    ref_out, ref_last, ref_grads = run_with_grads(scan_with("ref"), reference_inputs)
+    assert out.dtype == dtype
+    assert last.dtype == torch.float32
+    torch.testing.assert_close(out.float(), ref_out, rtol=rtol, atol=atol)
+    torch.testing.assert_close(last, ref_last, rtol=rtol, atol=atol)
+    assert set(grads) == set(ref_grads)
+    for name, grad in grads.items():
+        assert grad.dtype == dtype, name
+        torch.testing.assert_close(
+            grad.float(), ref_grads[name], rtol=rtol, atol=atol, msg=lambda m, n=name: f"d{n}: {m}"
+        )
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+def test_backend_matches_reference(backend: str, case: Case) -> None:
+    assert_matches_reference(backend, case)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "chunked"])
+def test_larger_state_and_dims(backend: str) -> None:
+    assert_matches_reference(backend, Case(batch=3, dim=24, length=130, state=16, groups=3))
+    assert_matches_reference(backend, Case(batch=1, dim=8, length=70, state=33, reverse=True))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("backend", ["ref", *FAST_BACKENDS])
+def test_half_precision_inputs_accumulate_in_float32(backend: str, dtype: torch.dtype) -> None:
+    # Inputs are rounded to half precision, so the comparison with the float32 reference
+    # is only as tight as that rounding; the state itself stays float32.
+    case = Case(length=40)
+    assert_matches_reference(backend, case, dtype=dtype, rtol=5e-2, atol=5e-2)
+
+
+def test_reference_reverse_is_the_forward_scan_of_flipped_inputs() -> None:
+    backward = make_inputs(Case(length=17, reverse=True), requires_grad=False)
+    flipped = {
+        name: value.flip(-1) if name in {"u", "delta", "B", "C", "z"} else value
+        for name, value in backward.items()
+    }
+    flipped["reverse"] = False
+    out, last = selective_scan(**backward, return_last_state=True, backend="ref")
+    out_f, last_f = selective_scan(**flipped, return_last_state=True, backend="ref")
+    torch.testing.assert_close(out, out_f.flip(-1))
+    torch.testing.assert_close(last, last_f)
+
+
+def test_reference_against_closed_form_single_step() -> None:
+    # One step from a known state: h = exp(dt A) h0 + dt B u, y = <C, h> + D u, out = y silu(z).
+    inputs = make_inputs(Case(batch=1, dim=2, length=1, state=3), requires_grad=False)
+    out, last = selective_scan(**inputs, return_last_state=True, backend="ref")
+    dt = torch.nn.functional.softplus(inputs["delta"][0, :, 0] + inputs["delta_bias"])
+    h = torch.exp(dt[:, None] * inputs["A"]) * inputs["initial_state"][0] + (
+        dt * inputs["u"][0, :, 0]
+    )[:, None] * inputs["B"][0, :, 0]
+    y = h @ inputs["C"][0, :, 0] + inputs["D"] * inputs["u"][0, :, 0]
+    expected = y * torch.nn.functional.silu(inputs["z"][0, :, 0])
+    torch.testing.assert_close(out[0, :, 0], expected)
+    torch.testing.assert_close(last[0], h)
+
+
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+def test_backward_is_deterministic(backend: str) -> None:
+    case = Case(batch=2, dim=6, length=50, groups=2)
+    first = run_with_grads(scan_with(backend), make_inputs(case))
+    second = run_with_grads(scan_with(backend), make_inputs(case))
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+    for name in first[2]:
+        assert torch.equal(first[2][name], second[2][name]), name
+
+
+def test_auto_picks_the_fused_kernel_on_cpu() -> None:
+    assert api.resolve_backend("auto", "cpu") == "cpu"
+
+
+def test_unavailable_backend_falls_back_with_a_message(monkeypatch) -> None:
+    monkeypatch.setattr(api, "_warned", set())
+    monkeypatch.setitem(api._UNAVAILABLE, "cpu", lambda device: "not built here.")
+    inputs = make_inputs(Case(length=20), requires_grad=False)
+    with pytest.warns(RuntimeWarning, match=r"'cpu' cannot run.*not built here.*'chunked'"):
+        out = selective_scan(**inputs, backend="cpu")
+    torch.testing.assert_close(out, selective_scan(**inputs, backend="ref"), rtol=RTOL, atol=ATOL)
+
+
+def test_optional_inputs_default_to_absent() -> None:
+    case = Case(optional=(), length=10)
+    inputs = make_inputs(case, requires_grad=False)
+    explicit = selective_scan(**inputs)
+    for name in OPTIONAL:
+        inputs.pop(name)
+    torch.testing.assert_close(selective_scan(**inputs), explicit)

@@ -1,0 +1,128 @@
+"""Fast CPU selective scan: the fused C++ loop of ``csrc/cpu_scan.cpp`` behind autograd.
+
+The forward runs the whole recurrence (softplus, decay, state update, read-out, skip and
+gate) in one pass per ``(batch, channel)`` row, one ``exp`` per state update, with the state
+in registers. The backward replays each row's scan, keeping that row's states only (scratch
+of ``length x state`` floats per thread), then walks it in reverse. Nothing of size
+``[batch, dim, length, state]`` is ever allocated, so memory grows linearly with length.
+
+The library is built by ``pip install`` (setup.py) and loaded with ctypes; it needs no torch
+headers. Threads: ``torch.get_num_threads()``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+
+import torch
+
+from ._inputs import ScanInputs
+
+_INSTALL_HINT = (
+    "the compiled CPU kernel (tsssm.kernels.selective_scan._cpu_scan) is not built; "
+    "reinstall with a C++ compiler present: pip install --force-reinstall --no-deps ."
+)
+
+
+def _load_library() -> ctypes.CDLL | None:
+    spec = importlib.util.find_spec("tsssm.kernels.selective_scan._cpu_scan")
+    if spec is None or spec.origin is None:
+        return None
+    lib = ctypes.CDLL(spec.origin)
+    ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    shape_args = [i64] * 5 + [i32] * 3  # batch dim length state groups softplus reverse threads
+    lib.tsssm_scan_forward.argtypes = [ptr] * 9 + shape_args + [ptr] * 2
+    lib.tsssm_scan_forward.restype = None
+    lib.tsssm_scan_backward.argtypes = [ptr] * 9 + shape_args + [ptr] * 11
+    lib.tsssm_scan_backward.restype = None
+    lib.tsssm_scan_threads.argtypes = [i64, i32]
+    lib.tsssm_scan_threads.restype = i32
+    return lib
+
+
+_LIB = _load_library()
+
+
+def unavailable_reason(device: torch.device) -> str | None:
+    """None when the fused kernel can run on ``device``, else why not and what to do."""
+    if device.type != "cpu":
+        return f"the fused CPU kernel runs on CPU tensors only (got {device.type})."
+    if _LIB is None:
+        return _INSTALL_HINT
+    return None
+
+
+def _ptr(x: torch.Tensor | None) -> int | None:
+    return None if x is None else x.data_ptr()
+
+
+class _FusedScan(torch.autograd.Function):
+    """Autograd wrapper; inputs are float32 and contiguous, B and C time-major [b, g, l, n]."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B_tm, C_tm, D, z, delta_bias, h0, softplus, reverse):
+        batch, dim, length = u.shape
+        groups, state = B_tm.shape[1], A.shape[1]
+        threads = _LIB.tsssm_scan_threads(batch * dim, torch.get_num_threads())
+        out = torch.empty_like(u)
+        last = u.new_empty(batch, dim, state)
+        _LIB.tsssm_scan_forward(
+            *map(_ptr, (u, delta, A, B_tm, C_tm, D, z, delta_bias, h0)),
+            batch, dim, length, state, groups, int(softplus), int(reverse), threads,
+            out.data_ptr(), last.data_ptr(),
+        )
+        ctx.save_for_backward(u, delta, A, B_tm, C_tm, D, z, delta_bias, h0)
+        ctx.flags = (softplus, reverse)
+        return out, last
+
+    @staticmethod
+    def backward(ctx, dout, dlast):
+        u, delta, A, B_tm, C_tm, D, z, delta_bias, h0 = ctx.saved_tensors
+        softplus, reverse = ctx.flags
+        batch, dim, length = u.shape
+        groups, state = B_tm.shape[1], A.shape[1]
+        threads = _LIB.tsssm_scan_threads(batch * dim, torch.get_num_threads())
+        dout = dout.contiguous() if dout is not None else torch.zeros_like(u)
+        dlast = dlast.contiguous() if dlast is not None else None
+        du, ddelta = torch.empty_like(u), torch.empty_like(u)
+        dz = torch.empty_like(u) if z is not None else None
+        dh0 = torch.empty_like(h0) if h0 is not None else None
+        # Per-thread partial sums, reduced below in a fixed order (deterministic).
+        dA = u.new_zeros(threads, dim, state)
+        dD = u.new_zeros(threads, dim) if D is not None else None
+        dbias = u.new_zeros(threads, dim) if delta_bias is not None else None
+        dB = u.new_zeros(threads, *B_tm.shape)
+        dC = u.new_zeros(threads, *C_tm.shape)
+        _LIB.tsssm_scan_backward(
+            *map(_ptr, (u, delta, A, B_tm, C_tm, D, z, delta_bias, h0)),
+            batch, dim, length, state, groups, int(softplus), int(reverse), threads,
+            *map(_ptr, (dout, dlast, du, ddelta, dz, dh0, dA, dD, dbias, dB, dC)),
+        )
+        return (
+            du, ddelta, dA.sum(0), dB.sum(0), dC.sum(0),
+            None if dD is None else dD.sum(0), dz, None if dbias is None else dbias.sum(0),
+            dh0, None, None,
+        )
+
+
+def selective_scan_cpu(inputs: ScanInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fused CPU selective scan; same contract as :func:`reference.selective_scan_ref`.
+
+    Inputs of any floating dtype are computed in float32; ``out`` comes back in ``u``'s
+    dtype and ``last_state`` in float32.
+    """
+    if _LIB is None:
+        raise RuntimeError(_INSTALL_HINT)
+
+    def f32(x: torch.Tensor | None) -> torch.Tensor | None:
+        # Differentiable cast: autograd returns each gradient in its input's dtype.
+        return None if x is None else x.to(torch.float32).contiguous()
+
+    out, last = _FusedScan.apply(
+        f32(inputs.u), f32(inputs.delta), f32(inputs.A),
+        f32(inputs.B.transpose(-1, -2)), f32(inputs.C.transpose(-1, -2)),
+        f32(inputs.D), f32(inputs.z), f32(inputs.delta_bias), f32(inputs.initial_state),
+        inputs.delta_softplus, inputs.reverse,
+    )
+    return out.to(inputs.u.dtype), last
