@@ -59,17 +59,19 @@ LOOP, PSCAN, AUTO = "ref", "pscan", "auto"
 BASELINES = (LOOP, PSCAN)
 PHASES = ("forward", "fwd+bwd")
 
-EXP_ELEMENTS = 1 << 18  # 1 MiB in, 1 MiB out: stays in a core's L2 cache
-EXP_SECONDS = 0.2  # target duration of one exp-throughput sample
-COPY_BYTES = 256 << 20
-COPY_ITERATIONS = 5
+# float32 elements of the exp-throughput tensor: on the CPU 1 MiB in and 1 MiB out, which
+# stay in a core's L2 cache; on a GPU enough to hide the launch overhead (memory-bound there).
+EXP_ELEMENTS = {"cpu": 1 << 18, "cuda": 1 << 26}
+COPY_BYTES = 256 << 20  # copied into a second tensor: 512 MiB in all, beyond the caches
+PROBE_SECONDS = 0.1  # each ceiling probe repeats its operation for about this long
+# Below this, torch's multi-threaded exp reaches too little of threads x its one-thread rate:
+# other processes hold the cores and every parallel region waits for descheduled threads.
+MIN_PARALLEL_EFFICIENCY = 0.5
 # Peak memory of forward+backward in [batch, length, dim, state] float32 tensors, for the
 # methods whose memory grows with it (pscan at its padded length); measured at 32x256x512x16
 # and rounded up. A method whose estimate exceeds the free memory is skipped on that shape.
 FULL_STATE_COPIES = {PSCAN: 10.0, LOOP: 7.0, "chunked": 9.0}
 MEMORY_HEADROOM = 0.8  # use at most this fraction of the free memory
-
-BUSY_LOAD = 0.8  # a 1-minute load average from which other processes hold a core
 
 _START = time.perf_counter()
 
@@ -204,7 +206,7 @@ def measure_round_robin(
             if samples[key] and samples[key][0] > max_seconds:
                 continue
             samples[key].append(jobs[key]())
-            log(f"{label} repeat {repeat + 1}/{repeats} {key}: {samples[key][-1]:.4f} s")
+            log(f"{label} repeat {repeat + 1}/{repeats} {key}: {samples[key][-1]:.4g} s")
     return samples
 
 
@@ -294,7 +296,7 @@ class MethodResult:
     forward_s: list[float] = field(default_factory=list)
     fwd_bwd_s: list[float] = field(default_factory=list)
     peak_bytes: int | None = None
-    note: str = ""
+    notes: list[str] = field(default_factory=list)
 
     def median(self, phase: str) -> float | None:
         """Median seconds of ``phase`` ("forward" or "fwd+bwd"), None if not measured."""
@@ -308,12 +310,44 @@ class ShapeResult:
 
     shape: Shape
     methods: dict[str, MethodResult]
+    ceilings: dict[str, list[float]]  # rate samples of the ceiling probes
+
+    def ceiling(self, name: str) -> float:
+        """Median of one ceiling probe's rates."""
+        return statistics.median(self.ceilings[name])
+
+    def ceiling_medians(self) -> dict[str, float]:
+        """Median of every ceiling probe's rates."""
+        return {name: self.ceiling(name) for name in self.ceilings}
+
+
+def time_methods(
+    shape: Shape, methods: list[str], device: torch.device, repeats: int, max_seconds: float
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Time every method and ceiling probe on ``shape``, interleaved.
+
+    Returns the methods' seconds by :func:`job_key` and the probes' rates. The inputs and
+    probe tensors are freed on return.
+    """
+    inputs = make_inputs(shape, device)
+    if device.type == "cuda":  # compile Triton kernels and fill the caching allocator
+        for method in methods:
+            forward_backward(method, inputs)
+    probes = CeilingProbes(device)
+    jobs = probes.jobs()
+    for method in methods:
+        jobs[job_key(method, "forward")] = lambda m=method: time_forward(m, inputs, device)
+        jobs[job_key(method, "fwd+bwd")] = lambda m=method: time_forward_backward(
+            m, inputs, device
+        )
+    samples = measure_round_robin(jobs, repeats, max_seconds, shape_name(shape))
+    return samples, probes.rates(samples)
 
 
 def bench_shape(
     shape: Shape, methods: list[str], device: torch.device, repeats: int, max_seconds: float
 ) -> ShapeResult:
-    """Time every method on ``shape`` (interleaved), then measure each one's peak memory."""
+    """Time every method that fits in memory on ``shape``, then measure its peak memory."""
     name = shape_name(shape)
     results = {method: MethodResult() for method in methods}
     free = free_memory_bytes(device)
@@ -321,35 +355,24 @@ def bench_shape(
     for method in methods:
         estimate = estimated_peak_bytes(method, shape)
         if estimate > MEMORY_HEADROOM * free:
-            results[method].note = (
-                f"skipped: needs about {estimate / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free"
-            )
-            log(f"{name} {method}: {results[method].note}")
+            note = f"skipped: needs about {estimate / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free"
+            results[method].notes.append(note)
+            log(f"{name} {method}: {note}")
         else:
             runnable.append(method)
-    inputs = make_inputs(shape, device)
-    if device.type == "cuda":  # compile Triton kernels and fill the caching allocator
-        for method in runnable:
-            forward_backward(method, inputs)
-    jobs: dict[str, Callable[[], float]] = {}
-    for method in runnable:
-        jobs[job_key(method, "forward")] = lambda m=method: time_forward(m, inputs, device)
-        jobs[job_key(method, "fwd+bwd")] = lambda m=method: time_forward_backward(
-            m, inputs, device
-        )
-    samples = measure_round_robin(jobs, repeats, max_seconds, name)
+    samples, ceilings = time_methods(shape, runnable, device, repeats, max_seconds)
     for method in runnable:
         result = results[method]
         result.forward_s = samples[job_key(method, "forward")]
         result.fwd_bwd_s = samples[job_key(method, "fwd+bwd")]
         if repeats > 1 and min(len(result.forward_s), len(result.fwd_bwd_s)) == 1:
-            result.note = f"measured once: a run took over {max_seconds:g} s"
+            result.notes.append(f"measured once: a run took over {max_seconds:g} s")
         try:
             result.peak_bytes = measure_peak_memory(method, shape, device)
         except BrokenProcessPool:
-            result.note = "memory run died (out of memory?)"
-        log(f"{name} {method}: peak memory {format_bytes(result.peak_bytes)}")
-    return ShapeResult(shape, results)
+            result.notes.append("memory run died (out of memory?)")
+        log(f"{name} {method}: peak memory {format_bytes(result.peak_bytes)} MiB")
+    return ShapeResult(shape, results, ceilings)
 
 
 def check_agreement(methods: list[str], device: torch.device) -> dict[str, float]:
@@ -370,34 +393,80 @@ def check_agreement(methods: list[str], device: torch.device) -> dict[str, float
     return errors
 
 
-def measure_ceilings(device: torch.device, repeats: int) -> dict[str, list[float]]:
-    """Samples of ``exp`` throughput (elements/s) and copy bandwidth (bytes/s, read+write).
+def seconds_per_call(device: torch.device, work: Callable[[], object]) -> float:
+    """Mean seconds of ``work()``, called repeatedly for about ``PROBE_SECONDS``."""
+    calls = 0
+    synchronize(device)
+    start = time.perf_counter()
+    while time.perf_counter() - start < PROBE_SECONDS:
+        work()
+        calls += 1
+    synchronize(device)
+    return (time.perf_counter() - start) / calls
 
-    ``exp`` runs on an L2-resident float32 tensor, with the current thread count; a kernel
-    with one ``exp`` per state update cannot update states faster. The copy moves
-    ``COPY_BYTES`` from one tensor to another, far more than any cache.
+
+class CeilingProbes:
+    """The operations that bound a scan on this machine, timed between the methods' runs.
+
+    - ``exp``: ``torch.exp`` of a cache-resident float32 tensor with the benchmark's threads;
+      on the CPU also with one thread. A CPU kernel with one ``exp`` per state update cannot
+      update states faster than ``threads`` x the one-thread rate.
+    - ``copy``: ``COPY_BYTES`` copied into another tensor (read + write), beyond the caches.
+
+    Each probe returns seconds per call; :meth:`rates` turns samples into elements/s and
+    bytes/s.
     """
-    source = -torch.rand(EXP_ELEMENTS, device=device)
-    target = torch.empty_like(source)
 
-    def exp_seconds(iterations: int) -> float:
-        return timed(device, lambda: [torch.exp(source, out=target) for _ in range(iterations)])
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.source = -torch.rand(EXP_ELEMENTS[device.type], device=device)
+        self.target = torch.empty_like(self.source)
+        self.big = torch.rand(COPY_BYTES // 4, device=device)
+        self.big_target = self.big.clone()  # touched now, so no probe pays its page faults
 
-    exp_iterations = max(100, round(100 * EXP_SECONDS / exp_seconds(100)))
-    big = torch.rand(COPY_BYTES // 4, device=device)
-    big_target = torch.empty_like(big)
-    big_target.copy_(big)
+    def exp(self) -> float:
+        """Seconds of one ``exp`` of the probe tensor with the current thread count."""
+        return seconds_per_call(self.device, lambda: torch.exp(self.source, out=self.target))
 
-    def exp_job() -> float:
-        return EXP_ELEMENTS * exp_iterations / exp_seconds(exp_iterations)
+    def exp_one_thread(self) -> float:
+        """Seconds of one ``exp`` of the probe tensor with a single torch thread."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self.exp()
+        finally:
+            torch.set_num_threads(threads)
 
-    def copy_job() -> float:
-        seconds = timed(device, lambda: [big_target.copy_(big) for _ in range(COPY_ITERATIONS)])
-        return 2 * COPY_BYTES * COPY_ITERATIONS / seconds
+    def copy(self) -> float:
+        """Seconds of one large copy."""
+        return seconds_per_call(self.device, lambda: self.big_target.copy_(self.big))
 
-    return measure_round_robin(
-        {"exp elements/s": exp_job, "copy bytes/s": copy_job}, repeats, math.inf, "ceilings"
-    )
+    def jobs(self) -> dict[str, Callable[[], float]]:
+        """The probes as round-robin jobs (the one-thread exp on the CPU only)."""
+        jobs = {"exp probe": self.exp, "copy probe": self.copy}
+        if self.device.type == "cpu":
+            jobs["exp probe, 1 thread"] = self.exp_one_thread
+        return jobs
+
+    def rates(self, samples: dict[str, list[float]]) -> dict[str, list[float]]:
+        """Elements/s of ``exp`` and bytes/s of the copy, from the jobs' seconds."""
+        elements = self.source.numel()
+        rates = {
+            "exp elements/s": [elements / t for t in samples["exp probe"]],
+            "copy bytes/s": [2 * COPY_BYTES / t for t in samples["copy probe"]],
+        }
+        if "exp probe, 1 thread" in samples:
+            rates["exp elements/s, 1 thread"] = [
+                elements / t for t in samples["exp probe, 1 thread"]
+            ]
+        return rates
+
+
+def exp_ceiling(rates: dict[str, float], threads: int) -> float:
+    """Most exp/s: threads x the one-thread rate on the CPU, the measured rate on a GPU."""
+    if "exp elements/s, 1 thread" in rates:
+        return threads * rates["exp elements/s, 1 thread"]
+    return rates["exp elements/s"]
 
 
 def scaling_exponents(
@@ -447,7 +516,7 @@ def machine_info(device: torch.device) -> dict[str, object]:
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
-        "load_average_1min": os.getloadavg()[0],
+        "load_average_1min_at_start": os.getloadavg()[0],
         "device": str(device),
     }
     if device.type == "cuda":
@@ -455,18 +524,36 @@ def machine_info(device: torch.device) -> dict[str, object]:
     return info
 
 
-def warn_if_busy(device: torch.device) -> None:
-    """Warn when other processes keep the CPUs busy while several torch threads are used.
+def parallel_efficiency(result: ShapeResult, threads: int) -> float | None:
+    """torch's ``threads``-thread exp rate / (threads x its one-thread rate), on the CPU."""
+    if threads == 1 or "exp elements/s, 1 thread" not in result.ceilings:
+        return None
+    return result.ceiling("exp elements/s") / (
+        threads * result.ceiling("exp elements/s, 1 thread")
+    )
 
-    Each parallel region then waits for threads that the scheduler has put aside, which
-    slows methods made of many small operations (loop, chunked, pscan) far more than one
-    fused kernel, and so inflates the speedups.
+
+def starvation_warning(shapes: list[ShapeResult], threads: int) -> str | None:
+    """A warning when parallel regions were starved on some shape, else None.
+
+    Other processes holding the cores make each parallel region wait for descheduled
+    threads. That slows methods made of many small operations (loop, chunked, pscan) far
+    more than one fused kernel, and so inflates the speedups.
     """
-    load = os.getloadavg()[0]
-    threads = torch.get_num_threads()
-    if device.type == "cpu" and threads > 1 and load >= BUSY_LOAD:
-        log(f"warning: load average {load:.1f} before the benchmark: other processes are "
-            f"using the CPUs, which distorts {threads}-thread timings; --threads 1 is steadier")
+    starved = {
+        shape_name(r.shape): e
+        for r in shapes
+        if (e := parallel_efficiency(r, threads)) is not None and e < MIN_PARALLEL_EFFICIENCY
+    }
+    if not starved:
+        return None
+    listing = ", ".join(f"{format_percent(e)} (on {name})" for name, e in starved.items())
+    return (
+        f"torch's {threads}-thread exp reached only {listing} of {threads} x its one-thread "
+        "rate: other processes were holding the cores, which slows methods made of many "
+        "small operations (loop, chunked, pscan) far more than the fused kernel and inflates "
+        "the speedups on those shapes; rerun on a quiet machine or with --threads 1"
+    )
 
 
 def format_bytes(count: float | None) -> str:
@@ -479,6 +566,11 @@ def format_ratio(numerator: float | None, denominator: float | None) -> str:
     if numerator is None or denominator is None or denominator == 0:
         return "-"
     return f"{numerator / denominator:.3g}x"
+
+
+def format_percent(fraction: float) -> str:
+    """A fraction as a percentage: whole numbers from 10 %, two significant digits below."""
+    return f"{100 * fraction:.0f}%" if fraction >= 0.1 else f"{100 * fraction:.2g}%"
 
 
 def format_rate(count: float, seconds: float | None) -> str:
@@ -506,7 +598,7 @@ def shape_tables(result: ShapeResult) -> str:
             *(f"{1e3 * t:.1f}" if (t := r.median(p)) is not None else "-" for p in PHASES),
             *(format_rate(count, r.median(p)) for p in PHASES),
             format_bytes(r.peak_bytes),
-            r.note,
+            "; ".join(r.notes),
         ]
         for method, r in methods.items()
     ]
@@ -537,30 +629,36 @@ def shape_tables(result: ShapeResult) -> str:
     ])
 
 
-def ceiling_table(shapes: list[ShapeResult], exp_rate: float, copy_rate: float) -> str:
+def ceiling_table(shapes: list[ShapeResult], threads: int) -> str:
     """The auto backend's forward updates/s against the exp and memory-bandwidth ceilings."""
     rows = []
     for result in shapes:
         batch, dim, length, state = result.shape
+        count = updates(result.shape)
         seconds = result.methods[AUTO].median("forward")
+        ceiling = exp_ceiling(result.ceiling_medians(), threads)
+        efficiency = parallel_efficiency(result, threads)
         # Least traffic of a forward: read u, delta, z, write out; read B and C (float32).
         traffic = 4 * (4 * batch * dim * length + 2 * batch * state * length)
-        bandwidth_bound = updates(result.shape) * copy_rate / traffic
         rows.append([
             shape_name(result.shape),
-            format_rate(updates(result.shape), seconds),
-            "-" if seconds is None else f"{100 * updates(result.shape) / seconds / exp_rate:.0f}%",
-            f"{bandwidth_bound / 1e6:.0f}",
+            format_rate(count, seconds),
+            f"{ceiling / 1e6:.0f}",
+            "-" if seconds is None else format_percent(count / seconds / ceiling),
+            "-" if efficiency is None else format_percent(efficiency),
+            f"{result.ceiling('copy bytes/s') / 1e9:.1f}",
+            f"{count * result.ceiling('copy bytes/s') / traffic / 1e6:.0f}",
         ])
     return markdown_table(
-        ["shape", "auto fwd Mupd/s", "fraction of exp ceiling", "bandwidth-bound Mupd/s"], rows
+        ["shape", "auto fwd Mupd/s", "exp ceiling Mupd/s", "auto / exp ceiling",
+         "exp parallel efficiency", "copy GB/s", "bandwidth-bound Mupd/s"],
+        rows,
     )
 
 
 def report_markdown(report: dict[str, object], shapes: list[ShapeResult]) -> str:
     """The whole report as markdown: machine, ceilings, agreement, shapes, scaling."""
     machine = report["machine"]
-    exp_rate, copy_rate = report["ceilings"]["exp elements/s"], report["ceilings"]["copy bytes/s"]
     parts = [
         f"# Selective-scan benchmark, {report['timestamp']}",
         ", ".join(f"{key}: {value}" for key, value in machine.items()),
@@ -568,12 +666,16 @@ def report_markdown(report: dict[str, object], shapes: list[ShapeResult]) -> str
         "Loop = `ref` backend (plain PyTorch loop over time); pscan = mambapy's parallel scan "
         "(pads length to the next power of two). Every method computes softplus(delta + "
         "delta_bias), D skip, silu(z) gate and the last state.",
+        *([f"**Warning:** {report['warning']}."] if report["warning"] else []),
         "## Ceilings of this machine",
-        f"- exp: {exp_rate / 1e9:.2f} G elements/s (float32, L2-resident, "
-        f"{machine['threads']} threads): the most state updates/s of a kernel with one exp "
-        "per update.\n"
-        f"- copy bandwidth: {copy_rate / 1e9:.2f} GB/s (read + write of {COPY_BYTES >> 20} MiB).",
-        ceiling_table(shapes, exp_rate, copy_rate),
+        "Measured within each shape's round-robin, beside the methods. exp ceiling = most state "
+        f"updates/s of a kernel with one exp per update: {machine['threads']} x the one-thread "
+        "rate of torch.exp on a cache-resident float32 tensor (on a GPU: the measured rate). "
+        "exp parallel efficiency = torch's multi-threaded exp rate / that ceiling; far below "
+        "100% means the threads were starved. Bandwidth-bound = updates/s if a forward only "
+        f"had to move its inputs and output at the copy bandwidth ({COPY_BYTES >> 20} MiB "
+        "copied, read + write counted).",
+        ceiling_table(shapes, machine["threads"]),
         "## Agreement with the loop",
         "Worst max|method - loop| / max|loop| over out, last state and all 8 gradients, "
         f"on {shape_name(CHECK_SHAPE)}: "
@@ -601,11 +703,18 @@ def report_markdown(report: dict[str, object], shapes: list[ShapeResult]) -> str
     return "\n\n".join(parts) + "\n"
 
 
-def shape_json(result: ShapeResult) -> dict[str, object]:
+def shape_json(result: ShapeResult, threads: int) -> dict[str, object]:
     """One shape's raw samples and medians, JSON-ready."""
+    medians = result.ceiling_medians()
     return {
         "shape": dict(zip(("batch", "dim", "length", "state"), result.shape, strict=True)),
         "updates": updates(result.shape),
+        "ceilings": {
+            "samples": result.ceilings,
+            "medians": medians,
+            "exp ceiling updates/s": exp_ceiling(medians, threads),
+            "exp parallel efficiency": parallel_efficiency(result, threads),
+        },
         "methods": {
             method: {
                 "forward_s": r.forward_s,
@@ -613,7 +722,7 @@ def shape_json(result: ShapeResult) -> dict[str, object]:
                 "forward_median_s": r.median("forward"),
                 "fwd_bwd_median_s": r.median("fwd+bwd"),
                 "peak_bytes": r.peak_bytes,
-                "note": r.note,
+                "notes": r.notes,
             }
             for method, r in result.methods.items()
         },
@@ -625,6 +734,7 @@ def write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
         tmp.write(text)
+    os.chmod(tmp.name, 0o644)  # temporary files are created private
     os.replace(tmp.name, path)
 
 
@@ -663,6 +773,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--device cuda: no CUDA device is available")
     if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
     if args.repeats is None:
         args.repeats = QUICK_REPEATS if args.quick else 3
     if args.scaling is None:
@@ -680,27 +792,28 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     methods = [AUTO, *available_backends(device), PSCAN]
     timestamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    machine = machine_info(device)
     log(f"methods: {', '.join(methods)}; threads: {torch.get_num_threads()}")
-    warn_if_busy(device)
 
     agreement = check_agreement(methods, device)
     log("agreement with the loop: " + ", ".join(f"{m} {e:.1e}" for m, e in agreement.items()))
-    ceiling_samples = measure_ceilings(device, max(3, args.repeats))
     shapes = [
         bench_shape(shape, methods, device, args.repeats, args.max_seconds)
         for shape in args.shapes
     ]
+    warning = starvation_warning(shapes, torch.get_num_threads())
+    if warning:
+        log(f"warning: {warning}")
     report: dict[str, object] = {
         "timestamp": timestamp,
-        "machine": machine_info(device),
+        "machine": machine,
         "config": {
             "shapes": [shape_name(s) for s in args.shapes], "repeats": args.repeats,
             "max_seconds": args.max_seconds, "methods": methods, "quick": args.quick,
         },
-        "ceilings": {key: statistics.median(v) for key, v in ceiling_samples.items()},
-        "ceiling_samples": ceiling_samples,
+        "warning": warning,
         "agreement": agreement,
-        "shapes": [shape_json(result) for result in shapes],
+        "shapes": [shape_json(result, machine["threads"]) for result in shapes],
     }
     if args.scaling:
         report["scaling"] = scaling_exponents(device, args.repeats, args.max_seconds)

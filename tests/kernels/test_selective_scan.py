@@ -129,3 +129,14 @@ def test_optional_inputs_default_to_absent() -> None:
     for name in OPTIONAL:
         inputs.pop(name)
     torch.testing.assert_close(selective_scan(**inputs), explicit)
+
+
+@pytest.mark.skipif("cpu" not in FAST_BACKENDS, reason="the fused CPU kernel is not built")
+@pytest.mark.parametrize("segment", [1, 7, 64])
+def test_cpu_backward_in_segments_matches_reference(monkeypatch, segment: int) -> None:
+    # Long rows are replayed segment by segment in the backward; force that on short ones.
+    from tsssm.kernels.selective_scan import cpu
+
+    monkeypatch.setattr(cpu, "BACKWARD_SEGMENT_STEPS", segment)
+    assert_matches_reference("cpu", Case(length=100, groups=2, reverse=True))
+    assert_matches_reference("cpu", Case(length=63, state=5))

@@ -109,9 +109,11 @@ def selective_scan_chunked(
                   inputs.initial_state)
     )
     ys = []
-    for start in range(0, inputs.length, block):
-        piece = slice(start, start + block)
-        args = (h, A, u[..., piece], dt[..., piece], B[..., piece], C[..., piece], chunk_size)
+    # split, not slicing in the loop: each slice's backward would allocate a full-length zero
+    # gradient, making the backward quadratic in length.
+    pieces = zip(*(x.split(block, dim=-1) for x in (u, dt, B, C)), strict=True)
+    for u_p, dt_p, B_p, C_p in pieces:
+        args = (h, A, u_p, dt_p, B_p, C_p, chunk_size)
         if needs_grad:
             y, h = checkpoint(_scan_block, *args, use_reentrant=False)
         else:

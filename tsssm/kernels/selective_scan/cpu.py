@@ -34,7 +34,7 @@ def _load_library() -> ctypes.CDLL | None:
     shape_args = [i64] * 5 + [i32] * 3  # batch dim length state groups softplus reverse threads
     lib.tsssm_scan_forward.argtypes = [ptr] * 9 + shape_args + [ptr] * 2
     lib.tsssm_scan_forward.restype = None
-    lib.tsssm_scan_backward.argtypes = [ptr] * 9 + shape_args + [ptr] * 11
+    lib.tsssm_scan_backward.argtypes = [ptr] * 9 + shape_args + [i64] + [ptr] * 11
     lib.tsssm_scan_backward.restype = None
     lib.tsssm_scan_threads.argtypes = [i64, i32]
     lib.tsssm_scan_threads.restype = i32
@@ -42,6 +42,10 @@ def _load_library() -> ctypes.CDLL | None:
 
 
 _LIB = _load_library()
+
+# Steps per segment of the backward's replay; 0 lets the kernel pick a cache-sized segment.
+# Tests set it small to exercise several segments on short sequences.
+BACKWARD_SEGMENT_STEPS = 0
 
 
 def unavailable_reason(device: torch.device) -> str | None:
@@ -97,6 +101,7 @@ class _FusedScan(torch.autograd.Function):
         _LIB.tsssm_scan_backward(
             *map(_ptr, (u, delta, A, B_tm, C_tm, D, z, delta_bias, h0)),
             batch, dim, length, state, groups, int(softplus), int(reverse), threads,
+            BACKWARD_SEGMENT_STEPS,
             *map(_ptr, (dout, dlast, du, ddelta, dz, dh0, dA, dD, dbias, dB, dC)),
         )
         return (

@@ -54,6 +54,7 @@ struct ScanArgs {
   const float* h0;
   int64_t batch, dim, length, state, groups;
   int softplus, reverse;
+  int64_t segment;  // backward segment length in steps; 0 picks a cache-sized one
 };
 
 // exp() that the compiler can vectorise (no libm call): Cody-Waite range reduction and a
@@ -112,12 +113,14 @@ TSSSM_INLINE void row_step_sizes(const ScanArgs& a, int64_t row, float* dt, floa
     for (int64_t t = 0; t < L; ++t) slope[t] = sigmoid(delta[t] + bias);
 }
 
-// The recurrence over one row. NS > 0 fixes the state size at compile time so the state lives
-// in registers; NS == 0 handles any size. Writes y_t = <C_t, h_t> (no skip, no gate) into y
-// and the final state into last; with kKeep, also every h_t and decay in processing order.
+// The recurrence over processing steps [s_begin, s_end) of one row, starting from state h
+// (updated in place). NS > 0 fixes the state size at compile time so the state lives in
+// registers; NS == 0 handles any size. Writes y_t = <C_t, h_t> (no skip, no gate); with kKeep,
+// also every h_t and decay, indexed from s_begin.
 template <int NS, bool kKeep>
-TSSSM_INLINE void row_recurrence(const ScanArgs& a, int64_t row, const float* dt, float* y,
-                                 float* last, float* states, float* decays) {
+TSSSM_INLINE void row_recurrence(const ScanArgs& a, int64_t row, int64_t s_begin, int64_t s_end,
+                                 const float* dt, float* h_io, float* y, float* states,
+                                 float* decays) {
   const int64_t N = NS > 0 ? NS : a.state, L = a.length;
   const int64_t b = row / a.dim, d = row % a.dim;
   const int64_t g = d / (a.dim / a.groups);
@@ -125,11 +128,11 @@ TSSSM_INLINE void row_recurrence(const ScanArgs& a, int64_t row, const float* dt
   const float* A = a.A + d * N;
   const float* Bm = a.B + (b * a.groups + g) * L * N;
   const float* Cm = a.C + (b * a.groups + g) * L * N;
+  // A local copy that the compiler can keep in registers when N is a compile-time constant.
   float hbuf[NS > 0 ? NS : 1];
-  std::vector<float> hvec(NS > 0 ? 0 : N);
-  float* h = NS > 0 ? hbuf : hvec.data();
-  for (int64_t n = 0; n < N; ++n) h[n] = a.h0 ? a.h0[row * N + n] : 0.0f;
-  for (int64_t s = 0; s < L; ++s) {
+  float* h = NS > 0 ? hbuf : h_io;
+  if (NS > 0) std::memcpy(h, h_io, N * sizeof(float));
+  for (int64_t s = s_begin; s < s_end; ++s) {
     const int64_t t = a.reverse ? L - 1 - s : s;
     const float dtt = dt[t], drive = dtt * u[t];
     const float* Bt = Bm + t * N;
@@ -140,14 +143,22 @@ TSSSM_INLINE void row_recurrence(const ScanArgs& a, int64_t row, const float* dt
       h[n] = decay * h[n] + drive * Bt[n];
       acc += Ct[n] * h[n];
       if (kKeep) {
-        decays[s * N + n] = decay;
-        states[s * N + n] = h[n];
+        decays[(s - s_begin) * N + n] = decay;
+        states[(s - s_begin) * N + n] = h[n];
       }
     }
     y[t] = acc;
   }
-  std::memcpy(last, h, N * sizeof(float));
+  if (NS > 0) std::memcpy(h_io, h, N * sizeof(float));
 }
+
+TSSSM_INLINE void load_initial_state(const ScanArgs& a, int64_t row, float* h) {
+  for (int64_t n = 0; n < a.state; ++n) h[n] = a.h0 ? a.h0[row * a.state + n] : 0.0f;
+}
+
+// The backward keeps the states of one segment of steps at a time (recomputed from the state
+// saved at the segment's start), so its scratch stays cache-sized however long the row is.
+constexpr int64_t kSegmentFloats = 1 << 16;  // per scratch array: 256 KiB
 
 template <int NS>
 TSSSM_MULTIVERSION void forward_rows(const ScanArgs& a, int64_t row_begin, int64_t row_end, float* out,
@@ -157,7 +168,9 @@ TSSSM_MULTIVERSION void forward_rows(const ScanArgs& a, int64_t row_begin, int64
   for (int64_t row = row_begin; row < row_end; ++row) {
     float* y = out + row * L;
     row_step_sizes(a, row, dt.data(), nullptr);
-    row_recurrence<NS, false>(a, row, dt.data(), y, last + row * N, nullptr, nullptr);
+    float* h = last + row * N;
+    load_initial_state(a, row, h);
+    row_recurrence<NS, false>(a, row, 0, L, dt.data(), h, y, nullptr, nullptr);
     const int64_t d = row % a.dim;
     const float* u = a.u + row * L;
     if (a.D)
@@ -192,8 +205,11 @@ TSSSM_MULTIVERSION void backward_rows(const ScanArgs& a, const GradArgs& gr, int
   float* dA_acc = gr.dA + thread * Dm * N;
   float* dB_acc = gr.dB + thread * bc_slice;
   float* dC_acc = gr.dC + thread * bc_slice;
-  std::vector<float> dt(L), slope(L), y(L), dy(L), ddt(L), last(N), g(N), dA_row(N);
-  std::vector<float> states(L * N), decays(L * N);
+  const int64_t seg_default = std::max<int64_t>(1, kSegmentFloats / N);
+  const int64_t seg = std::min<int64_t>(L, a.segment > 0 ? a.segment : seg_default);
+  const int64_t n_seg = (L + seg - 1) / seg;
+  std::vector<float> dt(L), slope(L), y(L), dy(L), ddt(L), h(N), g(N), dA_row(N);
+  std::vector<float> seg_start(n_seg * N), states(seg * N), decays(seg * N);
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int64_t b = row / Dm, d = row % Dm, grp = d / (Dm / a.groups);
     const float* u = a.u + row * L;
@@ -205,10 +221,20 @@ TSSSM_MULTIVERSION void backward_rows(const ScanArgs& a, const GradArgs& gr, int
     float* dCm = dC_acc + (b * a.groups + grp) * L * N;
     float* du = gr.du + row * L;
 
-    // Replay the forward pass, keeping every state and decay of this row only.
+    // Replay the forward pass, saving the state entering each segment (with one segment, the
+    // replay keeps its states right away and the walk below needs no recomputation).
     row_step_sizes(a, row, dt.data(), slope.data());
-    row_recurrence<NS, true>(a, row, dt.data(), y.data(), last.data(), states.data(),
-                              decays.data());
+    load_initial_state(a, row, h.data());
+    for (int64_t k = 0; k < n_seg; ++k) {
+      std::memcpy(seg_start.data() + k * N, h.data(), N * sizeof(float));
+      const int64_t s0 = k * seg, s1 = std::min(L, s0 + seg);
+      if (n_seg == 1)
+        row_recurrence<NS, true>(a, row, s0, s1, dt.data(), h.data(), y.data(), states.data(),
+                                 decays.data());
+      else
+        row_recurrence<NS, false>(a, row, s0, s1, dt.data(), h.data(), y.data(), nullptr,
+                                  nullptr);
+    }
 
     // Through the gate and the skip: dy is the gradient of <C_t, h_t>.
     const float Dd = a.D ? a.D[d] : 0.0f;
@@ -226,35 +252,44 @@ TSSSM_MULTIVERSION void backward_rows(const ScanArgs& a, const GradArgs& gr, int
       dD_row += grad * u[t];
     }
 
-    // Walk the scan backwards; g is the gradient of the state after the current step.
+    // Walk the scan backwards, segment by segment; g is the gradient of the state after the
+    // current step.
     for (int64_t n = 0; n < N; ++n) {
       g[n] = gr.dlast ? gr.dlast[row * N + n] : 0.0f;
       dA_row[n] = 0.0f;
     }
-    for (int64_t s = L - 1; s >= 0; --s) {
-      const int64_t t = a.reverse ? L - 1 - s : s;
-      const float dyt = dy[t], dtt = dt[t], ut = u[t];
-      const float* h = states.data() + s * N;
-      const float* decay = decays.data() + s * N;
-      const float* h_prev = s > 0 ? states.data() + (s - 1) * N : nullptr;
-      const float* Bt = Bm + t * N;
-      const float* Ct = Cm + t * N;
-      float* dBt = dBm + t * N;
-      float* dCt = dCm + t * N;
-      float ddt_acc = 0.0f, dBu = 0.0f;
-      for (int64_t n = 0; n < N; ++n) {
-        const float gn = g[n] + dyt * Ct[n];
-        dCt[n] += dyt * h[n];
-        const float hp = h_prev ? h_prev[n] : (a.h0 ? a.h0[row * N + n] : 0.0f);
-        const float ddecay = gn * hp * decay[n];  // gradient of (dt * A)
-        ddt_acc += ddecay * A[n];
-        dA_row[n] += ddecay * dtt;
-        dBt[n] += gn * dtt * ut;
-        dBu += gn * Bt[n];
-        g[n] = gn * decay[n];
+    for (int64_t k = n_seg - 1; k >= 0; --k) {
+      const int64_t s0 = k * seg, s1 = std::min(L, s0 + seg);
+      const float* h_start = seg_start.data() + k * N;
+      if (n_seg > 1) {
+        std::memcpy(h.data(), h_start, N * sizeof(float));
+        row_recurrence<NS, true>(a, row, s0, s1, dt.data(), h.data(), y.data(), states.data(),
+                                 decays.data());
       }
-      du[t] += dBu * dtt;
-      ddt[t] = ddt_acc + dBu * ut;
+      for (int64_t s = s1 - 1; s >= s0; --s) {
+        const int64_t t = a.reverse ? L - 1 - s : s;
+        const float dyt = dy[t], dtt = dt[t], ut = u[t];
+        const float* h_now = states.data() + (s - s0) * N;
+        const float* decay = decays.data() + (s - s0) * N;
+        const float* h_prev = s > s0 ? h_now - N : h_start;
+        const float* Bt = Bm + t * N;
+        const float* Ct = Cm + t * N;
+        float* dBt = dBm + t * N;
+        float* dCt = dCm + t * N;
+        float ddt_acc = 0.0f, dBu = 0.0f;
+        for (int64_t n = 0; n < N; ++n) {
+          const float gn = g[n] + dyt * Ct[n];
+          dCt[n] += dyt * h_now[n];
+          const float ddecay = gn * h_prev[n] * decay[n];  // gradient of (dt * A)
+          ddt_acc += ddecay * A[n];
+          dA_row[n] += ddecay * dtt;
+          dBt[n] += gn * dtt * ut;
+          dBu += gn * Bt[n];
+          g[n] = gn * decay[n];
+        }
+        du[t] += dBu * dtt;
+        ddt[t] = ddt_acc + dBu * ut;
+      }
     }
 
     float dbias_row = 0.0f;
@@ -289,6 +324,7 @@ void parallel_rows(int64_t rows, int threads, Fn fn) {
 template <template <int> class Kernel, typename... Args>
 void dispatch_state(int64_t state, Args&&... args) {
   switch (state) {
+    case 2: Kernel<2>::run(args...); break;
     case 4: Kernel<4>::run(args...); break;
     case 8: Kernel<8>::run(args...); break;
     case 16: Kernel<16>::run(args...); break;
@@ -331,7 +367,7 @@ void tsssm_scan_forward(const float* u, const float* delta, const float* A, cons
                         int64_t state, int64_t groups, int softplus, int reverse, int threads,
                         float* out, float* last) {
   const ScanArgs a{u, delta, A, B, C, D, z, delta_bias, h0,
-                   batch, dim, length, state, groups, softplus, reverse};
+                   batch, dim, length, state, groups, softplus, reverse, 0};
   dispatch_state<Forward>(state, a, out, last, threads);
 }
 
@@ -339,11 +375,12 @@ void tsssm_scan_backward(const float* u, const float* delta, const float* A, con
                          const float* C, const float* D, const float* z,
                          const float* delta_bias, const float* h0, int64_t batch, int64_t dim,
                          int64_t length, int64_t state, int64_t groups, int softplus,
-                         int reverse, int threads, const float* dout, const float* dlast,
+                         int reverse, int threads, int64_t segment, const float* dout,
+                         const float* dlast,
                          float* du, float* ddelta, float* dz, float* dh0, float* dA, float* dD,
                          float* dbias, float* dB, float* dC) {
   const ScanArgs a{u, delta, A, B, C, D, z, delta_bias, h0,
-                   batch, dim, length, state, groups, softplus, reverse};
+                   batch, dim, length, state, groups, softplus, reverse, segment};
   const GradArgs gr{dout, dlast, du, ddelta, dz, dh0, dA, dD, dbias, dB, dC};
   dispatch_state<Backward>(state, a, gr, threads);
 }

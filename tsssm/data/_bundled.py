@@ -1,0 +1,86 @@
+"""The data sets bundled with the source checkout (``datasets/`` next to ``tsssm/``).
+
+Tests and examples use only these files; nothing is downloaded. Each file is checked against
+the sha256 recorded here before it is used (once per process and file version).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from pathlib import Path
+
+from .forecasting import DataError
+
+__all__ = [
+    "BUNDLED_SHA256",
+    "DATA_DIR_ENV",
+    "ChecksumError",
+    "bundled_dataset",
+    "datasets_dir",
+    "file_sha256",
+]
+
+DATA_DIR_ENV = "TSSSM_DATA_DIR"
+BUNDLED_SHA256 = {
+    # ETDataset, CC BY-ND 4.0: bundled unmodified; see datasets/ETTh1.md.
+    "ETTh1.csv": "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
+}
+
+
+class ChecksumError(DataError):
+    """A bundled file whose content is not the one recorded in ``BUNDLED_SHA256``."""
+
+
+def datasets_dir() -> Path:
+    """``$TSSSM_DATA_DIR`` when set, else ``datasets/`` of the source checkout."""
+    override = os.environ.get(DATA_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    return Path(__file__).resolve().parents[2] / "datasets"
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of ``path``; size and mtime are part of the cache key, so edits are noticed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 (hex) of the file at ``path``, computed once per process and file version."""
+    stat = path.stat()
+    return _sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def bundled_dataset(name: str) -> Path:
+    """Path of the bundled data set ``name`` ("ETTh1" or "ETTh1.csv"), checksum verified.
+
+    Raises:
+        DataError: unknown name, or the file is missing.
+        ChecksumError: the file differs from the bundled one.
+    """
+    filename = name if name.endswith(".csv") else f"{name}.csv"
+    if filename not in BUNDLED_SHA256:
+        known = sorted(n.removesuffix(".csv") for n in BUNDLED_SHA256)
+        raise DataError(f"no bundled data set {name!r}; bundled: {known}")
+    folder = datasets_dir()
+    path = folder / filename
+    where = f"${DATA_DIR_ENV}={folder}" if os.environ.get(DATA_DIR_ENV) else str(folder)
+    if not path.is_file():
+        raise DataError(
+            f"bundled data set {filename} not found in {where}: it ships in datasets/ of the "
+            f"tsssm source checkout; use a checkout, or set {DATA_DIR_ENV} to a folder holding "
+            f"an unmodified copy (sha256 {BUNDLED_SHA256[filename]})"
+        )
+    actual = file_sha256(path)
+    if actual != BUNDLED_SHA256[filename]:
+        raise ChecksumError(
+            f"{path} has sha256 {actual}, expected {BUNDLED_SHA256[filename]}: the file was "
+            f"modified or truncated; restore the unmodified file (see datasets/README.md)"
+        )
+    return path

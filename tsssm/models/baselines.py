@@ -1,0 +1,82 @@
+"""Honest baselines in the same registry, so every result is shown beside them.
+
+- ``dlinear``: DLinear (Zeng et al., AAAI 2023): moving-average decomposition, one linear map
+  for the trend and one for the remainder, shared across variates.
+- ``itransformer``: iTransformer-style (Liu et al., ICLR 2024): the S-Mamba skeleton with
+  self-attention across variate tokens instead of bidirectional Mamba.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._registry import register_model
+from .smamba import VariateTokenForecaster
+
+
+@dataclass
+class DLinearConfig:
+    lookback: int
+    horizon: int
+    n_variates: int
+    n_time_features: int = 0  # accepted for a uniform contract; DLinear ignores calendars
+    moving_average: int = 25
+
+
+@register_model("dlinear", DLinearConfig, task="forecasting")
+class DLinear(nn.Module):
+    """``[batch, lookback, n_variates]`` -> ``[batch, horizon, n_variates]``."""
+
+    def __init__(self, config: DLinearConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.kernel = config.moving_average
+        self.trend = nn.Linear(config.lookback, config.horizon)
+        self.seasonal = nn.Linear(config.lookback, config.horizon)
+        for layer in (self.trend, self.seasonal):  # start from the window mean
+            nn.init.constant_(layer.weight, 1.0 / config.lookback)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
+        series = x.transpose(1, 2)  # [b, v, lookback]
+        # Moving average with the ends repeated, so the trend keeps the window's length.
+        front = (self.kernel - 1) // 2
+        padded = F.pad(series, (front, self.kernel - 1 - front), mode="replicate")
+        trend = F.avg_pool1d(padded, self.kernel, stride=1)
+        forecast = self.trend(trend) + self.seasonal(series - trend)  # [b, v, horizon]
+        return forecast.transpose(1, 2)
+
+
+@dataclass
+class ITransformerConfig:
+    lookback: int
+    horizon: int
+    n_variates: int
+    n_time_features: int = 0
+    d_model: int = 256
+    d_ff: int = 256
+    n_layers: int = 2
+    n_heads: int = 8
+    dropout: float = 0.1
+    normalize: bool = True
+
+
+@register_model("itransformer", ITransformerConfig, task="forecasting")
+class ITransformer(VariateTokenForecaster):
+    """``[batch, lookback, n_variates]`` -> ``[batch, horizon, n_variates]``."""
+
+    def __init__(self, config: ITransformerConfig) -> None:
+        super().__init__(config.lookback, config.horizon, config.n_variates, config.d_model,
+                         config.dropout, config.normalize)
+        self.config = config
+        self.layers = nn.ModuleList(
+            nn.TransformerEncoderLayer(
+                config.d_model, config.n_heads, config.d_ff, config.dropout,
+                activation="gelu", batch_first=True,
+            )
+            for _ in range(config.n_layers)
+        )

@@ -1,0 +1,110 @@
+"""S-Mamba (Wang et al., "Is Mamba Effective for Time Series Forecasting?", 2024).
+
+Each variate's whole lookback window becomes one token (a linear embedding), a bidirectional
+Mamba mixes information across the variate tokens, a feed-forward network works on each
+token's embedding (the temporal dependencies), and a linear head maps every token to the
+horizon. Windows are normalised per series on the way in and restored on the way out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from tsssm.layers import BiMamba, RevIN
+
+from ._registry import register_model
+
+
+@dataclass
+class SMambaConfig:
+    """S-Mamba hyper-parameters; defaults follow the paper's ETT settings."""
+
+    lookback: int
+    horizon: int
+    n_variates: int
+    n_time_features: int = 0  # > 0: each calendar feature's lookback becomes an extra token
+    d_model: int = 256
+    d_ff: int = 256
+    n_layers: int = 2
+    d_state: int = 2
+    d_conv: int = 2
+    expand: int = 1
+    dropout: float = 0.1
+    normalize: bool = True
+    backend: str = "auto"
+
+
+class VariateEncoderLayer(nn.Module):
+    """Bidirectional Mamba across variate tokens, then a feed-forward network per token.
+
+    ``[batch, tokens, d_model]`` -> same shape (post-norm residual blocks).
+    """
+
+    def __init__(self, config: SMambaConfig) -> None:
+        super().__init__()
+        self.mixer = BiMamba(config.d_model, d_state=config.d_state, d_conv=config.d_conv,
+                             expand=config.expand, backend=config.backend)
+        self.norm1 = nn.LayerNorm(config.d_model)
+        self.feed_forward = nn.Sequential(
+            nn.Linear(config.d_model, config.d_ff), nn.GELU(), nn.Dropout(config.dropout),
+            nn.Linear(config.d_ff, config.d_model), nn.Dropout(config.dropout),
+        )
+        self.norm2 = nn.LayerNorm(config.d_model)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        tokens = self.norm1(tokens + self.dropout(self.mixer(tokens)))
+        return self.norm2(tokens + self.feed_forward(tokens))
+
+
+class VariateTokenForecaster(nn.Module):
+    """Shared skeleton of variate-token forecasters (S-Mamba, the iTransformer baseline):
+    normalise, embed each series as a token, run ``layers``, project tokens to the horizon.
+
+    Subclasses set ``self.layers`` (a module list mapping [batch, tokens, d_model] to itself).
+    """
+
+    layers: nn.ModuleList
+
+    def __init__(self, lookback: int, horizon: int, n_variates: int, d_model: int,
+                 dropout: float, normalize: bool) -> None:
+        super().__init__()
+        self.horizon, self.n_variates = horizon, n_variates
+        self.revin = RevIN(n_variates) if normalize else None
+        self.embed = nn.Linear(lookback, d_model)
+        self.embed_dropout = nn.Dropout(dropout)
+        self.final_norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, horizon)
+
+    def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` [batch, lookback, n_variates] (and optional calendar features ``x_mark``
+        [batch, lookback, n_time_features]) -> forecast [batch, horizon, n_variates]."""
+        if x.dim() != 3 or x.shape[2] != self.n_variates:
+            raise ValueError(
+                f"{type(self).__name__}: `x` has shape {tuple(x.shape)}; it needs "
+                f"(batch, lookback, n_variates={self.n_variates})"
+            )
+        stats = None
+        if self.revin is not None:
+            x, stats = self.revin.normalize(x)
+        series = x if x_mark is None else torch.cat([x, x_mark], dim=-1)
+        tokens = self.embed_dropout(self.embed(series.transpose(1, 2)))  # [b, tokens, d_model]
+        for layer in self.layers:
+            tokens = layer(tokens)
+        forecast = self.head(self.final_norm(tokens))[:, : self.n_variates]  # [b, v, horizon]
+        forecast = forecast.transpose(1, 2)  # [b, horizon, v]
+        return forecast if stats is None else self.revin.denormalize(forecast, stats)
+
+
+@register_model("smamba", SMambaConfig, task="forecasting")
+class SMamba(VariateTokenForecaster):
+    """S-Mamba forecaster: ``[batch, lookback, n_variates]`` -> ``[batch, horizon, n_variates]``."""
+
+    def __init__(self, config: SMambaConfig) -> None:
+        super().__init__(config.lookback, config.horizon, config.n_variates, config.d_model,
+                         config.dropout, config.normalize)
+        self.config = config
+        self.layers = nn.ModuleList(VariateEncoderLayer(config) for _ in range(config.n_layers))
