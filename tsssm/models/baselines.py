@@ -15,15 +15,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._registry import register_model
-from .smamba import VariateTokenForecaster
+from .smamba import ForecastingShape, VariateTokenConfig, VariateTokenForecaster
 
 
 @dataclass
-class DLinearConfig:
-    lookback: int
-    horizon: int
-    n_variates: int
-    n_time_features: int = 0  # accepted for a uniform contract; DLinear ignores calendars
+class DLinearConfig(ForecastingShape):
+    """DLinear options; calendar features are accepted for a uniform contract and ignored."""
+
     moving_average: int = 25
 
 
@@ -52,17 +50,8 @@ class DLinear(nn.Module):
 
 
 @dataclass
-class ITransformerConfig:
-    lookback: int
-    horizon: int
-    n_variates: int
-    n_time_features: int = 0
-    d_model: int = 256
-    d_ff: int = 256
-    n_layers: int = 2
+class ITransformerConfig(VariateTokenConfig):
     n_heads: int = 8
-    dropout: float = 0.1
-    normalize: bool = True
 
 
 @register_model("itransformer", ITransformerConfig, task="forecasting")
@@ -70,9 +59,7 @@ class ITransformer(VariateTokenForecaster):
     """``[batch, lookback, n_variates]`` -> ``[batch, horizon, n_variates]``."""
 
     def __init__(self, config: ITransformerConfig) -> None:
-        super().__init__(config.lookback, config.horizon, config.n_variates, config.d_model,
-                         config.dropout, config.normalize)
-        self.config = config
+        super().__init__(config)
         self.layers = nn.ModuleList(
             nn.TransformerEncoderLayer(
                 config.d_model, config.n_heads, config.d_ff, config.dropout,

@@ -19,21 +19,34 @@ from ._registry import register_model
 
 
 @dataclass
-class SMambaConfig:
-    """S-Mamba hyper-parameters; defaults follow the paper's ETT settings."""
+class ForecastingShape:
+    """What every forecaster is told about its data: window lengths and widths."""
 
     lookback: int
     horizon: int
     n_variates: int
-    n_time_features: int = 0  # > 0: each calendar feature's lookback becomes an extra token
+    n_time_features: int = 0  # > 0: calendar features are given beside the series
+
+
+@dataclass
+class VariateTokenConfig(ForecastingShape):
+    """Options shared by the variate-token forecasters (S-Mamba, iTransformer)."""
+
     d_model: int = 256
     d_ff: int = 256
     n_layers: int = 2
+    dropout: float = 0.1
+    normalize: bool = True
+
+
+@dataclass
+class SMambaConfig(VariateTokenConfig):
+    """S-Mamba hyper-parameters; defaults follow the paper's ETT settings. Calendar
+    features (``n_time_features > 0``) become extra tokens, one per feature."""
+
     d_state: int = 2
     d_conv: int = 2
     expand: int = 1
-    dropout: float = 0.1
-    normalize: bool = True
     backend: str = "auto"
 
 
@@ -69,15 +82,15 @@ class VariateTokenForecaster(nn.Module):
 
     layers: nn.ModuleList
 
-    def __init__(self, lookback: int, horizon: int, n_variates: int, d_model: int,
-                 dropout: float, normalize: bool) -> None:
+    def __init__(self, config: VariateTokenConfig) -> None:
         super().__init__()
-        self.horizon, self.n_variates = horizon, n_variates
-        self.revin = RevIN(n_variates) if normalize else None
-        self.embed = nn.Linear(lookback, d_model)
-        self.embed_dropout = nn.Dropout(dropout)
-        self.final_norm = nn.LayerNorm(d_model)
-        self.head = nn.Linear(d_model, horizon)
+        self.config = config
+        self.horizon, self.n_variates = config.horizon, config.n_variates
+        self.revin = RevIN(config.n_variates) if config.normalize else None
+        self.embed = nn.Linear(config.lookback, config.d_model)
+        self.embed_dropout = nn.Dropout(config.dropout)
+        self.final_norm = nn.LayerNorm(config.d_model)
+        self.head = nn.Linear(config.d_model, config.horizon)
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` [batch, lookback, n_variates] (and optional calendar features ``x_mark``
@@ -104,7 +117,5 @@ class SMamba(VariateTokenForecaster):
     """S-Mamba forecaster: ``[batch, lookback, n_variates]`` -> ``[batch, horizon, n_variates]``."""
 
     def __init__(self, config: SMambaConfig) -> None:
-        super().__init__(config.lookback, config.horizon, config.n_variates, config.d_model,
-                         config.dropout, config.normalize)
-        self.config = config
+        super().__init__(config)
         self.layers = nn.ModuleList(VariateEncoderLayer(config) for _ in range(config.n_layers))

@@ -58,6 +58,20 @@ if triton is not None:
         return d, d_mask, n, n_mask, chan, bc
 
     @triton.jit
+    def _channel_params(A_ptr, bias_ptr, D_ptr, d, n, d_mask, dn_mask, state,
+                        HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr, BLOCK_D: tl.constexpr):
+        """Per-channel parameters in fp32: ``A`` [BLOCK_D, BLOCK_N], ``delta_bias`` and ``D``
+        [BLOCK_D] (zeros when absent)."""
+        A = tl.load(A_ptr + d[:, None] * state + n[None, :], mask=dn_mask, other=0.0)
+        bias = tl.zeros([BLOCK_D], tl.float32)
+        if HAS_BIAS:
+            bias = tl.load(bias_ptr + d, mask=d_mask, other=0.0).to(tl.float32)
+        Dv = tl.zeros([BLOCK_D], tl.float32)
+        if HAS_D:
+            Dv = tl.load(D_ptr + d, mask=d_mask, other=0.0).to(tl.float32)
+        return A.to(tl.float32), bias, Dv
+
+    @triton.jit
     def _step_inputs(u_ptr, delta_ptr, B_ptr, bias, row, bc, t, d_mask, n_mask,
                      SOFTPLUS: tl.constexpr):
         """Load step ``t``: returns ``u``, ``delta + bias``, ``dt`` ([BLOCK_D]) and ``B_t``."""
@@ -92,13 +106,8 @@ if triton is not None:
         dn_mask = d_mask[:, None] & n_mask[None, :]
         row = chan * length
         state_off = chan[:, None] * state + n[None, :]
-        A = tl.load(A_ptr + d[:, None] * state + n[None, :], mask=dn_mask, other=0.0)
-        A = A.to(tl.float32)
-        bias = tl.zeros([BLOCK_D], tl.float32)
-        if HAS_BIAS:
-            bias = tl.load(bias_ptr + d, mask=d_mask, other=0.0).to(tl.float32)
-        if HAS_D:
-            Dv = tl.load(D_ptr + d, mask=d_mask, other=0.0).to(tl.float32)
+        A, bias, Dv = _channel_params(A_ptr, bias_ptr, D_ptr, d, n, d_mask, dn_mask, state,
+                                      HAS_BIAS, HAS_D, BLOCK_D)
         h = tl.zeros([BLOCK_D, BLOCK_N], tl.float32)
         if HAS_H0:
             h = tl.load(h0_ptr + state_off, mask=dn_mask, other=0.0).to(tl.float32)
@@ -147,13 +156,8 @@ if triton is not None:
         # [n_programs, N, L]: its [BLOCK_N] rows of `length` values.
         prog = tl.program_id(0).to(tl.int64) * tl.num_programs(1) + tl.program_id(1)
         part = (prog * state + n) * length
-        A = tl.load(A_ptr + d[:, None] * state + n[None, :], mask=dn_mask, other=0.0)
-        A = A.to(tl.float32)
-        bias = tl.zeros([BLOCK_D], tl.float32)
-        if HAS_BIAS:
-            bias = tl.load(bias_ptr + d, mask=d_mask, other=0.0).to(tl.float32)
-        if HAS_D:
-            Dv = tl.load(D_ptr + d, mask=d_mask, other=0.0).to(tl.float32)
+        A, bias, Dv = _channel_params(A_ptr, bias_ptr, D_ptr, d, n, d_mask, dn_mask, state,
+                                      HAS_BIAS, HAS_D, BLOCK_D)
         g = tl.load(dlast_ptr + state_off, mask=dn_mask, other=0.0)  # dLoss/dh, fp32
         dA_acc = tl.zeros([BLOCK_D, BLOCK_N], tl.float32)
         dD_acc = tl.zeros([BLOCK_D], tl.float32)
