@@ -1,0 +1,227 @@
+"""The ``tsssm`` command: run recipes and look at their run folders.
+
+    tsssm run recipes/etth1_smamba.toml --set train.max_epochs=3
+    tsssm run --resume runs/etth1_smamba-20250101-120000
+    tsssm runs
+    tsssm show runs/etth1_smamba-20250101-120000
+
+A usage error (bad recipe, missing file, unknown model or key) prints one line to stderr and
+exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+EXIT_USAGE = 2
+
+DESCRIPTION = """\
+tsssm: state-space models for time series. Train and evaluate recipes, and read their runs.
+
+commands:
+  run    train and evaluate a recipe (a TOML file) into a new run folder, or resume one
+  runs   list the run folders of a directory, newest last, with their headline test metrics
+  show   print one run's status, metrics and files
+
+examples:
+  tsssm run recipes/etth1_smamba.toml
+  tsssm run recipes/etth1_smamba.toml --set train.max_epochs=3 --set model.d_model=128
+  tsssm run --resume runs/etth1_smamba-20250101-120000
+  tsssm runs --runs runs
+  tsssm show runs/etth1_smamba-20250101-120000
+"""
+
+RUN_HELP = """\
+Train the recipe's main model and each of its baselines (run.baselines), evaluate them on the
+test split, and write runs/<name>-<YYYYmmdd-HHMMSS>/: config.toml (the resolved config),
+metrics.json, predictions.parquet, checkpoints/, logs/ (CSV), environment.json, status.json.
+Prints the run folder first and a table of test metrics at the end."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2), not usage + message."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{message} (see `{self.prog} --help`)")
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"tsssm: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tsssm", description=DESCRIPTION,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    run = commands.add_parser("run", help="train and evaluate a recipe", description=RUN_HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("recipe", nargs="?", metavar="RECIPE.toml",
+                     help="the recipe file (leave out with --resume)")
+    run.add_argument("--set", dest="overrides", action="append", default=[],
+                     metavar="KEY=VALUE",
+                     help="change one setting, e.g. --set train.lr=1e-3 --set model.d_model=128 "
+                          "(the value is read as TOML, else as a string); repeatable")
+    run.add_argument("--output-dir", metavar="DIR",
+                     help="where to create the run folder (default: run.output_dir of the "
+                          "recipe, itself 'runs' by default)")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="continue an interrupted run from its newest checkpoints, with the "
+                          "config saved in it; finished models are not trained again")
+
+    runs = commands.add_parser("runs", help="list runs with their headline test metrics",
+                               description="List the run folders of DIR, oldest first: name, "
+                                           "start time, status and test MSE/MAE per model.")
+    runs.add_argument("--runs", default="runs", metavar="DIR",
+                      help="the folder holding run folders (default: runs)")
+
+    show = commands.add_parser("show", help="print one run's metrics and files",
+                               description="Print a run's status, the test metrics of every "
+                                           "model and the paths of its files.")
+    show.add_argument("run", metavar="RUN", help="a run folder (or its name inside --runs)")
+    show.add_argument("--runs", default="runs", metavar="DIR",
+                      help="where to look for RUN when it is a bare name (default: runs)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tsssm`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    # Imported here: `tsssm --help` stays fast, and import errors show as command errors.
+    from tsssm.data import DataError
+    from tsssm.recipes import ConfigError
+
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "runs":
+            return _runs(Path(args.runs))
+        return _show(args.run, Path(args.runs))
+    except (ConfigError, DataError, FileNotFoundError) as error:
+        _fail(str(error))
+
+
+def _hide_lightning_tips() -> None:
+    """Lightning advertises its cloud services each time a Trainer is built; keep the run's
+    output to the run (its other messages stay)."""
+    import lightning.pytorch  # noqa: F401  (sets up the "lightning.pytorch" log handler)
+
+    tip = "\N{ELECTRIC LIGHT BULB} Tip"
+    for handler in logging.getLogger("lightning.pytorch").handlers:
+        handler.addFilter(lambda record: not record.getMessage().startswith(tip))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tsssm.recipes import Recipe, load_config
+
+    _hide_lightning_tips()
+
+    if args.resume:
+        if args.recipe or args.overrides:
+            _fail("--resume continues a run with the config saved in it; "
+                  "leave out RECIPE and --set")
+        if not Path(args.resume).is_dir():
+            _fail(f"no run folder {args.resume}")
+        recipe = Recipe.resume(args.resume)
+    else:
+        if not args.recipe:
+            _fail("give a RECIPE.toml to run, or --resume RUN_DIR")
+        config = load_config(args.recipe, args.overrides)
+        recipe = Recipe.start(config, args.output_dir or config.run.output_dir)
+    leader = recipe.rank == 0  # the other processes of a distributed run stay silent
+    if leader:
+        print(f"run folder: {recipe.folder.path}", flush=True)
+    metrics = recipe.run()
+    if leader:
+        print(_metrics_table(metrics))
+        print(f"run folder: {recipe.folder.path}")
+    return 0
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [header, ["-" * w for w in widths], *rows]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in lines)
+
+
+def _metrics_table(metrics: dict[str, Any]) -> str:
+    header = ["model", "role", "test MSE", "test MAE", "val loss", "epochs", "train s",
+              "windows/s"]
+    rows = []
+    for name, entry in metrics.items():
+        test = entry.get("test", {})
+        rows.append([name, entry.get("role", "-"), _fmt(test.get("mse")),
+                     _fmt(test.get("mae")), _fmt(entry.get("val_loss")),
+                     _fmt(entry.get("epochs")), _fmt(entry.get("train_time_s"), 1),
+                     _fmt(entry.get("windows_per_s"), 0)])
+    return _table(header, rows)
+
+
+def _runs(runs_dir: Path) -> int:
+    from tsssm.recipes import list_runs, run_state
+
+    if not runs_dir.is_dir():
+        _fail(f"no runs folder {runs_dir}")
+    runs = list_runs(runs_dir)
+    if not runs:
+        print(f"no runs in {runs_dir}")
+        return 0
+    rows = []
+    for run in runs:
+        status, metrics = run.status(), run.metrics()
+        scores = []
+        for model in status.get("models", {}):
+            test = metrics.get(model, {}).get("test")
+            scores.append(f"{model} {_fmt(test['mse'])}/{_fmt(test['mae'])}" if test
+                          else f"{model} -")
+        created = status.get("created", "")[:19].replace("T", " ")
+        rows.append([run.path.name, created, run_state(status), ", ".join(scores)])
+    print(_table(["run", "started", "status", "test MSE/MAE per model"], rows))
+    return 0
+
+
+def _show(run: str, runs_dir: Path) -> int:
+    from tsssm.recipes import RunFolder, run_state
+
+    path = Path(run)
+    if not path.is_dir() and (runs_dir / run).is_dir():
+        path = runs_dir / run
+    if not (path / "status.json").is_file():
+        _fail(f"{run} is not a run folder (no status.json)")
+    folder = RunFolder(path)
+    status = folder.status()
+    print(f"run:      {path}")
+    print(f"status:   {run_state(status)}  (started {status.get('created', '-')}, "
+          f"finished {status.get('finished') or '-'})")
+    if status.get("error"):
+        print(f"error:    {status['error']}")
+    states = ", ".join(f"{m} {s}" for m, s in status.get("models", {}).items())
+    print(f"models:   {states}")
+    metrics = folder.metrics()
+    if metrics:
+        print()
+        print(_metrics_table(metrics))
+    print("\nfiles:")
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        print(f"  {file.relative_to(path)}  ({file.stat().st_size:,} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Checking a parsed TOML table against a dataclass: known keys (with a "did you mean"),
+required keys and value types; every error names the file (or override) and the key."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
+
+
+class ConfigError(ValueError):
+    """A recipe that cannot be used as written; the message names the file and the key."""
+
+
+class Context:
+    """Where the values come from, so that an error can name the file or the override."""
+
+    def __init__(self, source: str, origins: Mapping[str, str]) -> None:
+        self.source, self.origins = source, origins
+
+    def error(self, key: str, message: str) -> ConfigError:
+        """An error about ``key``, blamed on the override that set it (or a table above or
+        below it), else on the file."""
+        parts = key.split(".")
+        related = [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+        related += [k for k in self.origins if k.startswith(key + ".")]
+        for candidate in related:
+            if candidate in self.origins:
+                return ConfigError(f"{self.source} (--set {self.origins[candidate]}): {message}")
+        return ConfigError(f"{self.source}: {message}")
+
+
+def suggest(key: str, candidates: Iterable[str]) -> str:
+    match = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def check_keys(
+    table: Mapping[str, Any], known: Iterable[str], section: str, ctx: Context
+) -> None:
+    known = list(known)
+    for key in table:
+        if key not in known:
+            dotted = f"{section}.{key}" if section else key
+            raise ctx.error(
+                dotted,
+                f"unknown key {dotted!r}{suggest(key, known)}; "
+                f"known keys{' of [' + section + ']' if section else ''}: {', '.join(known)}",
+            )
+
+
+def as_table(value: Any, key: str, ctx: Context) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ctx.error(key, f"{key!r} must be a table, not {toml_type(value)} {value!r}")
+    return value
+
+
+def build(cls: type[_T], value: Any, section: str, ctx: Context) -> _T:
+    """An instance of the dataclass ``cls`` from the table ``value``, every field type-checked."""
+    table = as_table(value, section, ctx)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    check_keys(table, fields, section, ctx)
+    hints = typing.get_type_hints(cls)
+    for name, f in fields.items():
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and name not in table:
+            raise ctx.error(f"{section}.{name}", f"missing key '{section}.{name}'")
+    values = {k: check_type(v, hints[k], f"{section}.{k}", ctx) for k, v in table.items()}
+    return cls(**values)
+
+
+def toml_type(value: Any) -> str:
+    names = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+             dict: "table"}
+    return names.get(type(value), type(value).__name__)
+
+
+def type_name(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(type_name(a) for a in typing.get_args(hint) if a is not type(None))
+    if typing.get_origin(hint) is list:
+        return f"array of {type_name(typing.get_args(hint)[0])}s"
+    return {bool: "boolean", int: "integer", float: "float", str: "string"}.get(hint, str(hint))
+
+
+def check_type(value: Any, hint: Any, key: str, ctx: Context) -> Any:
+    """``value`` checked against the type hint ``hint`` (an integer is accepted as a float)."""
+    ok, converted = convert(value, hint)
+    if not ok:
+        raise ctx.error(
+            key, f"'{key}' must be {type_name(hint)}, not {toml_type(value)} {value!r}"
+        )
+    return converted
+
+
+def convert(value: Any, hint: Any) -> tuple[bool, Any]:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(hint):  # in order: `int | float` keeps 3 an integer
+            ok, converted = (value is None, None) if arg is type(None) else convert(value, arg)
+            if ok:
+                return True, converted
+        return False, None
+    if origin is list:
+        if not isinstance(value, list):
+            return False, None
+        items = [convert(v, typing.get_args(hint)[0]) for v in value]
+        return all(ok for ok, _ in items), [v for _, v in items]
+    if hint is Any:
+        return True, value
+    if hint is float:  # bool is an int subclass, but never a number in a config
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return ok, float(value) if ok else None
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    return isinstance(value, hint), value

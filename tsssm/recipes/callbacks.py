@@ -1,0 +1,108 @@
+"""Lightning pieces of a recipe's training: callbacks, and finding where to resume from."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+
+from .run_folder import atomic_file
+
+BEST, LAST = "best", "last"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written atomically (a temporary file, then renamed): a run killed
+    while saving keeps its previous checkpoint whole, so it can always be resumed."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path,
+                        storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        with atomic_file(Path(path)) as file:
+            torch.save(checkpoint, file)
+
+
+class TrainingClock(Callback):
+    """Wall time of the fit and the training throughput (windows per second of time spent in
+    training steps), kept in the checkpoints so that a resumed fit keeps counting."""
+
+    def __init__(self) -> None:
+        self.wall_s = self.busy_s = 0.0
+        self.windows = 0
+        self._fit_start = self._wall_before = self._step_start = 0.0
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._fit_start, self._wall_before = time.perf_counter(), self.wall_s
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                             batch: Any, batch_idx: int) -> None:
+        self._step_start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.busy_s += time.perf_counter() - self._step_start
+        self.windows += len(batch["y"]) * trainer.world_size
+        self.wall_s = self._wall_before + time.perf_counter() - self._fit_start
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.wall_s = self._wall_before + time.perf_counter() - self._fit_start
+
+    @property
+    def windows_per_s(self) -> float:
+        return self.windows / self.busy_s if self.busy_s else 0.0
+
+    def state_dict(self) -> dict[str, float]:
+        return {"wall_s": self.wall_s, "busy_s": self.busy_s, "windows": self.windows}
+
+    def load_state_dict(self, state_dict: dict[str, float]) -> None:
+        self.wall_s, self.busy_s = state_dict["wall_s"], state_dict["busy_s"]
+        self.windows = int(state_dict["windows"])
+
+
+def training_callbacks(
+    checkpoints: Path, patience: int, every_n_steps: int
+) -> tuple[ModelCheckpoint, EarlyStopping, TrainingClock, list[Callback]]:
+    """Best (lowest ``val_loss``) + last checkpoints, a checkpoint every ``every_n_steps``
+    training steps (``step=<n>.ckpt``, only the newest kept), early stopping, the clock.
+
+    Returns the best-checkpoint callback, the early stopping, the clock, and all callbacks.
+    """
+    # Fixed file names (no version counter): a resumed fit overwrites the files it restored.
+    best = ModelCheckpoint(checkpoints, filename=BEST, monitor="val_loss", mode="min",
+                           save_top_k=1, save_last=True, enable_version_counter=False)
+    steps = ModelCheckpoint(checkpoints, filename="{step}", every_n_train_steps=every_n_steps,
+                            save_top_k=1, enable_version_counter=False)
+    stop = EarlyStopping("val_loss", patience=patience, mode="min")
+    clock = TrainingClock()
+    return best, stop, clock, [best, steps, stop, clock]
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The global step stored in the Lightning checkpoint ``path``; None if it cannot be read
+    (a file cut short when its run was killed while writing it)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return int(checkpoint["global_step"])
+    except Exception:  # any unreadable file is simply not a candidate
+        return None
+
+
+def latest_checkpoint(checkpoints: Path) -> Path | None:
+    """The readable checkpoint of ``checkpoints`` with the highest global step: ``last.ckpt``
+    (saved after validation) or ``step=<n>.ckpt`` (saved mid-epoch); None if there is none."""
+    candidates = [checkpoints / f"{LAST}.ckpt", *checkpoints.glob("step=*.ckpt")]
+    steps = {path: checkpoint_step(path) for path in candidates if path.is_file()}
+    readable = {path: step for path, step in steps.items() if step is not None}
+    return max(readable, key=readable.__getitem__) if readable else None
+
+
+def load_weights(module: torch.nn.Module, checkpoint: Path) -> None:
+    """Load the ``state_dict`` of a Lightning checkpoint into ``module`` (weights only)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    module.load_state_dict(state["state_dict"])

@@ -1,0 +1,336 @@
+"""Typed recipe configs: a TOML recipe file (plus ``--set key=value`` overrides) parses into
+dataclasses; an unknown or mistyped key is a :class:`ConfigError` naming the key and the file.
+
+Layout of a recipe file::
+
+    [run]      name, task, output_dir, baselines = ["dlinear", ...]
+    [data]     dataset ("ETTh1" or a path, relative to the recipe file), lookback, horizon, ...
+    [model]    name = "smamba", then the model's own options (d_model = 256, ...)
+    [train]    max_epochs, batch_size, lr, patience, seed, strategy, devices, ...
+    [baselines.<name>]        options of one baseline (default: the model's defaults)
+    [baselines.<name>.train]  training settings of that model only (lr, batch_size, ...)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tsssm.data import BUNDLED_SHA256, FILL_CHOICES
+from tsssm.models import list_models, model_entry
+
+from . import _toml
+from ._schema import ConfigError, Context, as_table, build, check_keys, check_type, suggest
+
+TASKS = ("forecasting",)
+SPLITS = ("auto", "ett", "ratio")
+# The model options a forecasting recipe sets from the data, never from the recipe file.
+DATA_DERIVED = ("lookback", "horizon", "n_variates", "n_time_features")
+# Training settings one model may change for itself; the rest (seed, devices, strategy, ...)
+# describe the run and must be the same for every model in it.
+PER_MODEL_TRAIN = (
+    "max_epochs", "max_steps", "batch_size", "lr", "lr_decay", "weight_decay", "patience",
+)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_BUNDLED = frozenset(name.removesuffix(".csv") for name in BUNDLED_SHA256)
+_OVERRIDE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")
+
+
+@dataclass
+class RunConfig:
+    """What the run is called, what it solves, where it goes, what it is compared with."""
+
+    name: str
+    task: str = "forecasting"
+    output_dir: str = "runs"
+    baselines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DataConfig:
+    """The series and its windows (see ``tsssm.data.ForecastingData.from_file``)."""
+
+    dataset: str  # a bundled data set ("ETTh1") or the path of a CSV/Parquet file
+    lookback: int = 96
+    horizon: int = 96
+    split: str = "auto"
+    fill: str = "none"
+    scale: bool = True
+    time_features: bool = True  # feed calendar features to the model (x_mark)
+    date_column: str = "date"
+    columns: list[str] | None = None
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and Lightning ``Trainer`` settings."""
+
+    max_epochs: int = 10
+    max_steps: int = -1
+    batch_size: int = 32  # global: divided among the processes of a distributed run
+    lr: float = 1e-4
+    lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
+    weight_decay: float = 0.0
+    patience: int = 3  # early stopping: epochs without a better validation loss
+    seed: int = 2024
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    num_workers: int = 0
+    threads: int = 0  # torch intra-op threads per process; 0 keeps PyTorch's choice
+    precision: str = "32-true"
+    deterministic: bool = True
+    limit_train_batches: int | float = 1.0
+    limit_val_batches: int | float = 1.0
+    checkpoint_every_n_steps: int = 100
+    log_every_n_steps: int = 50
+    progress_bar: bool = True
+
+
+@dataclass
+class ModelConfig:
+    """A registered model: its name, the options passed to ``create_model`` and the training
+    settings it changes for itself (keys of ``PER_MODEL_TRAIN``)."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RecipeConfig:
+    """A whole recipe. ``source`` is where it was read from (for messages), not a setting."""
+
+    run: RunConfig
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig = field(default_factory=TrainConfig)
+    baselines: list[ModelConfig] = field(default_factory=list)
+    source: str = "<config>"
+
+    def models(self) -> list[ModelConfig]:
+        """The main model first, then the baselines in the order of ``run.baselines``."""
+        return [self.model, *self.baselines]
+
+    def train_for(self, model: ModelConfig) -> TrainConfig:
+        """The training settings of ``model``: ``[train]`` with the model's own changes."""
+        return dataclasses.replace(self.train, **model.train)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict in the recipe-file layout (``from_dict`` reads it back)."""
+        tables: dict[str, Any] = {
+            "run": dataclasses.asdict(self.run),
+            "data": dataclasses.asdict(self.data),
+            "model": _model_table(self.model, with_name=True),
+            "train": dataclasses.asdict(self.train),
+        }
+        baselines = {m.name: _model_table(m) for m in self.baselines if m.options or m.train}
+        if baselines:
+            tables["baselines"] = baselines
+        return tables
+
+
+def _model_table(model: ModelConfig, with_name: bool = False) -> dict[str, Any]:
+    table: dict[str, Any] = {"name": model.name} if with_name else {}
+    table.update(model.options)
+    if model.train:
+        table["train"] = dict(model.train)
+    return table
+
+
+def dump_config(config: RecipeConfig) -> str:
+    """TOML text of ``config``; ``load_config`` of that text gives ``config`` back."""
+    return _toml.dumps(config.to_dict())
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> RecipeConfig:
+    """Read the recipe at ``path`` and apply ``overrides`` ("train.lr=1e-3", ...).
+
+    An override's value is read as a TOML value (``3``, ``1e-3``, ``true``, ``["a", "b"]``,
+    ``"text"``); anything that is not one is taken as a plain string (``strategy=ddp``).
+    A relative ``data.dataset`` path is relative to the recipe file, or to the working
+    directory when it comes from an override.
+
+    Raises:
+        ConfigError: unreadable file, invalid TOML, bad override, unknown key, wrong type or
+            invalid value; the message names the file (and the override) and the key.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the recipe ({error.strerror})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    origins: dict[str, str] = {}
+    for override in overrides:
+        key, value = parse_override(override, str(path))
+        _set_dotted(raw, key, value, f"{path} (--set {override})")
+        origins[key] = override
+    return from_dict(raw, source=str(path), base_dir=path.parent, origins=origins)
+
+
+def parse_override(text: str, source: str = "--set") -> tuple[str, Any]:
+    """``"train.lr=1e-3"`` -> ``("train.lr", 0.001)``; a bad one is a ConfigError."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not _OVERRIDE_KEY.match(key):
+        raise ConfigError(
+            f"{source}: bad override {text!r}: expected KEY=VALUE with a dotted key, "
+            f"e.g. train.lr=1e-4 or model.d_model=128"
+        )
+    try:
+        return key, tomllib.loads(f"value = {value.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        return key, value.strip()
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any, source: str) -> None:
+    table = raw
+    parts = key.split(".")
+    for depth, part in enumerate(parts[:-1]):
+        table = table.setdefault(part, {})
+        if not isinstance(table, dict):
+            where = ".".join(parts[: depth + 1])
+            raise ConfigError(f"{source}: cannot set {key!r}: {where!r} is not a table")
+    table[parts[-1]] = value
+
+
+def from_dict(
+    raw: Mapping[str, Any],
+    source: str = "<config>",
+    base_dir: str | Path | None = None,
+    origins: Mapping[str, str] | None = None,
+) -> RecipeConfig:
+    """Build and validate a :class:`RecipeConfig` from a nested dict (a parsed recipe)."""
+    ctx = Context(source, origins or {})
+    known = ("run", "data", "model", "train", "baselines")
+    check_keys(raw, known, "", ctx)
+    for section in ("run", "data", "model"):
+        if section not in raw:
+            raise ctx.error(section, f"missing table [{section}]")
+    run = build(RunConfig, raw["run"], "run", ctx)
+    data = build(DataConfig, raw["data"], "data", ctx)
+    train = build(TrainConfig, raw.get("train", {}), "train", ctx)
+    _validate_run(run, ctx)
+    data.dataset = _resolve_dataset(data.dataset, base_dir, "data.dataset" in ctx.origins)
+    if data.dataset not in _BUNDLED and not Path(data.dataset).is_file():
+        raise ctx.error("data.dataset", f"data.dataset: no file {data.dataset} (bundled data "
+                                        f"sets: {', '.join(sorted(_BUNDLED))})")
+    _validate_data(data, ctx)
+    _validate_train(train, "train", ctx)
+    model = _model(raw["model"], "model", None, run.task, ctx)
+    extra = as_table(raw.get("baselines", {}), "baselines", ctx)
+    if model.name in run.baselines:
+        raise ctx.error("run.baselines", f"run.baselines repeats the main model {model.name!r}")
+    baselines = [
+        _model(extra.get(name, {}), f"baselines.{name}", name, run.task, ctx)
+        for name in run.baselines
+    ]
+    # Settings of a registered model left out of run.baselines are kept inactive (so that
+    # `--set run.baselines=[]` works); any other name is a typo.
+    check_keys(extra, list_models(run.task), "baselines", ctx)
+    return RecipeConfig(run, data, model, train, baselines, source)
+
+
+def _model(
+    value: Any, section: str, name: str | None, task: str, ctx: Context
+) -> ModelConfig:
+    """A model table: ``name`` (main model only), its options and a ``train`` sub-table."""
+    table = dict(as_table(value, section, ctx))
+    if name is None:
+        if "name" not in table:
+            raise ctx.error(f"{section}.name", f"missing key '{section}.name'")
+        name = check_type(table.pop("name"), str, f"{section}.name", ctx)
+    known = list_models(task)
+    if name not in known:
+        raise ctx.error(
+            f"{section}.name" if section == "model" else "run.baselines",
+            f"unknown model {name!r}{suggest(name, known)}; {task} models: {', '.join(known)}",
+        )
+    train = as_table(table.pop("train", {}), f"{section}.train", ctx)
+    check_keys(train, PER_MODEL_TRAIN, f"{section}.train", ctx)
+    hints = typing.get_type_hints(TrainConfig)
+    train = {k: check_type(v, hints[k], f"{section}.train.{k}", ctx) for k, v in train.items()}
+    _validate_train(dataclasses.replace(TrainConfig(), **train), f"{section}.train", ctx)
+
+    config_cls = model_entry(name).config_cls
+    options = {f.name for f in dataclasses.fields(config_cls)} - set(DATA_DERIVED)
+    for key in table:
+        if key in DATA_DERIVED:
+            raise ctx.error(
+                f"{section}.{key}",
+                f"'{section}.{key}' is set from the data; set it in [data] instead",
+            )
+    check_keys(table, sorted(options), section, ctx)
+    hints = typing.get_type_hints(config_cls)
+    typed = {k: check_type(v, hints[k], f"{section}.{k}", ctx) for k, v in table.items()}
+    return ModelConfig(name, typed, train)
+
+
+def _resolve_dataset(dataset: str, base_dir: str | Path | None, from_override: bool) -> str:
+    """A bundled name stays a name; a relative path becomes absolute (see ``load_config``)."""
+    if dataset in _BUNDLED:
+        return dataset
+    path = Path(dataset).expanduser()
+    if not path.is_absolute() and base_dir is not None and not from_override:
+        path = Path(base_dir) / path
+    return str(path.resolve())
+
+
+def _validate_run(run: RunConfig, ctx: Context) -> None:
+    if not _NAME.match(run.name):
+        raise ctx.error("run.name", f"run.name {run.name!r} must be a plain folder name "
+                                    "(letters, digits, '.', '_', '-')")
+    if run.task not in TASKS:
+        raise ctx.error("run.task", f"unknown task {run.task!r}{suggest(run.task, TASKS)}; "
+                                    f"tasks: {', '.join(TASKS)}")
+    if len(set(run.baselines)) != len(run.baselines):
+        raise ctx.error("run.baselines", f"run.baselines repeats a model: {run.baselines}")
+
+
+def _validate_data(data: DataConfig, ctx: Context) -> None:
+    for key in ("lookback", "horizon"):
+        if getattr(data, key) < 1:
+            raise ctx.error(f"data.{key}", f"data.{key} must be at least 1")
+    if data.fill not in FILL_CHOICES:
+        raise ctx.error("data.fill", f"data.fill must be one of {list(FILL_CHOICES)}, "
+                                     f"not {data.fill!r}")
+    if data.split not in SPLITS:
+        raise ctx.error("data.split", f"data.split must be one of {list(SPLITS)}, "
+                                      f"not {data.split!r}")
+
+
+def _validate_train(train: TrainConfig, section: str, ctx: Context) -> None:
+    positive = ("max_epochs", "batch_size", "num_nodes", "checkpoint_every_n_steps",
+                "log_every_n_steps")
+    for key in positive:
+        if getattr(train, key) < 1:
+            raise ctx.error(f"{section}.{key}", f"{section}.{key} must be at least 1")
+    for key in ("lr", "lr_decay"):
+        if not getattr(train, key) > 0:
+            raise ctx.error(f"{section}.{key}", f"{section}.{key} must be positive")
+    for key in ("patience", "weight_decay", "num_workers", "threads"):
+        if getattr(train, key) < 0:
+            raise ctx.error(f"{section}.{key}", f"{section}.{key} must not be negative")
+    for key in ("limit_train_batches", "limit_val_batches"):
+        # Early stopping and the best checkpoint need validation; training needs batches.
+        if not getattr(train, key) > 0:
+            raise ctx.error(f"{section}.{key}", f"{section}.{key} must be positive")
+    if train.max_steps < -1 or train.max_steps == 0:
+        raise ctx.error(f"{section}.max_steps", f"{section}.max_steps must be -1 (no limit) "
+                                                "or positive")
