@@ -11,19 +11,10 @@ from ._bundled import (
     datasets_dir,
     file_sha256,
 )
-from .forecasting import (
-    FILL_CHOICES,
-    DataError,
-    ForecastingData,
-    ForecastingWindows,
-    StandardScaler,
-    ett_borders,
-    load_series,
-    ratio_borders,
-    split_borders,
-    time_feature_names,
-    time_features,
-)
+from .calendar import time_feature_names, time_features
+from .forecasting import ForecastingData, ForecastingWindows
+from .series import FILL_CHOICES, DataError, load_series
+from .splits import StandardScaler, ett_borders, ratio_borders, split_borders
 
 __all__ = [
     "BUNDLED_SHA256",

@@ -11,7 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from .forecasting import DataError
+from .series import DataError
 
 __all__ = [
     "BUNDLED_SHA256",
