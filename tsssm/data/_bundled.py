@@ -14,6 +14,7 @@ from pathlib import Path
 from .series import DataError
 
 __all__ = [
+    "BUNDLED_FOLDER_SHA256",
     "BUNDLED_SHA256",
     "DATA_DIR_ENV",
     "ChecksumError",
@@ -26,6 +27,15 @@ DATA_DIR_ENV = "TSSSM_DATA_DIR"
 BUNDLED_SHA256 = {
     # ETDataset, CC BY-ND 4.0: bundled unmodified; see datasets/ETTh1.md.
     "ETTh1.csv": "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
+}
+# Bundled folders: the sha256 of each folder's SHA256SUMS, which lists every file's sha256
+# (checked by tsssm.data.phase.bundled_folder). Not in BUNDLED_SHA256, whose names the
+# forecasting recipes accept as data sets.
+BUNDLED_FOLDER_SHA256 = {
+    # Cholec80 phase and tool labels, videos 01-48, CC BY-NC-SA 4.0; see datasets/cholec80/.
+    "cholec80": "23ecc872b5b899381917258ffa1356a6c2168a8eab6dae74815906b1c89f0e10",
+    # Sleep-EDF Expanded features and hypnograms, 14 nights, ODC-By 1.0; see datasets/sleep_edf/.
+    "sleep_edf": "4f7428ad85b5574012754c48e82ad8be2c3617ce3ff0278b9e09b6d4b1b14fd7",
 }
 
 
