@@ -2,7 +2,8 @@
 
 Both models train on the same ETTh1 windows (bundled data, lookback 96) with the same batch
 size and widths; methods are interleaved round-robin so machine noise hits them alike, and
-each peak memory is measured in a fresh process. Prints ratios (S-Mamba / iTransformer).
+each peak memory is measured in a fresh process (Linux: /proc/self/status). Prints ratios
+(S-Mamba / iTransformer).
 
     python benchmarks/forecasting_throughput.py [--horizon 96] [--batch-size 32] [--steps 20]
 """
@@ -12,9 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import resource
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -54,13 +55,23 @@ def train_steps(model, optimizer, batches: list[tuple]) -> float:
     return time.perf_counter() - start
 
 
+def memory_kib(field: str) -> int:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, in KiB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
 def peak_memory_child(name: str, args: argparse.Namespace, queue: mp.Queue) -> None:
-    """In a fresh process: RSS growth (MiB) of building the model and training on the batches."""
+    """In a fresh process: peak resident memory (MiB) of building the model and training it,
+    above what the loaded batches already hold."""
     batches = make_batches(args.lookback, args.horizon, args.batch_size, args.steps)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    Path("/proc/self/clear_refs").write_text("5")  # restart the peak (VmHWM) from now
+    base = memory_kib("VmRSS")
     model, optimizer = build(name, args, batches[0][0].shape[-1])
     train_steps(model, optimizer, batches)
-    queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+    queue.put((memory_kib("VmHWM") - base) / 1024)
 
 
 def peak_memory(name: str, args: argparse.Namespace) -> float:
