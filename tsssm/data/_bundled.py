@@ -19,6 +19,7 @@ __all__ = [
     "DATA_DIR_ENV",
     "ChecksumError",
     "bundled_dataset",
+    "check_sha256",
     "datasets_dir",
     "file_sha256",
 ]
@@ -67,6 +68,16 @@ def file_sha256(path: Path) -> str:
     return _sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
+def check_sha256(path: Path, expected: str, what_went_wrong: str) -> None:
+    """Raise :class:`ChecksumError` naming ``path`` unless its sha256 is ``expected``."""
+    actual = file_sha256(path)
+    if actual != expected:
+        raise ChecksumError(
+            f"{path} has sha256 {actual}, expected {expected}: {what_went_wrong}; restore the "
+            "unmodified data (see datasets/README.md)"
+        )
+
+
 def bundled_dataset(name: str) -> Path:
     """Path of the bundled data set ``name`` ("ETTh1" or "ETTh1.csv"), checksum verified.
 
@@ -87,10 +98,5 @@ def bundled_dataset(name: str) -> Path:
             f"tsssm source checkout; use a checkout, or set {DATA_DIR_ENV} to a folder holding "
             f"an unmodified copy (sha256 {BUNDLED_SHA256[filename]})"
         )
-    actual = file_sha256(path)
-    if actual != BUNDLED_SHA256[filename]:
-        raise ChecksumError(
-            f"{path} has sha256 {actual}, expected {BUNDLED_SHA256[filename]}: the file was "
-            f"modified or truncated; restore the unmodified file (see datasets/README.md)"
-        )
+    check_sha256(path, BUNDLED_SHA256[filename], "the file was modified or truncated")
     return path

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ._bundled import BUNDLED_FOLDER_SHA256, DATA_DIR_ENV, ChecksumError, datasets_dir, file_sha256
+from ._bundled import BUNDLED_FOLDER_SHA256, DATA_DIR_ENV, check_sha256, datasets_dir
 from .series import DataError
 
 SUMS_FILE = "SHA256SUMS"
@@ -169,12 +169,7 @@ class BundledFolder:
         path = self.root / relative
         if not path.is_file():
             raise DataError(f"bundled file {path} is missing (listed in {SUMS_FILE})")
-        actual = file_sha256(path)
-        if actual != self.sums[relative]:
-            raise ChecksumError(
-                f"{path} has sha256 {actual}, expected {self.sums[relative]} ({SUMS_FILE}): "
-                "the file was modified or truncated; restore the unmodified file"
-            )
+        check_sha256(path, self.sums[relative], "the file was modified or truncated")
         return path
 
 
@@ -196,13 +191,8 @@ def bundled_folder(name: str) -> BundledFolder:
             f"of the tsssm source checkout; use a checkout, set {DATA_DIR_ENV} to a folder "
             f"holding an unmodified copy, or pass root= to read your own copy"
         )
-    actual = file_sha256(sums)
-    if actual != BUNDLED_FOLDER_SHA256[name]:
-        raise ChecksumError(
-            f"{sums} has sha256 {actual}, expected {BUNDLED_FOLDER_SHA256[name]}: the folder's "
-            "checksum list was modified; restore the unmodified data (see datasets/README.md)"
-        )
-    return BundledFolder(root, _read_sums(str(sums), actual))
+    check_sha256(sums, BUNDLED_FOLDER_SHA256[name], "the folder's checksum list was modified")
+    return BundledFolder(root, _read_sums(str(sums), BUNDLED_FOLDER_SHA256[name]))
 
 
 def verified_path(bundle: BundledFolder | None, path: Path) -> Path:

@@ -26,6 +26,7 @@ outputs past it are meaningless, and what comes before it equals the unpadded re
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
@@ -94,9 +95,8 @@ class PhaseSSMConfig(PhaseShape):
 
 
 @dataclass
-class PhaseMLPConfig(PhaseShape):
-    """Per-step MLP: ``n_layers`` hidden layers of width ``d_model``. It has no temporal
-    context, so ``online`` changes nothing (it is accepted for a uniform contract)."""
+class PhaseNetConfig(PhaseShape):
+    """Options shared by the baselines: width ``d_model``, depth ``n_layers``, dropout."""
 
     d_model: int = 64
     n_layers: int = 2
@@ -110,19 +110,17 @@ class PhaseMLPConfig(PhaseShape):
 
 
 @dataclass
-class PhaseTCNConfig(PhaseShape):
+class PhaseMLPConfig(PhaseNetConfig):
+    """Per-step MLP: ``n_layers`` hidden layers of width ``d_model``. It has no temporal
+    context, so ``online`` changes nothing (it is accepted for a uniform contract)."""
+
+
+@dataclass
+class PhaseTCNConfig(PhaseNetConfig):
     """Single-stage MS-TCN: ``n_layers`` dilated residual layers, dilations 1, 2, ...,
     2^(n_layers-1), kernel 3; the receptive field is ``2^(n_layers+1) - 1`` steps."""
 
-    d_model: int = 64
     n_layers: int = 10
-    dropout: float = 0.1
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_int(self, "d_model", 1)
-        _check_int(self, "n_layers", 1)
-        _check_fraction(self, "dropout")
 
 
 def length_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
@@ -266,7 +264,7 @@ class PhaseHeads(nn.Module):
         return outputs
 
 
-class PhaseModel(nn.Module):
+class PhaseModel(nn.Module, ABC):
     """The contract of every phase recogniser: ``forward(x [B, T, F], lengths [B] | None)``
     returns ``logits`` [B, T, C], ``progress`` [B, T] and, with ``predict_video_progress``,
     ``video_progress`` [B, T]. Subclasses implement :meth:`encode`."""
@@ -276,9 +274,9 @@ class PhaseModel(nn.Module):
         self.config = config
         self.heads = PhaseHeads(d_model, config.n_phases, config.predict_video_progress)
 
+    @abstractmethod
     def encode(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         """``x`` [B, T, F] -> features [B, T, D]."""
-        raise NotImplementedError
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None
                 ) -> dict[str, torch.Tensor]:
