@@ -140,3 +140,23 @@ def test_cpu_backward_in_segments_matches_reference(monkeypatch, segment: int) -
     monkeypatch.setattr(cpu, "BACKWARD_SEGMENT_STEPS", segment)
     assert_matches_reference("cpu", Case(length=100, groups=2, reverse=True))
     assert_matches_reference("cpu", Case(length=63, state=5))
+
+
+@pytest.mark.parametrize("backend", ["cpu", "chunked"])
+def test_backward_never_keeps_a_full_length_state(backend: str) -> None:
+    # What autograd keeps for backward must stay near the inputs' size, far below one
+    # [batch, dim, length, state] tensor (the memory cost that pscan and the loop pay).
+    case = Case(batch=1, dim=64, length=2048, state=16, optional=("D", "z", "delta_bias"))
+    inputs = make_inputs(case)
+    saved: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        saved[tensor.data_ptr()] = tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        selective_scan(**inputs, backend=backend)
+    full_state_bytes = case.batch * case.dim * case.length * case.state * 4
+    input_bytes = case.batch * case.dim * case.length * 4  # one [batch, dim, length] tensor
+    assert max(saved.values()) <= input_bytes
+    assert sum(saved.values()) < full_state_bytes / 2
