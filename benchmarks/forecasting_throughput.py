@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import statistics
 import time
-from pathlib import Path
 
 import torch
+from peak_memory import peak_memory_mib
 
 from tsssm.data import ForecastingData, bundled_dataset
 from tsssm.models import create_model
@@ -55,33 +54,16 @@ def train_steps(model, optimizer, batches: list[tuple]) -> float:
     return time.perf_counter() - start
 
 
-def memory_kib(field: str) -> int:
-    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, in KiB (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
-def peak_memory_child(name: str, args: argparse.Namespace, queue: mp.Queue) -> None:
-    """In a fresh process: peak resident memory (MiB) of building the model and training it,
-    above what the loaded batches already hold."""
+def _prepare(name: str, args: argparse.Namespace) -> tuple:
     batches = make_batches(args.lookback, args.horizon, args.batch_size, args.steps)
-    Path("/proc/self/clear_refs").write_text("5")  # restart the peak (VmHWM) from now
-    base = memory_kib("VmRSS")
+    return name, args, batches
+
+
+def _train_fresh(prepared: tuple) -> None:
+    """Build the model and train it: what the peak memory counts."""
+    name, args, batches = prepared
     model, optimizer = build(name, args, batches[0][0].shape[-1])
     train_steps(model, optimizer, batches)
-    queue.put((memory_kib("VmHWM") - base) / 1024)
-
-
-def peak_memory(name: str, args: argparse.Namespace) -> float:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    process = ctx.Process(target=peak_memory_child, args=(name, args, queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    return result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -107,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     figures = {
         name: {
             "windows_per_second": windows / statistics.median(seconds[name]),
-            "peak_memory_mib": peak_memory(name, args),
+            "peak_memory_mib": peak_memory_mib(_prepare, _train_fresh, name, args),
             "parameters": sum(p.numel() for p in built[name][0].parameters()),
         }
         for name in MODELS

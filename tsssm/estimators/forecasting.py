@@ -11,8 +11,6 @@ variate) or an array [time, variates]; ``predict`` answers in the type and scale
 
 from __future__ import annotations
 
-import logging
-from contextlib import contextmanager
 from typing import Any
 
 import lightning.pytorch as pl
@@ -26,20 +24,8 @@ from torch.utils.data import DataLoader
 from tsssm.data import ForecastingWindows, StandardScaler
 from tsssm.recipes.lightning_module import ForecastingModule
 
+from ._lightning import quiet_lightning
 from ._series import Series, SeriesLayout, as_values, from_values
-
-
-@contextmanager
-def _quiet_lightning(verbose: bool):
-    """Silence Lightning's start-up notices (devices, tips) unless ``verbose``."""
-    logger = logging.getLogger("lightning.pytorch")
-    level = logger.level
-    if not verbose:
-        logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 class SMambaForecaster(BaseEstimator):
@@ -138,7 +124,7 @@ class SMambaForecaster(BaseEstimator):
             n_variates=values.shape[1], n_time_features=0, use_time_features=False, lr=self.lr,
             seed=self.random_state,
         )
-        with _quiet_lightning(self.verbose):
+        with quiet_lightning(self.verbose):
             trainer = pl.Trainer(
                 max_epochs=self.max_epochs, accelerator="auto", devices=1, logger=False,
                 enable_checkpointing=False, enable_progress_bar=self.verbose,

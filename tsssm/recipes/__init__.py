@@ -8,7 +8,6 @@
 from .base import RUN_DIR_ENV, Recipe
 from .config import (
     ConfigError,
-    DataConfig,
     ModelConfig,
     RecipeConfig,
     RunConfig,
@@ -20,23 +19,31 @@ from .config import (
 )
 from .forecasting import ForecastingRecipe
 from .lightning_module import ForecastingModule
-from .loaders import EpochSampler, ForecastingDataModule, ResumableDataLoader
+from .loaders import EpochSampler, ResumableDataLoader, SplitDataModule
+from .phase import PhaseRecipe
+from .phase_module import PhaseModule
 from .run_folder import RunFolder, list_runs, run_state
+from .tasks import TASKS, ForecastingDataConfig, PhaseDataConfig, TaskSpec
 
 __all__ = [
     "RUN_DIR_ENV",
+    "TASKS",
     "ConfigError",
-    "DataConfig",
     "EpochSampler",
-    "ForecastingDataModule",
+    "ForecastingDataConfig",
     "ForecastingModule",
     "ForecastingRecipe",
     "ModelConfig",
+    "PhaseDataConfig",
+    "PhaseModule",
+    "PhaseRecipe",
     "Recipe",
     "RecipeConfig",
     "ResumableDataLoader",
     "RunConfig",
     "RunFolder",
+    "SplitDataModule",
+    "TaskSpec",
     "TrainConfig",
     "dump_config",
     "from_dict",

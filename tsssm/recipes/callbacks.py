@@ -29,8 +29,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class TrainingClock(Callback):
-    """Wall time of the fit and the training throughput (windows per second of time spent in
-    training steps), kept in the checkpoints so that a resumed fit keeps counting."""
+    """Wall time of the fit and the training throughput (training items per second of time
+    spent in training steps: windows, or whole recordings for phase recognition), kept in the
+    checkpoints so that a resumed fit keeps counting. Batches carry an ``index`` [B]."""
 
     def __init__(self) -> None:
         self.wall_s = self.busy_s = 0.0
@@ -47,7 +48,7 @@ class TrainingClock(Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:
         self.busy_s += time.perf_counter() - self._step_start
-        self.windows += len(batch["y"]) * trainer.world_size
+        self.windows += len(batch["index"]) * trainer.world_size
         self.wall_s = self._wall_before + time.perf_counter() - self._fit_start
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

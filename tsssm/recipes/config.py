@@ -4,7 +4,8 @@ dataclasses; an unknown or mistyped key is a :class:`ConfigError` naming the key
 Layout of a recipe file::
 
     [run]      name, task, output_dir, baselines = ["dlinear", ...]
-    [data]     dataset ("ETTh1" or a path, relative to the recipe file), lookback, horizon, ...
+    [data]     the task's data (``tasks.py``): dataset (a bundled name or a path, relative to
+               the recipe file), then e.g. lookback, horizon for forecasting
     [model]    name = "smamba", then the model's own options (d_model = 256, ...)
     [train]    max_epochs, batch_size, lr, patience, seed, strategy, devices, ...
     [baselines.<name>]        options of one baseline (default: the model's defaults)
@@ -22,23 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tsssm.data import BUNDLED_SHA256, FILL_CHOICES
 from tsssm.models import list_models, model_entry
 
 from . import _toml
 from ._schema import ConfigError, Context, as_table, build, check_keys, check_type, suggest
+from .tasks import TASKS, TaskSpec, resolve_dataset
 
-TASKS = ("forecasting",)
-SPLITS = ("auto", "ett", "ratio")
-# The model options a forecasting recipe sets from the data, never from the recipe file.
-DATA_DERIVED = ("lookback", "horizon", "n_variates", "n_time_features")
 # Training settings one model may change for itself; the rest (seed, devices, strategy, ...)
 # describe the run and must be the same for every model in it.
 PER_MODEL_TRAIN = (
     "max_epochs", "max_steps", "batch_size", "lr", "lr_decay", "weight_decay", "patience",
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_BUNDLED = frozenset(name.removesuffix(".csv") for name in BUNDLED_SHA256)
 _OVERRIDE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")
 
 
@@ -50,21 +46,6 @@ class RunConfig:
     task: str = "forecasting"
     output_dir: str = "runs"
     baselines: list[str] = field(default_factory=list)
-
-
-@dataclass
-class DataConfig:
-    """The series and its windows (see ``tsssm.data.ForecastingData.from_file``)."""
-
-    dataset: str  # a bundled data set ("ETTh1") or the path of a CSV/Parquet file
-    lookback: int = 96
-    horizon: int = 96
-    split: str = "auto"
-    fill: str = "none"
-    scale: bool = True
-    time_features: bool = True  # feed calendar features to the model (x_mark)
-    date_column: str = "date"
-    columns: list[str] | None = None
 
 
 @dataclass
@@ -109,7 +90,7 @@ class RecipeConfig:
     """A whole recipe. ``source`` is where it was read from (for messages), not a setting."""
 
     run: RunConfig
-    data: DataConfig
+    data: Any  # the task's data table: a dataclass of ``tasks.TASKS[run.task]``
     model: ModelConfig
     train: TrainConfig = field(default_factory=TrainConfig)
     baselines: list[ModelConfig] = field(default_factory=list)
@@ -224,14 +205,12 @@ def from_dict(
         if section not in raw:
             raise ctx.error(section, f"missing table [{section}]")
     run = build(RunConfig, raw["run"], "run", ctx)
-    data = build(DataConfig, raw["data"], "data", ctx)
-    train = build(TrainConfig, raw.get("train", {}), "train", ctx)
     _validate_run(run, ctx)
-    data.dataset = _resolve_dataset(data.dataset, base_dir, "data.dataset" in ctx.origins)
-    if data.dataset not in _BUNDLED and not Path(data.dataset).is_file():
-        raise ctx.error("data.dataset", f"data.dataset: no file {data.dataset} (bundled data "
-                                        f"sets: {', '.join(sorted(_BUNDLED))})")
-    _validate_data(data, ctx)
+    spec = TASKS[run.task]
+    data = build(spec.data_cls, raw["data"], "data", ctx)
+    train = build(TrainConfig, raw.get("train", {}), "train", ctx)
+    _check_dataset(data, spec, base_dir, ctx)
+    spec.validate(data, ctx)
     _validate_train(train, "train", ctx)
     model = _model(raw["model"], "model", None, run.task, ctx)
     extra = as_table(raw.get("baselines", {}), "baselines", ctx)
@@ -269,9 +248,10 @@ def _model(
     _validate_train(dataclasses.replace(TrainConfig(), **train), f"{section}.train", ctx)
 
     config_cls = model_entry(name).config_cls
-    options = {f.name for f in dataclasses.fields(config_cls)} - set(DATA_DERIVED)
+    derived = TASKS[task].derived
+    options = {f.name for f in dataclasses.fields(config_cls)} - set(derived)
     for key in table:
-        if key in DATA_DERIVED:
+        if key in derived:
             raise ctx.error(
                 f"{section}.{key}",
                 f"'{section}.{key}' is set from the data; set it in [data] instead",
@@ -282,14 +262,18 @@ def _model(
     return ModelConfig(name, typed, train)
 
 
-def _resolve_dataset(dataset: str, base_dir: str | Path | None, from_override: bool) -> str:
-    """A bundled name stays a name; a relative path becomes absolute (see ``load_config``)."""
-    if dataset in _BUNDLED:
-        return dataset
-    path = Path(dataset).expanduser()
-    if not path.is_absolute() and base_dir is not None and not from_override:
-        path = Path(base_dir) / path
-    return str(path.resolve())
+def _check_dataset(data: Any, spec: TaskSpec, base_dir: str | Path | None,
+                   ctx: Context) -> None:
+    """Resolve ``data.dataset`` (see ``tasks.resolve_dataset``); a path must exist."""
+    data.dataset = resolve_dataset(data.dataset, spec, base_dir, "data.dataset" in ctx.origins)
+    if data.dataset in spec.bundled:
+        return
+    exists = Path(data.dataset).is_dir() if spec.path_kind == "dir" else Path(
+        data.dataset).is_file()
+    if not exists:
+        kind = "folder" if spec.path_kind == "dir" else "file"
+        raise ctx.error("data.dataset", f"data.dataset: no {kind} {data.dataset} (bundled data "
+                                        f"sets: {', '.join(sorted(spec.bundled))})")
 
 
 def _validate_run(run: RunConfig, ctx: Context) -> None:
@@ -301,18 +285,6 @@ def _validate_run(run: RunConfig, ctx: Context) -> None:
                                     f"tasks: {', '.join(TASKS)}")
     if len(set(run.baselines)) != len(run.baselines):
         raise ctx.error("run.baselines", f"run.baselines repeats a model: {run.baselines}")
-
-
-def _validate_data(data: DataConfig, ctx: Context) -> None:
-    for key in ("lookback", "horizon"):
-        if getattr(data, key) < 1:
-            raise ctx.error(f"data.{key}", f"data.{key} must be at least 1")
-    if data.fill not in FILL_CHOICES:
-        raise ctx.error("data.fill", f"data.fill must be one of {list(FILL_CHOICES)}, "
-                                     f"not {data.fill!r}")
-    if data.split not in SPLITS:
-        raise ctx.error("data.split", f"data.split must be one of {list(SPLITS)}, "
-                                      f"not {data.split!r}")
 
 
 def _validate_train(train: TrainConfig, section: str, ctx: Context) -> None:

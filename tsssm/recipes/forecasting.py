@@ -22,7 +22,7 @@ from tsssm.data import BUNDLED_SHA256, ForecastingData, bundled_dataset
 from .base import Recipe
 from .config import ModelConfig, TrainConfig
 from .lightning_module import ForecastingModule
-from .loaders import ForecastingDataModule
+from .loaders import SplitDataModule
 
 
 def dataset_path(dataset: str) -> Path:
@@ -53,8 +53,11 @@ class ForecastingRecipe(Recipe):
             weight_decay=train.weight_decay, lr_decay=train.lr_decay, seed=train.seed,
         )
 
-    def datamodule(self, train: TrainConfig) -> ForecastingDataModule:
-        return ForecastingDataModule(self.data, train.batch_size, train.seed, train.num_workers)
+    def datamodule(self, train: TrainConfig) -> SplitDataModule:
+        """Batches are dicts: ``x`` [B, L, V], ``y`` [B, H, V], ``x_mark`` [B, L, F],
+        ``y_mark`` [B, H, F], ``index`` [B] (first row of each window)."""
+        return SplitDataModule(self.data.train, self.data.val, self.data.test,
+                               train.batch_size, train.seed, train.num_workers)
 
     def evaluate(
         self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer

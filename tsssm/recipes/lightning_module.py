@@ -1,4 +1,5 @@
-"""``ForecastingModule``: any registered forecaster trained and evaluated through Lightning."""
+"""LightningModules of the recipes: ``RecipeModule`` (what every task shares: AdamW with a
+per-epoch decay, per-step seeds) and ``ForecastingModule``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,27 @@ from tsssm.models import create_model
 Batch = dict[str, torch.Tensor]
 
 
-class ForecastingModule(pl.LightningModule):
+class RecipeModule(pl.LightningModule):
+    """AdamW (``lr``, ``weight_decay``) whose learning rate is multiplied by ``lr_decay``
+    after every epoch, and dropout draws seeded per step from ``seed``. Subclasses call
+    ``save_hyperparameters()`` with those four among their arguments."""
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = torch.optim.AdamW(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+        schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.hparams.lr_decay)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule,
+                                                         "interval": "epoch"}}
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Random draws (dropout) depend on (seed, step, rank) only, not on what ran before:
+        # a run resumed from a mid-epoch checkpoint then draws exactly what an uninterrupted
+        # run draws, without checkpointing RNG states (data-loader set-up also draws numbers).
+        torch.manual_seed(hash((self.hparams.seed, self.global_step, self.global_rank)) % 2**62)
+
+
+class ForecastingModule(RecipeModule):
     """Wraps ``create_model(model_name, ...)``: ``x`` [B, L, V] (+ ``x_mark`` [B, L, F]) ->
     forecast [B, H, V].
 
@@ -65,20 +86,6 @@ class ForecastingModule(pl.LightningModule):
 
     def _predict(self, batch: Batch) -> torch.Tensor:
         return self(batch["x"], batch["x_mark"])
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = torch.optim.AdamW(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
-        )
-        schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.hparams.lr_decay)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule,
-                                                         "interval": "epoch"}}
-
-    def on_train_batch_start(self, batch: Batch, batch_idx: int) -> None:
-        # Random draws (dropout) depend on (seed, step, rank) only, not on what ran before:
-        # a run resumed from a mid-epoch checkpoint then draws exactly what an uninterrupted
-        # run draws, without checkpointing RNG states (data-loader set-up also draws numbers).
-        torch.manual_seed(hash((self.hparams.seed, self.global_step, self.global_rank)) % 2**62)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss = F.mse_loss(self._predict(batch), batch["y"])

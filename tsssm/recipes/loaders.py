@@ -11,14 +11,12 @@ batches of the epoch it has handed out, and Lightning saves that in its checkpoi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-
-from tsssm.data import ForecastingData
 
 from .config import ConfigError
 
@@ -90,18 +88,22 @@ class ResumableDataLoader(DataLoader):
         self.sampler.skip = state["batches_done"] * self.batch_size
 
 
-class ForecastingDataModule(pl.LightningDataModule):
-    """Train/val/test loaders over ``ForecastingData``; ``batch_size`` is the global batch.
+class SplitDataModule(pl.LightningDataModule):
+    """Train/val/test loaders over three datasets; ``batch_size`` is the global batch.
 
-    Batches are dicts: ``x`` [B, L, V], ``y`` [B, H, V], ``x_mark`` [B, L, F],
-    ``y_mark`` [B, H, F], ``index`` [B] (first row of each window).
+    Training batches come from a shuffled, sharded, resumable :class:`EpochSampler`
+    (incomplete last batch dropped); validation sees every item once across processes; the
+    test runs in one process. ``collate_fn`` builds a batch from items (default: stacking).
     """
 
-    def __init__(self, data: ForecastingData, batch_size: int, seed: int,
-                 num_workers: int = 0) -> None:
+    def __init__(self, train: Dataset, val: Dataset, test: Dataset, batch_size: int,
+                 seed: int, num_workers: int = 0,
+                 collate_fn: Callable[[list[Any]], Any] | None = None) -> None:
         super().__init__()
-        self.data, self.batch_size, self.seed = data, batch_size, seed
-        self.num_workers = num_workers
+        self.splits = {"train": train, "val": val, "test": test}
+        self.batch_size, self.seed = batch_size, seed
+        self.loader_options: dict[str, Any] = {"num_workers": num_workers,
+                                               "collate_fn": collate_fn}
 
     def _per_process_batch(self) -> tuple[int, int, int]:
         rank, world = self.trainer.global_rank, self.trainer.world_size
@@ -114,22 +116,22 @@ class ForecastingDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> ResumableDataLoader:
         rank, world, batch = self._per_process_batch()
-        n = len(self.data.train)
+        n = len(self.splits["train"])
         if n < self.batch_size:
-            raise ConfigError(f"the train split has {n} windows, fewer than one batch of "
-                             f"{self.batch_size}; lower train.batch_size")
+            raise ConfigError(f"the train split has {n} items, fewer than one batch of "
+                              f"{self.batch_size}; lower train.batch_size")
         sampler = EpochSampler(n, shuffle=True, seed=self.seed, rank=rank, world_size=world)
-        return ResumableDataLoader(self.data.train, sampler, batch, drop_last=True,
-                                   num_workers=self.num_workers)
+        return ResumableDataLoader(self.splits["train"], sampler, batch, drop_last=True,
+                                   **self.loader_options)
 
     def val_dataloader(self) -> DataLoader:
-        # Not drop_tail: every validation window counts once, whatever the number of ranks.
+        # Not drop_tail: every validation item counts once, whatever the number of ranks.
         rank, world, batch = self._per_process_batch()
-        sampler = EpochSampler(len(self.data.val), shuffle=False, rank=rank, world_size=world,
-                               drop_tail=False)
-        return DataLoader(self.data.val, batch_size=batch, sampler=sampler,
-                          num_workers=self.num_workers)
+        sampler = EpochSampler(len(self.splits["val"]), shuffle=False, rank=rank,
+                               world_size=world, drop_tail=False)
+        return DataLoader(self.splits["val"], batch_size=batch, sampler=sampler,
+                          **self.loader_options)
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(self.data.test, batch_size=self.batch_size,
-                          num_workers=self.num_workers)
+        return DataLoader(self.splits["test"], batch_size=self.batch_size,
+                          **self.loader_options)

@@ -1,0 +1,212 @@
+"""``PhaseRecognizer``: phase recognition over whole recordings with scikit-learn's conventions.
+
+    recognizer = PhaseRecognizer(max_epochs=30).fit(videos, labels)  # lists, one item each
+    recognizer.predict(new_videos)           # one label array [T] per recording
+    recognizer.predict_proba(new_videos)     # one [T, n_classes] array per recording
+    recognizer.predict_progress(new_videos)  # one [T] array: progress within the phase, 0-1
+    stream = recognizer.stream()             # online models: one step at a time
+    label, probabilities, progress = stream.step(features_now)
+
+A recording is an array [T, F] (T steps of F features: tool presence per second, per-frame
+visual features, per-epoch EEG features...); labels are any sortable values (phase names or
+numbers), one per step. Recordings may have different lengths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+from torch.utils.data import DataLoader
+
+from tsssm.data import PhaseSequence
+from tsssm.models import PhaseStreamState
+from tsssm.recipes.phase_module import PhaseDataset, PhaseModule, fit_input_scaler, pad_recordings
+
+from ._lightning import quiet_lightning
+
+
+class PhaseRecognizer(BaseEstimator):
+    """Per-step phase classifier and progress regressor over whole recordings.
+
+    Args:
+        model: a registered phase model (``tsssm.models.list_models("phase")``):
+            ``"phase_ssm"`` (hierarchical SSM), ``"phase_tcn"`` or ``"phase_mlp"``.
+        online: causal model (each step sees only the past; can stream) or offline.
+        d_model: model width.
+        model_options: further options of ``model`` (e.g. ``{"local_window": 16}``).
+        progress_weight: weight of the L1 loss on progress beside cross-entropy.
+        max_epochs, batch_size, lr, weight_decay: training (AdamW; ``batch_size`` recordings
+            per step, padded to the longest).
+        random_state: seed of the weights, dropout and shuffling.
+        verbose: show Lightning's progress bar.
+
+    Attributes after ``fit``: ``classes_`` [C] (sorted labels), ``n_features_in_`` (F),
+    ``module_`` (the trained ``PhaseModule``), ``scaler_`` (per-feature standardisation
+    fitted on the training steps).
+    """
+
+    def __init__(
+        self,
+        model: str = "phase_ssm",
+        online: bool = True,
+        d_model: int = 64,
+        model_options: dict[str, Any] | None = None,
+        progress_weight: float = 0.5,
+        max_epochs: int = 30,
+        batch_size: int = 4,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-2,
+        random_state: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.model = model
+        self.online = online
+        self.d_model = d_model
+        self.model_options = model_options
+        self.progress_weight = progress_weight
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X: Sequence[ArrayLike], y: Sequence[ArrayLike]) -> PhaseRecognizer:
+        """Train on recordings ``X`` (each [T_i, F]) labelled by ``y`` (each [T_i])."""
+        recordings = _recordings(X, "X")
+        labels = [np.asarray(labels) for labels in _as_list(y, "y")]
+        if len(labels) != len(recordings):
+            raise ValueError(f"X has {len(recordings)} recordings but y has {len(labels)}")
+        for i, (inputs, steps) in enumerate(zip(recordings, labels, strict=True)):
+            if steps.ndim != 1 or len(steps) != len(inputs):
+                raise ValueError(f"y[{i}] must hold one label per step of X[{i}] "
+                                 f"({len(inputs)}), got shape {steps.shape}")
+        self.classes_ = np.unique(np.concatenate(labels))
+        if len(self.classes_) < 2:
+            raise ValueError(f"y holds a single class ({self.classes_[0]!r}); phase "
+                             "recognition needs at least two")
+        self.n_features_in_ = recordings[0].shape[1]
+        sequences = [
+            PhaseSequence.build(f"recording{i}", inputs, np.searchsorted(self.classes_, steps),
+                                1.0, [f"x{j}" for j in range(self.n_features_in_)])
+            for i, (inputs, steps) in enumerate(zip(recordings, labels, strict=True))
+        ]
+        self.scaler_ = fit_input_scaler(sequences)
+        pl.seed_everything(self.random_state, verbose=False)
+        self.module_ = PhaseModule(
+            self.model, {"online": self.online, "d_model": self.d_model,
+                         **(self.model_options or {})},
+            n_inputs=self.n_features_in_, n_phases=len(self.classes_),
+            progress_weight=self.progress_weight, lr=self.lr, weight_decay=self.weight_decay,
+            seed=self.random_state,
+        )
+        loader = DataLoader(
+            PhaseDataset(sequences, self.scaler_), batch_size=min(self.batch_size, len(sequences)),
+            shuffle=True, collate_fn=pad_recordings,
+            generator=torch.Generator().manual_seed(self.random_state),
+        )
+        with quiet_lightning(self.verbose):
+            trainer = pl.Trainer(
+                max_epochs=self.max_epochs, accelerator="auto", devices=1, logger=False,
+                enable_checkpointing=False, enable_progress_bar=self.verbose,
+                enable_model_summary=self.verbose, deterministic=True,
+            )
+            trainer.fit(self.module_, train_dataloaders=loader)
+        self.module_.eval()
+        return self
+
+    def _outputs(self, X: Sequence[ArrayLike]) -> list[dict[str, torch.Tensor]]:
+        check_is_fitted(self)
+        recordings = _recordings(X, "X", self.n_features_in_)
+        return [self.module_.predict_recording(self.scaler_.transform(torch.from_numpy(r)))
+                for r in recordings]
+
+    def predict_proba(self, X: Sequence[ArrayLike]) -> list[np.ndarray]:
+        """One array [T_i, C] of phase probabilities per recording (columns: ``classes_``)."""
+        return [o["probabilities"].numpy() for o in self._outputs(X)]
+
+    def predict(self, X: Sequence[ArrayLike]) -> list[np.ndarray]:
+        """One array [T_i] of predicted labels per recording."""
+        return [self.classes_[p.argmax(-1)] for p in self.predict_proba(X)]
+
+    def predict_progress(self, X: Sequence[ArrayLike]) -> list[np.ndarray]:
+        """One array [T_i] per recording: predicted progress within the current phase (0 at
+        a phase's first step, 1 at its last)."""
+        return [o["progress"].numpy() for o in self._outputs(X)]
+
+    def score(self, X: Sequence[ArrayLike], y: Sequence[ArrayLike]) -> float:
+        """Accuracy per recording, averaged over recordings (the surgical-workflow
+        convention: a long recording does not outweigh a short one)."""
+        predictions = self.predict(X)
+        truths = [np.asarray(labels) for labels in _as_list(y, "y")]
+        if len(truths) != len(predictions):
+            raise ValueError(f"X has {len(predictions)} recordings but y has {len(truths)}")
+        return float(np.mean([np.mean(p == t) for p, t in zip(predictions, truths, strict=True)]))
+
+    def stream(self) -> PhaseStream:
+        """A fresh stream over one new recording (online ``phase_ssm`` models only)."""
+        check_is_fitted(self)
+        return PhaseStream(self)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        tags.non_deterministic = False
+        return tags
+
+
+class PhaseStream:
+    """One recording fed one step at a time to a fitted online :class:`PhaseRecognizer`; each
+    step's outputs equal those of ``predict_proba``/``predict_progress`` on the whole
+    recording at that step (the scan state is carried, nothing is recomputed)."""
+
+    def __init__(self, recognizer: PhaseRecognizer) -> None:
+        model = recognizer.module_.model
+        if not hasattr(model, "init_stream"):
+            raise TypeError(f"model {recognizer.model!r} cannot stream; use model='phase_ssm'")
+        self.recognizer = recognizer
+        self.state: PhaseStreamState = model.init_stream(1)  # raises for offline models
+
+    @torch.no_grad()
+    def step(self, features: ArrayLike) -> tuple[Any, np.ndarray, float]:
+        """``features`` [F] of the next step -> (label, probabilities [C], progress)."""
+        recognizer = self.recognizer
+        x_t = np.asarray(features, dtype=np.float32)
+        if x_t.shape != (recognizer.n_features_in_,) or not np.isfinite(x_t).all():
+            raise ValueError(f"a step needs {recognizer.n_features_in_} finite features, got "
+                             f"shape {x_t.shape}")
+        module = recognizer.module_
+        scaled = recognizer.scaler_.transform(torch.from_numpy(x_t))[None].to(module.device)
+        outputs = module.model.step(scaled, self.state)
+        probabilities = outputs["logits"][0].float().softmax(-1).cpu().numpy()
+        progress = float(outputs["progress"][0])
+        return recognizer.classes_[probabilities.argmax()], probabilities, progress
+
+
+def _as_list(values: Any, name: str) -> list[Any]:
+    if not isinstance(values, Sequence | np.ndarray) or isinstance(values, str):
+        raise ValueError(f"{name} must be a list of recordings, got {type(values).__name__}")
+    if len(values) == 0:
+        raise ValueError(f"{name} is empty: it needs at least one recording")
+    return list(values)
+
+
+def _recordings(X: Any, name: str, n_features: int | None = None) -> list[np.ndarray]:
+    """``X`` as float32 arrays [T_i, F] with one F, finite values and T_i >= 1."""
+    recordings = [np.asarray(x, dtype=np.float32) for x in _as_list(X, name)]
+    width = n_features if n_features is not None else recordings[0].shape[-1]
+    for i, x in enumerate(recordings):
+        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] != width:
+            raise ValueError(f"{name}[{i}] has shape {x.shape}; every recording must be "
+                             f"(steps >= 1, features={width})")
+        if not np.isfinite(x).all():
+            raise ValueError(f"{name}[{i}] holds NaN or infinite values (first at step "
+                             f"{int(np.argwhere(~np.isfinite(x))[0, 0])})")
+    return recordings
