@@ -4,6 +4,8 @@
     tsssm run --resume runs/etth1_smamba-20250101-120000
     tsssm runs
     tsssm show runs/etth1_smamba-20250101-120000
+    tsssm app --runs runs
+    tsssm bench --quick
 
 A usage error (bad recipe, missing file, unknown model or key) prints one line to stderr and
 exits with status 2.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +30,8 @@ commands:
   run    train and evaluate a recipe (a TOML file) into a new run folder, or resume one
   runs   list the run folders of a directory, newest last, with their headline test metrics
   show   print one run's status, metrics and files
+  app    open the Streamlit app that inspects run folders (in the browser)
+  bench  time the selective-scan kernels (kernels/bench.py of a source checkout)
 
 examples:
   tsssm run recipes/etth1_smamba.toml
@@ -34,6 +39,8 @@ examples:
   tsssm run --resume runs/etth1_smamba-20250101-120000
   tsssm runs --runs runs
   tsssm show runs/etth1_smamba-20250101-120000
+  tsssm app --runs runs --port 8501
+  tsssm bench --quick
 """
 
 RUN_HELP = """\
@@ -41,6 +48,20 @@ Train the recipe's main model and each of its baselines (run.baselines), evaluat
 test split, and write runs/<name>-<YYYYmmdd-HHMMSS>/: config.toml (the resolved config),
 metrics.json, predictions.parquet, checkpoints/, logs/ (CSV), environment.json, status.json.
 Prints the run folder first and a table of test metrics at the end."""
+
+APP_HELP = """\
+Start the Streamlit app on the run folders of DIR and print its address; open it in a
+browser. Pages: every run (recipe, models, data, date, status, headline metrics; filter, sort),
+one run (metrics, training curves, and the view of its task: forecasts with their lookback,
+phase ribbons, EEG timelines with ROC curves, anomaly scores), and runs compared side by side.
+The app only reads the run folders. Stop it with Ctrl+C."""
+
+BENCH_HELP = """\
+Run the selective-scan kernel benchmark, kernels/bench.py, with the arguments given after
+`bench` (e.g. --quick, --shapes 8x512x2048x16, --device cuda, --threads 2, --out-dir DIR);
+`tsssm bench -- --help` lists them all. It times every backend against a plain loop and
+mambapy's pscan and writes kernels/results/. The benchmark is part of the source checkout,
+not of an installed package: run it from a clone (pip install -e .)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,12 +109,35 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run", metavar="RUN", help="a run folder (or its name inside --runs)")
     show.add_argument("--runs", default="runs", metavar="DIR",
                       help="where to look for RUN when it is a bare name (default: runs)")
+
+    app = commands.add_parser("app", help="open the app that inspects run folders",
+                              description=APP_HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    app.add_argument("--runs", default="runs", metavar="DIR",
+                     help="the folder holding run folders (default: runs)")
+    app.add_argument("--port", type=int, default=8501, metavar="N",
+                     help="the port to serve on (default: 8501)")
+    app.add_argument("--address", default="localhost", metavar="HOST",
+                     help="the address to serve on (default: localhost; 0.0.0.0 to share it "
+                          "on the network)")
+
+    commands.add_parser("bench", help="time the selective-scan kernels (source checkout)",
+                        description=BENCH_HELP, usage="tsssm bench [BENCH ARGS...]",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tsssm`` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "bench":  # everything after `bench` is the benchmark's
+        return _bench(argv[argv.index("bench") + 1:])
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "app":
+        return _app(Path(args.runs), args.port, args.address)
     # Imported here: `tsssm --help` stays fast, and import errors show as command errors.
     from tsssm.data import DataError
     from tsssm.recipes import ConfigError
@@ -221,6 +265,48 @@ def _show(run: str, runs_dir: Path) -> int:
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         print(f"  {file.relative_to(path)}  ({file.stat().st_size:,} bytes)")
     return 0
+
+
+def _app(runs_dir: Path, port: int, address: str) -> int:
+    import subprocess
+
+    from tsssm.app import RUNS_DIR_ENV, SCRIPT
+
+    if not runs_dir.is_dir():
+        _fail(f"no runs folder {runs_dir}: pass --runs DIR, the folder holding your run "
+              "folders (where `tsssm run --output-dir DIR` writes them)")
+    if not 0 < port < 65536:
+        _fail(f"--port {port} is not a port number (1-65535)")
+    command = [sys.executable, "-m", "streamlit", "run", str(SCRIPT),
+               "--server.port", str(port), "--server.address", address,
+               "--browser.gatherUsageStats", "false"]
+    env = {**os.environ, RUNS_DIR_ENV: str(runs_dir.resolve())}
+    try:
+        return subprocess.call(command, env=env)
+    except KeyboardInterrupt:  # Ctrl+C stops streamlit too; not an error
+        return 0
+
+
+def bench_script() -> Path | None:
+    """kernels/bench.py of the source checkout this package was imported from, if any."""
+    script = Path(__file__).resolve().parents[1] / "kernels" / "bench.py"
+    return script if script.is_file() else None
+
+
+def _bench(args: list[str]) -> int:
+    import subprocess
+
+    script = bench_script()
+    if script is None:
+        _fail("the kernel benchmark (kernels/bench.py) is part of the source checkout, not "
+              "of the installed package: clone the tsssm repository, `pip install -e .` in it "
+              "and run `tsssm bench` (or `python kernels/bench.py`) there")
+    if args[:1] == ["--"]:
+        args = args[1:]
+    try:
+        return subprocess.call([sys.executable, str(script), *args])
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -37,6 +37,15 @@ BUNDLED_FOLDER_SHA256 = {
     "cholec80": "23ecc872b5b899381917258ffa1356a6c2168a8eab6dae74815906b1c89f0e10",
     # Sleep-EDF Expanded features and hypnograms, 14 nights, ODC-By 1.0; see datasets/sleep_edf/.
     "sleep_edf": "4f7428ad85b5574012754c48e82ad8be2c3617ce3ff0278b9e09b6d4b1b14fd7",
+    # EEG (tsssm.data.eeg); built by datasets/eeg/make_bundle.py, see each folder's README.md.
+    # Mental arithmetic, 8 subjects, 19 ch resampled to 128 Hz, ODC-By 1.0.
+    "eeg/mental_arithmetic": "d42f2378af6f1a42781f66a59b6bdff3bbbc83566cbbfd85e1601fa24061d370",
+    # Bonn epilepsy segments, all 5 x 100, unchanged; research use, cite Andrzejak et al. 2001.
+    "eeg/bonn": "e9a15f2b49eb51deac80103ded86956cabdd94df284e726bc78fcb3099a28d25",
+    # EEGMMIDB subject S001 run R04, unchanged, ODC-By 1.0.
+    "eeg/eegmmidb": "54e0b0dc9c0713f0fdb574780fbbf06641185edf36dd6af905db74afb3310467",
+    # UCR archive ECG200 train and test, free for research (cite the archive); datasets/ucr/.
+    "ucr": "0ad939eccb343a2c78062adc15bbc24ff8e5165871db74e63c6a459f78f90c5e",
 }
 
 

@@ -2,6 +2,16 @@
 
 from .bidirectional import BiMamba
 from .mamba import MambaMixer, MambaStreamState
+from .patching import PatchEmbed2d
 from .revin import RevIN
+from .ssm2d import SSM2D, SelectiveSSM2D
 
-__all__ = ["BiMamba", "MambaMixer", "MambaStreamState", "RevIN"]
+__all__ = [
+    "SSM2D",
+    "BiMamba",
+    "MambaMixer",
+    "MambaStreamState",
+    "PatchEmbed2d",
+    "RevIN",
+    "SelectiveSSM2D",
+]

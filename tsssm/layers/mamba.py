@@ -137,3 +137,20 @@ class MambaMixer(nn.Module):
             D=self.D.float(), z=z, dt_bias=self.dt_proj.bias.float(), dt_softplus=True,
         )
         return self.out_proj(y)
+
+    def step_chunk(self, hidden: torch.Tensor, state: MambaStreamState) -> torch.Tensor:
+        """Several steps at once: ``hidden`` [batch, length, d_model] -> [batch, length,
+        d_model]; ``state`` is updated in place. Equals :meth:`step` on each step in turn
+        (and :meth:`forward` from the initial state), with one scan instead of ``length``."""
+        x, z = self.in_proj(hidden).transpose(1, 2).chunk(2, dim=1)  # [b, d_inner, l] each
+        window = torch.cat([state.conv, x], dim=-1)  # [b, d_inner, d_conv - 1 + l]
+        state.conv.copy_(window[..., window.shape[-1] - state.conv.shape[-1]:])
+        x = F.silu(F.conv1d(window, self.conv1d.weight, self.conv1d.bias, groups=self.d_inner))
+        dt, B, C = self._scan_inputs(x)
+        y, last_state = selective_scan(
+            x, dt, -torch.exp(self.A_log.float()), B, C, D=self.D.float(), z=z,
+            delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
+            initial_state=state.ssm, return_last_state=True, backend=self.backend,
+        )
+        state.ssm.copy_(last_state)
+        return self.out_proj(y.transpose(1, 2))

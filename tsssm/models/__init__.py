@@ -2,6 +2,28 @@
 
 from ._registry import create_model, list_models, model_entry, register_model
 from .baselines import DLinear, DLinearConfig, ITransformer, ITransformerConfig
+from .chimera import (
+    Chimera,
+    ChimeraAnomaly,
+    ChimeraAnomalyConfig,
+    ChimeraBackbone,
+    ChimeraClassifier,
+    ChimeraClassifierConfig,
+    ChimeraConfig,
+)
+from .femba import (
+    FEMBA,
+    FEMBAConfig,
+    FEMBAEncoder,
+    FEMBAEncoderConfig,
+    FEMBAMambaHead,
+    FEMBAMambaHeadConfig,
+    FEMBAPretrain,
+    FEMBAPretrainConfig,
+    femba_preset,
+    load_pretrained_encoder,
+    masked_reconstruction_loss,
+)
 from .phase import (
     GlobalRelationBlock,
     LocalAggregationBlock,
@@ -20,8 +42,23 @@ from .phase import (
 from .smamba import SMamba, SMambaConfig
 
 __all__ = [
+    "FEMBA",
+    "Chimera",
+    "ChimeraAnomaly",
+    "ChimeraAnomalyConfig",
+    "ChimeraBackbone",
+    "ChimeraClassifier",
+    "ChimeraClassifierConfig",
+    "ChimeraConfig",
     "DLinear",
     "DLinearConfig",
+    "FEMBAConfig",
+    "FEMBAEncoder",
+    "FEMBAEncoderConfig",
+    "FEMBAMambaHead",
+    "FEMBAMambaHeadConfig",
+    "FEMBAPretrain",
+    "FEMBAPretrainConfig",
     "GlobalRelationBlock",
     "ITransformer",
     "ITransformerConfig",
@@ -38,8 +75,11 @@ __all__ = [
     "SMamba",
     "SMambaConfig",
     "create_model",
+    "femba_preset",
     "length_mask",
     "list_models",
+    "load_pretrained_encoder",
+    "masked_reconstruction_loss",
     "model_entry",
     "phase_loss",
     "register_model",

@@ -36,6 +36,14 @@ eeg (window classification), one row per (recording, window):
     probability     float     probability of the positive class (binary tasks), else of
                               the predicted class
 
+classification (time-series classification, e.g. UCR), one row per test case:
+    model           str       the model
+    case            str       case id (its position in the test set, or its name)
+    label           str       true class name
+    prediction      str       predicted class name
+    probability     float     probability of the positive class (binary tasks), else of
+                              the predicted class
+
 anomaly (anomaly detection), one row per (series, time step):
     model           str       the model
     series          str       series id
@@ -53,12 +61,14 @@ FORECASTING = ("model", "window", "timestamp", "variate", "step", "truth", "pred
 PHASE = ("model", "sequence", "second", "truth", "prediction", "progress", "truth_progress",
          "confidence")
 EEG = ("model", "recording", "subject", "start_s", "label", "prediction", "probability")
+CLASSIFICATION = ("model", "case", "label", "prediction", "probability")
 ANOMALY = ("model", "series", "time", "value", "score", "threshold", "label")
 
 PREDICTION_COLUMNS: dict[str, tuple[str, ...]] = {
     "forecasting": FORECASTING,
     "phase": PHASE,
     "eeg": EEG,
+    "classification": CLASSIFICATION,
     "anomaly": ANOMALY,
 }
 

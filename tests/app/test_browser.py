@@ -1,0 +1,62 @@
+"""The app in a real browser: serve it headless, open every page in headless Chromium, and
+check each rendered (a non-blank screenshot, no exception box, the page's own content)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tsssm.app import browser
+
+
+def _install_chromium() -> str | None:
+    """Chromium, installed with apt-get (once, bounded in time) when it is missing."""
+    found = browser.find_chromium()
+    if found or not shutil.which("apt-get"):
+        return found
+    try:
+        subprocess.run(["apt-get", "update"], capture_output=True, timeout=300, check=True)
+        subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True,
+                       timeout=600, check=True)
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return browser.find_chromium()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = _install_chromium()
+    if path is None:
+        pytest.skip("no Chromium: `apt-get install -y chromium` failed or is unavailable")
+    pytest.importorskip("websockets.sync.client", reason="the browser test drives Chromium "
+                        "through the websockets package")
+    return path
+
+
+def test_every_page_renders(chromium: str, runs_dir: Path, forecasting_dir: Path,
+                            tmp_path: Path) -> None:
+    pages = {
+        "overview": ("", "Runs"),
+        "forecasting": (f"?run={forecasting_dir.name}", "Forecasts"),
+        "phase": ("?run=handmade-phase", "Phases"),
+        "eeg": ("?run=handmade-eeg", "EEG windows"),
+        "anomaly": ("?run=handmade-anomaly", "Anomalies"),
+        "compare": (f"?page=compare&compare={forecasting_dir.name},handmade-phase",
+                    "Compare runs"),
+    }
+    with browser.serve(runs_dir) as url, browser.Chromium(chromium, (1200, 1000)) as page:
+        for name, (query, heading) in pages.items():
+            page.open(f"{url}/{query}")
+            dom = page.dom()
+            assert not browser.exception_shown(dom), name
+            assert heading in dom, name
+            assert "stVegaLiteChart" in dom or name == "overview", name
+            shot = Image.open(page.screenshot(tmp_path / f"{name}.png")).convert("L")
+            assert shot.size == (1200, 1000)
+            low, high = shot.getextrema()
+            assert high - low > 100, f"{name}: blank screenshot"
+            assert len(shot.getcolors(maxcolors=2**16) or range(2**16)) > 50, name

@@ -1,0 +1,180 @@
+"""WindowClassifier / FEMBAClassifier follow scikit-learn, read mne.Epochs, fine-tune from
+pre-training checkpoints."""
+
+from __future__ import annotations
+
+import mne
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from tsssm.estimators import FEMBAClassifier, WindowClassifier
+from tsssm.models import create_model
+from tsssm.models.femba import MambaHead
+
+TINY = {"embed_dim": 4, "n_blocks": 1, "patch_chans": 1, "patch_times": 8, "d_state": 4,
+        "expand": 1}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors gain nothing from threads, and on a shared machine they lose a lot."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(**params) -> FEMBAClassifier:
+    return FEMBAClassifier(**{"model_options": TINY, "max_epochs": 8, "batch_size": 16,
+                              "lr": 1e-2, **params})
+
+
+def oscillations(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Windows [n, 3, 32]: noise plus an 8-sample oscillation on channel 0 (label "left")
+    or channel 2 (label "right")."""
+    rng = np.random.default_rng(seed)
+    labels = np.array(["left", "right"])[rng.integers(0, 2, n)]
+    x = 0.3 * rng.standard_normal((n, 3, 32))
+    wave = np.sin(2 * np.pi * np.arange(32) / 8)
+    x[labels == "left", 0] += wave
+    x[labels == "right", 2] += wave
+    return x, labels
+
+
+@parametrize_with_checks([FEMBAClassifier(model_options=TINY, max_epochs=2, batch_size=16,
+                                          lr=1e-2)])
+def test_scikit_learn_conventions(estimator, check) -> None:
+    check(estimator)
+
+
+def test_learns_which_channel_oscillates() -> None:
+    x, y = oscillations(80)
+    clf = tiny().fit(x[:60], y[:60])
+    assert clf.classes_.tolist() == ["left", "right"]
+    assert (clf.n_chans_, clf.n_times_, clf.n_features_in_, clf.sfreq_) == (3, 32, 3, None)
+    assert clf.score(x[60:], y[60:]) >= 0.9
+    probabilities = clf.predict_proba(x[60:])
+    assert probabilities.shape == (20, 2)
+    np.testing.assert_allclose(probabilities.sum(1), 1.0)
+    assert set(clf.predict(x[60:])) <= {"left", "right"}
+
+
+def test_reads_mne_epochs_and_their_sampling_rate() -> None:
+    x, y = oscillations(40)
+    info = mne.create_info(["C3", "Cz", "C4"], sfreq=64.0, ch_types="eeg")
+    epochs = mne.EpochsArray(x, info, verbose=False)
+    clf = tiny(max_epochs=2).fit(epochs, y)
+    assert clf.sfreq_ == 64.0 and clf.n_chans_ == 3
+    np.testing.assert_allclose(clf.predict_proba(epochs), clf.predict_proba(x), atol=1e-6)
+    faster = mne.EpochsArray(x, mne.create_info(3, sfreq=128.0, ch_types="eeg"), verbose=False)
+    with pytest.raises(ValueError, match=r"sampled at 128\.0 Hz.*fitted at 64\.0 Hz"):
+        clf.predict(faster)
+
+
+def test_same_seed_same_model_and_the_global_rng_is_left_alone() -> None:
+    x, y = oscillations(30)
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    first = tiny(max_epochs=2, random_state=7).fit(x, y).predict_proba(x)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    again = tiny(max_epochs=2, random_state=7).fit(x, y).predict_proba(x)
+    other = tiny(max_epochs=2, random_state=8).fit(x, y).predict_proba(x)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+def test_single_channel_windows_may_come_as_2d() -> None:
+    x, y = oscillations(30)
+    clf = tiny(max_epochs=1).fit(x[:, 0], y)
+    assert (clf.n_chans_, clf.n_times_, clf.n_features_in_) == (1, 32, 32)
+    assert clf.predict(x[:5, 0]).shape == (5,)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(x[:5])
+
+
+def test_early_stopping_keeps_the_best_epoch() -> None:
+    x, y = oscillations(30)
+    # lr = 0: the validation loss never improves after the first epoch, so patience 2
+    # stops training after epoch 3.
+    clf = tiny(lr=0.0, max_epochs=20, validation_fraction=0.3, patience=2).fit(x, y)
+    assert len(clf.history_) == 3
+    assert all(np.isfinite(h["val_loss"]) for h in clf.history_)
+    assert np.isnan(tiny(max_epochs=1).fit(x, y).history_[0]["val_loss"])
+
+
+@pytest.mark.parametrize(("X", "y", "message"), [
+    (np.full((6, 3, 32), np.nan), ["a", "b"] * 3, "NaN"),
+    (np.zeros((6, 3, 32, 2)), ["a", "b"] * 3, "4 dimensions"),
+    (np.zeros(6), ["a", "b"] * 3, "2D array"),
+    (np.zeros((6, 3, 32)), ["a"] * 6, "at least 2 classes"),
+    (np.zeros((6, 3, 32)), ["a", "b", "c", "a", "b"], "inconsistent numbers of samples"),
+])
+def test_bad_training_data_is_named(X, y, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        tiny().fit(X, y)
+
+
+def test_prediction_data_must_match_the_fit() -> None:
+    x, y = oscillations(20)
+    clf = tiny(max_epochs=1)
+    with pytest.raises(NotFittedError):
+        clf.predict(x)
+    clf.fit(x, y)
+    with pytest.raises(ValueError, match="X has 2 features"):
+        clf.predict(x[:, :2])
+    with pytest.raises(ValueError, match=r"3 channels × 32 samples"):
+        clf.predict(x[..., :16])
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"model": "femba_pretrain"}, "not 'classification'"),
+    ({"model": "no_such_model"}, "unknown model"),
+    ({"model_options": {**TINY, "n_chans": 3}}, "read from the data"),
+    ({"freeze_encoder": True}, "needs `pretrained`"),
+    ({"validation_fraction": 1.0}, "validation_fraction"),
+    ({"batch_size": 0}, "batch_size"),
+])
+def test_bad_parameters_are_named(params: dict, message: str) -> None:
+    x, y = oscillations(10)
+    with pytest.raises(ValueError, match=message):
+        tiny(**params).fit(x, y)
+    with pytest.raises(ValueError, match="set `model`"):
+        WindowClassifier().fit(x, y)
+
+
+def test_subclasses_only_name_their_model() -> None:
+    class MambaHeadClassifier(WindowClassifier):
+        model_name = "femba_mamba_head"
+
+    x, y = oscillations(20)
+    options = {**TINY, "head_dim": 8}
+    clf = MambaHeadClassifier(model_options=options, max_epochs=1).fit(x, y)
+    assert isinstance(clf.module_.head, MambaHead)
+    assert clone(clf).get_params()["model_options"] == options
+
+
+def test_fine_tunes_from_a_pretraining_checkpoint(tmp_path) -> None:
+    x, y = oscillations(30)
+    torch.manual_seed(0)
+    pretrained = create_model("femba_pretrain", n_chans=3, n_times=32, **TINY)
+    path = tmp_path / "femba_pretrain.pt"
+    torch.save(pretrained.state_dict(), path)
+    clf = FEMBAClassifier.from_pretrained(path, freeze_encoder=True, model_options=TINY,
+                                          max_epochs=2, lr=1e-2)
+    assert clone(clf).get_params()["pretrained"] == path
+    clf.fit(x, y)
+    # The frozen encoder is the pre-trained one, untouched by fine-tuning; the head learned.
+    for key, value in pretrained.encoder.state_dict().items():
+        torch.testing.assert_close(clf.module_.encoder.state_dict()[key], value)
+    unfrozen = FEMBAClassifier.from_pretrained(path, model_options=TINY, max_epochs=2,
+                                               lr=1e-2).fit(x, y)
+    assert not torch.allclose(unfrozen.module_.encoder.pos_embed, pretrained.encoder.pos_embed)
+    with pytest.raises(FileNotFoundError, match="no checkpoint file"):
+        FEMBAClassifier.from_pretrained(tmp_path / "missing.pt")
+    wider = FEMBAClassifier.from_pretrained(path, model_options={**TINY, "embed_dim": 6})
+    with pytest.raises(ValueError, match="`pos_embed` has shape"):
+        wider.fit(x, y)

@@ -1,0 +1,244 @@
+"""The 2-D selective scan: the parallel path equals the double-loop reference (values, last
+states and every gradient), the paper's special cases reduce to 1-D scans, bad input is named."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tsssm.kernels import selective_scan, selective_scan_2d
+
+OPTIONAL = ("D", "z", "coupling", "delta_bias_time", "delta_bias_var")
+
+
+def make_inputs(batch: int = 2, dim: int = 3, n_vars: int = 5, length: int = 13, state: int = 4,
+                optional: tuple[str, ...] = OPTIONAL, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random, well-conditioned tensors for ``selective_scan_2d`` (decays in (0, 1))."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def randn(*shape: int, scale: float = 1.0) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen) * scale
+
+    grid, bc = (batch, dim, n_vars, length), (batch, state, n_vars, length)
+    tensors = {
+        "u": randn(*grid), "delta_time": randn(*grid, scale=0.5) - 1.0,
+        "delta_var": randn(*grid, scale=0.5) - 1.0,
+        "A_time": -torch.exp(randn(dim, state, scale=0.5)),
+        "A_var": -torch.exp(randn(dim, state, scale=0.5)),
+        "B_time": randn(*bc), "C_time": randn(*bc), "B_var": randn(*bc), "C_var": randn(*bc),
+        "D": randn(dim), "z": randn(*grid), "coupling": randn(dim),
+        "delta_bias_time": randn(dim, scale=0.1), "delta_bias_var": randn(dim, scale=0.1),
+    }
+    return {k: v.requires_grad_() for k, v in tensors.items()
+            if k not in OPTIONAL or k in optional}
+
+
+def run_with_grads(inputs: dict[str, torch.Tensor], **options):
+    """Outputs, last states and the gradients of a random projection of all three."""
+    out, (h_time, h_var) = selective_scan_2d(**inputs, delta_softplus=True,
+                                             return_last_state=True, **options)
+    gen = torch.Generator().manual_seed(7)
+    loss = sum((x * torch.randn(x.shape, generator=gen)).sum() for x in (out, h_time, h_var))
+    grads = torch.autograd.grad(loss, list(inputs.values()))
+    return (out, h_time, h_var), dict(zip(inputs, grads, strict=True))
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
+    scale = expected.abs().max().clamp(min=1.0)
+    torch.testing.assert_close(actual / scale, expected / scale, rtol=0, atol=2e-5, msg=what)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "chunked"])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("period", [1, 3])
+@pytest.mark.parametrize(("length", "n_vars"), [(1, 1), (7, 3), (13, 5), (13, 1), (1, 5)])
+def test_parallel_equals_reference_values_and_gradients(length: int, n_vars: int, period: int,
+                                                        reverse: bool, backend: str) -> None:
+    inputs = make_inputs(n_vars=n_vars, length=length)
+    options = {"period": period, "reverse_variates": reverse}
+    expected, expected_grads = run_with_grads(inputs, backend="ref", **options)
+    actual, grads = run_with_grads(inputs, backend=backend, **options)
+    for name, a, e in zip(("out", "time_state", "var_state"), actual, expected, strict=True):
+        assert a.shape == e.shape
+        assert_close(a, e, name)
+    for name, grad in grads.items():
+        assert_close(grad, expected_grads[name], f"gradient of {name}")
+
+
+def test_state_shapes_and_optional_inputs() -> None:
+    inputs = make_inputs(n_vars=3, length=7, optional=())
+    out, (h_time, h_var) = selective_scan_2d(**inputs, period=4, return_last_state=True)
+    assert out.shape == (2, 3, 3, 7)
+    assert h_time.shape == (2, 3, 3, 4, 4) and h_var.shape == (2, 3, 7, 4)
+    ref = selective_scan_2d(**inputs, period=4, backend="ref")
+    assert_close(out, ref, "out without optional inputs")
+
+
+def test_period_longer_than_the_series_keeps_zero_states() -> None:
+    inputs = make_inputs(n_vars=2, length=3)
+    _, (h_time, _) = selective_scan_2d(**inputs, period=5, return_last_state=True)
+    # States for steps T - p .. -1 never existed; the last three are those of steps 0..2.
+    assert torch.all(h_time[:, :, :, :2] == 0)
+    assert torch.all(h_time[:, :, :, 2:].abs().sum(-1) > 0)
+
+
+def test_float64_and_bfloat16_keep_the_input_dtype() -> None:
+    inputs = {k: v.detach().double() for k, v in make_inputs(n_vars=3, length=5).items()}
+    out, (h_time, _) = selective_scan_2d(**inputs, return_last_state=True, backend="ref")
+    assert out.dtype == torch.float64 and h_time.dtype == torch.float64
+    half = {k: v.to(torch.bfloat16) for k, v in inputs.items()}
+    assert selective_scan_2d(**half).dtype == torch.bfloat16
+
+
+# --- the paper's special cases --------------------------------------------------------------
+
+def time_rows(x: torch.Tensor) -> torch.Tensor:
+    """[b, c, v, t] -> [b * v, c, t]."""
+    b, c, v, t = x.shape
+    return x.transpose(1, 2).reshape(b * v, c, t)
+
+
+def variate_rows(x: torch.Tensor) -> torch.Tensor:
+    """[b, c, v, t] -> [b * t, c, v]."""
+    b, c, v, t = x.shape
+    return x.permute(0, 3, 1, 2).reshape(b * t, c, v)
+
+
+@pytest.mark.parametrize("backend", ["ref", "auto"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_without_coupling_it_is_a_time_scan_plus_a_variate_scan(backend: str,
+                                                                reverse: bool) -> None:
+    inputs = make_inputs(n_vars=4, length=9, optional=("delta_bias_time", "delta_bias_var"))
+    b, d, v, t = inputs["u"].shape
+    out = selective_scan_2d(**inputs, delta_softplus=True, reverse_variates=reverse,
+                            backend=backend)
+    along_time = selective_scan(
+        time_rows(inputs["u"]), time_rows(inputs["delta_time"]), inputs["A_time"],
+        time_rows(inputs["B_time"]), time_rows(inputs["C_time"]),
+        delta_bias=inputs["delta_bias_time"], delta_softplus=True, backend="ref",
+    ).view(b, v, d, t).transpose(1, 2)
+    along_variates = selective_scan(
+        variate_rows(inputs["u"]), variate_rows(inputs["delta_var"]), inputs["A_var"],
+        variate_rows(inputs["B_var"]), variate_rows(inputs["C_var"]),
+        delta_bias=inputs["delta_bias_var"], delta_softplus=True, reverse=reverse, backend="ref",
+    ).view(b, t, d, v).permute(0, 2, 3, 1)
+    assert_close(out, along_time + along_variates, "uncoupled 2-D scan")
+
+
+@pytest.mark.parametrize("backend", ["ref", "auto"])
+def test_one_variate_without_variate_readout_is_mamba(backend: str) -> None:
+    inputs = make_inputs(n_vars=1, length=11)
+    inputs["C_var"] = torch.zeros_like(inputs["C_var"])
+    out = selective_scan_2d(**inputs, delta_softplus=True, backend=backend)
+    mamba = selective_scan(
+        inputs["u"][:, :, 0], inputs["delta_time"][:, :, 0], inputs["A_time"],
+        inputs["B_time"][:, :, 0], inputs["C_time"][:, :, 0], D=inputs["D"],
+        z=inputs["z"][:, :, 0], delta_bias=inputs["delta_bias_time"], delta_softplus=True,
+        backend="ref",
+    )
+    assert_close(out[:, :, 0], mamba, "one-variate 2-D scan")
+
+
+@pytest.mark.parametrize("backend", ["ref", "auto"])
+def test_seasonal_period_runs_one_chain_per_phase(backend: str) -> None:
+    period, length = 3, 11
+    inputs = make_inputs(n_vars=1, length=length, optional=())
+    inputs["C_var"] = torch.zeros_like(inputs["C_var"])
+    out = selective_scan_2d(**inputs, period=period, backend=backend)[:, :, 0]
+    for phase in range(period):
+        steps = slice(phase, length, period)
+        chain = selective_scan(
+            *(inputs[k][:, :, 0, steps] for k in ("u", "delta_time")), inputs["A_time"],
+            *(inputs[k][:, :, 0, steps] for k in ("B_time", "C_time")), backend="ref",
+        )
+        assert_close(out[..., steps], chain, f"phase {phase}")
+
+
+@pytest.mark.parametrize("backend", ["ref", "auto"])
+def test_scalar_decay_equals_the_mamba2_quadratic_form(backend: str) -> None:
+    # Mamba-2 (SSD): with A = a * I per channel, y_t = sum_{s<=t} L[t, s] (C_t . B_s) dt_s u_s
+    # where L[t, s] = exp(a * (dt_{s+1} + ... + dt_t)); here along time, one variate.
+    inputs = make_inputs(dim=2, n_vars=1, length=9, optional=())
+    inputs["A_time"] = (-torch.rand(2, 1).expand(2, 4) - 0.1).detach().requires_grad_()
+    inputs["C_var"] = torch.zeros_like(inputs["C_var"])
+    out = selective_scan_2d(**inputs, backend=backend)[:, :, 0]  # [b, d, t]
+    u, dt = inputs["u"][:, :, 0], inputs["delta_time"][:, :, 0]
+    B, C = inputs["B_time"][:, :, 0], inputs["C_time"][:, :, 0]  # [b, n, t]
+    log_decay = inputs["A_time"][:, 0, None] * dt  # [b, d, t]
+    cum = log_decay.cumsum(-1)
+    segment = cum[..., :, None] - cum[..., None, :]  # [b, d, t, s]
+    causal = torch.ones(9, 9, dtype=torch.bool).tril()
+    L = torch.exp(segment.masked_fill(~causal, -torch.inf))
+    scores = torch.einsum("bnt,bns->bts", C, B)[:, None]  # [b, 1, t, s]
+    ssd = torch.einsum("bdts,bds->bdt", L * scores, dt * u)
+    assert_close(out, ssd, "SSD form")
+
+
+def test_reverse_variates_is_the_forward_scan_on_flipped_variates() -> None:
+    inputs = make_inputs(n_vars=4, length=6)
+    flipped = {k: v.flip(2) if v.dim() == 4 else v for k, v in inputs.items()}
+    backward = selective_scan_2d(**inputs, delta_softplus=True, reverse_variates=True)
+    forward = selective_scan_2d(**flipped, delta_softplus=True).flip(2)
+    assert_close(backward, forward, "reversed variates")
+
+
+def test_coupling_moves_information_only_in_scan_order() -> None:
+    inputs = {k: v.detach() for k, v in make_inputs(n_vars=3, length=5).items()}
+    base = selective_scan_2d(**inputs)
+    changed = dict(inputs, u=inputs["u"].clone())
+    changed["u"][:, :, 2] += 1.0  # the last variate: nothing after it in forward order
+    moved = selective_scan_2d(**changed)
+    torch.testing.assert_close(moved[:, :, :2], base[:, :, :2])
+    moved_back = selective_scan_2d(**changed, reverse_variates=True)
+    base_back = selective_scan_2d(**inputs, reverse_variates=True)
+    assert not torch.allclose(moved_back[:, :, 0], base_back[:, :, 0])
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+def valid() -> dict[str, torch.Tensor]:
+    return {k: v.detach() for k, v in make_inputs(dim=3, n_vars=2, length=5).items()}
+
+
+@pytest.mark.parametrize(
+    ("name", "bad_shape", "needed"),
+    [
+        ("u", (2, 3, 5), "(batch, dim, n_vars, length)"),
+        ("u", (2, 3, 0, 5), "n_vars >= 1"),
+        ("delta_time", (2, 3, 2, 4), "(batch, dim, n_vars, length) = (2, 3, 2, 5)"),
+        ("delta_var", (2, 3, 5, 2), "(batch, dim, n_vars, length) = (2, 3, 2, 5)"),
+        ("A_time", (4, 4), "(dim, state) = (3, state)"),
+        ("A_var", (3, 5), "(dim, state) = (3, 4)"),
+        ("B_time", (2, 4, 2), "(batch, state, n_vars, length) = (2, 4, 2, 5)"),
+        ("C_var", (2, 3, 2, 5), "(batch, state, n_vars, length) = (2, 4, 2, 5)"),
+        ("coupling", (4,), "(dim,) = (3,)"),
+        ("delta_bias_var", (3, 1), "(dim,) = (3,)"),
+        ("z", (2, 3, 2, 6), "(batch, dim, n_vars, length) = (2, 3, 2, 5)"),
+    ],
+)
+def test_wrong_shape_names_argument_and_shapes(name: str, bad_shape: tuple, needed: str) -> None:
+    inputs = valid()
+    inputs[name] = torch.zeros(bad_shape)
+    with pytest.raises(ValueError) as info:
+        selective_scan_2d(**inputs)
+    assert f"`{name}` has shape {bad_shape}" in str(info.value)
+    assert needed in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["u", "delta_var", "B_time", "D"])
+def test_nan_is_named(name: str) -> None:
+    inputs = valid()
+    inputs[name] = inputs[name].clone()
+    inputs[name].view(-1)[0] = torch.nan
+    with pytest.raises(ValueError, match=rf"`{name}` contains NaN"):
+        selective_scan_2d(**inputs)
+
+
+def test_integer_dtype_period_and_backend_are_checked() -> None:
+    inputs = valid()
+    with pytest.raises(ValueError, match=r"`C_time` has dtype torch\.int64"):
+        selective_scan_2d(**dict(inputs, C_time=inputs["C_time"].long()))
+    with pytest.raises(ValueError, match=r"`period` must be a positive int, got 0"):
+        selective_scan_2d(**inputs, period=0)
+    with pytest.raises(ValueError, match=r"unknown backend 'gpu'.*auto, ref, cpu"):
+        selective_scan_2d(**inputs, backend="gpu")

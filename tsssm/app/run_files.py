@@ -1,0 +1,219 @@
+"""Reading run folders for the app: plain functions, no Streamlit, never a write.
+
+Everything here reads with json, tomllib and polars only (nothing is unpickled; checkpoints
+are never opened). A damaged file never raises out of :func:`read_run`: it becomes a line in
+``RunInfo.problems`` that the app shows. The other readers raise :class:`RunFileError` with a
+message naming the file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tsssm.recipes.prediction_columns import missing_columns
+from tsssm.recipes.run_folder import CONFIG, ENVIRONMENT, METRICS, PREDICTIONS, STATUS
+
+RUN_FILES = (CONFIG, STATUS, METRICS, ENVIRONMENT)
+LOGS = "logs"
+LOG_FILE = "metrics.csv"
+# Columns of Lightning's CSV logs that are not per-epoch curves.
+_LOG_INDEX = ("epoch", "step")
+
+
+class RunFileError(Exception):
+    """A file of a run folder is missing, unreadable or not what the app expects."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the small files of one run folder say.
+
+    ``config``, ``status``, ``metrics`` and ``environment`` are the parsed files ({} when a
+    file is missing or damaged; ``problems`` then says why).
+    """
+
+    path: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    status: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def recipe(self) -> str:
+        return str(self.config.get("run", {}).get("name", "?"))
+
+    @property
+    def task(self) -> str:
+        return str(self.config.get("run", {}).get("task", "?"))
+
+    @property
+    def dataset(self) -> str:
+        return str(self.config.get("data", {}).get("dataset", "?"))
+
+    @property
+    def models(self) -> list[str]:
+        """Main model first, then the baselines (from the config, else status/metrics)."""
+        run, model = self.config.get("run", {}), self.config.get("model", {})
+        if "name" in model:
+            return [model["name"], *run.get("baselines", [])]
+        return list(self.status.get("models", {})) or list(self.metrics)
+
+    @property
+    def main_model(self) -> str | None:
+        return self.models[0] if self.models else None
+
+    @property
+    def created(self) -> str:
+        return str(self.status.get("created", ""))
+
+    @property
+    def attempts(self) -> int:
+        return int(self.status.get("attempts", 0) or 0)
+
+    def test_metrics(self, model: str) -> dict[str, float]:
+        """The scalar test metrics of ``model`` (lists such as ``mse_per_step`` left out)."""
+        test = self.metrics.get(model, {}).get("test", {})
+        return {k: v for k, v in test.items() if isinstance(v, int | float)
+                and not isinstance(v, bool)}
+
+
+def find_runs(runs_dir: Path) -> list[Path]:
+    """The folders of ``runs_dir`` that hold any run file (damaged ones included), by name.
+
+    Raises:
+        RunFileError: ``runs_dir`` does not exist or is not a folder.
+    """
+    if not runs_dir.is_dir():
+        raise RunFileError(f"{runs_dir} is not a folder")
+    return sorted(p for p in runs_dir.iterdir()
+                  if p.is_dir() and any((p / name).is_file() for name in RUN_FILES))
+
+
+def file_stamp(path: Path) -> int:
+    """Modification time of ``path`` in ns (0 when it does not exist): a cache key part."""
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+def read_run(path: Path) -> RunInfo:
+    """The config, status, metrics and environment of the run folder ``path``."""
+    problems: list[str] = []
+    parsed: dict[str, dict[str, Any]] = {}
+    for name in RUN_FILES:
+        file = path / name
+        if not file.is_file():
+            if name in (CONFIG, STATUS):  # metrics and environment come later in a run
+                problems.append(f"{name} is missing")
+            parsed[name] = {}
+            continue
+        try:
+            text = file.read_text(encoding="utf-8")
+            content = tomllib.loads(text) if name == CONFIG else json.loads(text)
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            problems.append(f"{name} cannot be read: {error}")
+            parsed[name] = {}
+            continue
+        if not isinstance(content, dict):
+            problems.append(f"{name} holds a {type(content).__name__}, not a table")
+            content = {}
+        parsed[name] = content
+    return RunInfo(path, parsed[CONFIG], parsed[STATUS], parsed[METRICS], parsed[ENVIRONMENT],
+                   tuple(problems))
+
+
+def read_predictions(path: Path, task: str) -> pl.DataFrame:
+    """predictions.parquet of the run folder ``path``, checked against the columns of
+    ``task`` (``tsssm.recipes.prediction_columns``).
+
+    Raises:
+        RunFileError: the file is missing, not Parquet, or lacks a column of ``task``.
+    """
+    file = path / PREDICTIONS
+    if not file.is_file():
+        raise RunFileError(f"{PREDICTIONS} is missing: the run has not evaluated a model yet")
+    try:
+        frame = pl.read_parquet(file)
+    except (OSError, pl.exceptions.PolarsError) as error:
+        raise RunFileError(f"{PREDICTIONS} cannot be read: {error}") from None
+    missing = missing_columns(task, frame.columns)
+    if missing:
+        raise RunFileError(f"{PREDICTIONS} lacks the {task} column(s) {missing} "
+                           f"(it has {frame.columns})")
+    return frame
+
+
+def log_files(path: Path) -> list[Path]:
+    """Lightning CSV logs of the run folder ``path``: logs/<model>/version_<k>/metrics.csv."""
+    return sorted((path / LOGS).glob(f"*/version_*/{LOG_FILE}"))
+
+
+def read_curves(path: Path) -> pl.DataFrame:
+    """Per-epoch training curves of every model of the run folder ``path``.
+
+    Returns a long frame with columns ``model``, ``epoch``, ``metric``, ``value``: for each
+    logged metric (test metrics left out) its last value in each epoch. A resumed run logs
+    each attempt in a new ``version_<k>``; for an epoch logged by several, the newest wins.
+
+    Raises:
+        RunFileError: a log file is not a readable CSV.
+    """
+    parts = []
+    for file in log_files(path):
+        model, version = file.parent.parent.name, file.parent.name
+        try:
+            frame = pl.read_csv(file, infer_schema_length=None)
+        except (OSError, pl.exceptions.PolarsError) as error:
+            raise RunFileError(f"{file.relative_to(path)} cannot be read: {error}") from None
+        curves = [c for c in frame.columns if c not in _LOG_INDEX and not c.startswith("test_")]
+        if "epoch" not in frame.columns or not curves:
+            continue
+        long = (frame.select("epoch", *curves)
+                .with_columns(pl.col(curves).cast(pl.Float64, strict=False))
+                .unpivot(index="epoch", variable_name="metric")
+                .drop_nulls("value"))
+        version_number = int(version.removeprefix("version_") or 0)
+        parts.append(long.with_columns(model=pl.lit(model), version=pl.lit(version_number)))
+    if not parts:
+        return pl.DataFrame(schema={"model": pl.String, "epoch": pl.Int64,
+                                    "metric": pl.String, "value": pl.Float64})
+    return (pl.concat(parts, how="vertical_relaxed")
+            .with_row_index("order")
+            .sort("version", "order")
+            .group_by("model", "epoch", "metric", maintain_order=True)
+            .agg(pl.col("value").last())
+            .sort("model", "metric", "epoch")
+            .select("model", pl.col("epoch").cast(pl.Int64), "metric", "value"))
+
+
+def read_series(config: dict[str, Any]) -> pl.DataFrame:
+    """The data file a forecasting run read (``[data]`` of its config), on the file's scale,
+    as ``tsssm.data.load_series`` returns it: the date column, then the variates.
+
+    Raises:
+        RunFileError: the config names no data set, or it cannot be loaded here (moved,
+            changed, or a bundled data set that fails its checksum).
+    """
+    from tsssm.data import DataError, load_series
+    from tsssm.recipes.forecasting import dataset_path
+
+    data = config.get("data", {})
+    if "dataset" not in data:
+        raise RunFileError(f"{CONFIG} names no data.dataset")
+    try:
+        return load_series(dataset_path(data["dataset"]), data.get("date_column", "date"),
+                           data.get("columns"), data.get("fill", "none"))
+    except (DataError, OSError) as error:
+        raise RunFileError(f"the run's data {data['dataset']} cannot be loaded: {error}") from None

@@ -1,0 +1,4 @@
+"""The script ``tsssm app`` hands to ``streamlit run``."""
+from tsssm.app.main import main
+
+main()

@@ -1,0 +1,98 @@
+"""Pieces every view uses: run states, the metrics table, loading predictions with a message,
+and widgets whose choice is mirrored in the URL's query parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from tsssm.recipes.run_folder import run_state
+
+from .. import cache
+from ..run_files import RunFileError, RunInfo
+
+CORRUPT = "corrupt"
+RESUMED = "resumed"
+# Training facts of metrics.json shown beside the test metrics.
+TRAINING_KEYS = ("val_loss", "epochs", "parameters", "train_time_s")
+
+
+def state(info: RunInfo) -> str:
+    """finished / running / failed / interrupted, or "corrupt" for a damaged folder."""
+    return CORRUPT if info.problems else run_state(info.status)
+
+
+def show_state(info: RunInfo) -> None:
+    """A coloured box saying what is wrong or unfinished with the run (nothing when it
+    finished cleanly)."""
+    for problem in info.problems:
+        st.error(f"Corrupt run folder {info.path}: {problem}. The app shows what it can read.")
+    current = run_state(info.status)
+    if current == "failed":
+        st.error(f"The run failed: {info.status.get('error') or 'no reason recorded'}. "
+                 f"Resume it with `tsssm run --resume {info.path}`.")
+    elif current == "interrupted":
+        st.warning(f"The run was interrupted (its process is gone). Resume it with "
+                   f"`tsssm run --resume {info.path}`.")
+    elif current == "running":
+        states = ", ".join(f"{m} {s}" for m, s in info.status.get("models", {}).items())
+        st.warning(f"The run is still running ({states}); what is shown is what it has "
+                   "written so far. Reload the page to update.")
+    if info.attempts > 1:
+        st.info(f"Resumed: this run took {info.attempts} attempts.")
+
+
+def metrics_frame(infos: Sequence[RunInfo], with_run: bool = False) -> pl.DataFrame:
+    """One row per (run, model): role, training facts and every scalar test metric."""
+    rows: list[dict[str, Any]] = []
+    for info in infos:
+        for model in info.models:
+            entry = info.metrics.get(model)
+            if not isinstance(entry, dict):
+                continue
+            row: dict[str, Any] = {"run": info.name} if with_run else {}
+            row.update(model=model, role=entry.get("role"))
+            row.update({key: entry.get(key) for key in TRAINING_KEYS})
+            row.update({f"test {k}": v for k, v in info.test_metrics(model).items()})
+            rows.append(row)
+    return pl.from_dicts(rows, infer_schema_length=None) if rows else pl.DataFrame()
+
+
+def predictions(info: RunInfo) -> pl.DataFrame | None:
+    """The run's predictions, or None after showing why there are none."""
+    try:
+        frame = cache.predictions(info)
+    except RunFileError as error:
+        live = run_state(info.status) == "running"
+        (st.info if live else st.error)(
+            f"No predictions to show: {error}." + (" The run is still going." if live else ""))
+        return None
+    if frame.is_empty():
+        st.warning("predictions.parquet holds no rows.")
+        return None
+    return frame
+
+
+def models_in(info: RunInfo, frame: pl.DataFrame) -> list[str]:
+    """The models of ``frame``: the run's main model first, then its baselines, then any
+    other."""
+    present = frame["model"].unique(maintain_order=True).to_list()
+    return [m for m in info.models if m in present] + [m for m in present
+                                                        if m not in info.models]
+
+
+def choose(label: str, options: Sequence[Any], key: str, *, where: Any = st,
+           default: int = 0) -> Any:
+    """A selectbox whose choice is kept in the URL (``?key=value``), so that a view can be
+    linked to, and opened at a given choice."""
+    options = list(options)
+    names = [str(o) for o in options]
+    wanted = st.query_params.get(key)
+    index = names.index(wanted) if wanted in names else default
+    choice = where.selectbox(label, options, index=index, key=key)
+    if choice is not None:
+        st.query_params[key] = str(choice)
+    return choice

@@ -1,0 +1,72 @@
+"""Phase view (surgical phase recognition, sleep staging): per sequence, ribbons of the true
+and predicted phases over time (one colour per phase on every chart of the run), predicted
+against true progress, and the Jaccard index of every phase; a night's ribbons are its
+hypnograms."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from ..charts import label_order, lines, ribbons, segments
+from ..run_files import RunInfo
+from .common import choose, models_in
+
+TRUTH = "truth"
+
+
+def render(info: RunInfo, frame: pl.DataFrame) -> None:
+    st.header("Phases")
+    models = models_in(info, frame)
+    order = label_order(pl.concat([frame["truth"], frame["prediction"]]).unique().to_list())
+    sequence = choose("Sequence", frame["sequence"].unique().sort().to_list(), "sequence")
+    part = frame.filter(pl.col("sequence") == sequence)
+
+    st.subheader(f"True and predicted phases of {sequence}")
+    first = part.filter(pl.col("model") == models[0])
+    tracks = pl.concat([
+        segments(first, "second", "truth", TRUTH),
+        *(segments(part.filter(pl.col("model") == m), "second", "prediction", m)
+          for m in models),
+    ])
+    st.altair_chart(ribbons(tracks, order, title="phase", track_order=[TRUTH, *models]),
+                    width="stretch")
+
+    st.subheader("Progress")
+    progress = pl.concat([
+        first.select("second", progress="truth_progress", line=pl.lit(TRUTH)),
+        part.select("second", "progress", line="model"),
+    ], how="vertical_relaxed")
+    st.altair_chart(lines(progress, "second", "progress", "line", y_title="progress (0-1)"),
+                    width="stretch")
+
+    st.subheader("Jaccard index per phase")
+    st.dataframe(phase_jaccard(part, order), hide_index=True)
+    table = sequence_metrics(info, sequence)
+    if not table.is_empty():
+        st.subheader(f"Metrics of {sequence} (metrics.json)")
+        st.dataframe(table, hide_index=True)
+
+
+def phase_jaccard(frame: pl.DataFrame, order: list[str]) -> pl.DataFrame:
+    """Per phase of ``order`` (rows) and model (columns): |truth ∩ prediction| /
+    |truth ∪ prediction| over the rows of ``frame``; null for a phase in neither."""
+    rows = []
+    for phase in order:
+        truth, predicted = pl.col("truth") == phase, pl.col("prediction") == phase
+        rows.append(frame.group_by("model", maintain_order=True).agg(
+            phase=pl.lit(phase),
+            jaccard=(truth & predicted).sum() / (truth | predicted).sum()))
+    jaccard = pl.concat(rows).with_columns(pl.col("jaccard").fill_nan(None))
+    return jaccard.pivot(on="model", index="phase", values="jaccard")
+
+
+def sequence_metrics(info: RunInfo, sequence: str) -> pl.DataFrame:
+    """The ``per_sequence`` entries of ``sequence`` in metrics.json, one row per model."""
+    rows = []
+    for model in info.models:
+        for entry in info.metrics.get(model, {}).get("per_sequence", []):
+            if isinstance(entry, dict) and entry.get("sequence") == sequence:
+                scalars = {k: v for k, v in entry.items() if isinstance(v, int | float | str)}
+                rows.append({"model": model, **scalars})
+    return pl.from_dicts(rows, infer_schema_length=None) if rows else pl.DataFrame()

@@ -1,0 +1,48 @@
+"""One run: what it is, its state, its models' metrics, the view of its task (chosen by
+``[run] task`` in config.toml) and its training curves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import polars as pl
+import streamlit as st
+
+from ..run_files import RunInfo
+from . import anomaly, curves, eeg, forecasting, phase
+from .common import choose, metrics_frame, predictions, show_state, state
+
+TASK_VIEWS: dict[str, Callable[[RunInfo, pl.DataFrame], None]] = {
+    "forecasting": forecasting.render,
+    "phase": phase.render,
+    "eeg": eeg.render,
+    "anomaly": anomaly.render,
+}
+
+
+def render(infos: Sequence[RunInfo]) -> None:
+    newest_first = list(reversed(infos))
+    name = choose("Run", [i.name for i in newest_first], "run", where=st.sidebar)
+    info = next(i for i in newest_first if i.name == name)
+    st.title(info.name)
+    models = ", ".join(info.models) or "-"
+    st.caption(f"recipe **{info.recipe}** · task **{info.task}** · data **{info.dataset}** · "
+               f"models {models} · started {info.created or '-'} · status **{state(info)}**")
+    show_state(info)
+
+    st.subheader("Metrics")
+    table = metrics_frame([info])
+    if table.is_empty():
+        st.info("No metrics yet: metrics.json is written when the first model has trained.")
+    else:
+        st.dataframe(table, hide_index=True, width="stretch")
+
+    view = TASK_VIEWS.get(info.task)
+    if view is None:
+        st.info(f"No view for task {info.task!r} yet (the app has {sorted(TASK_VIEWS)}); "
+                "its metrics and training curves are shown.")
+    else:
+        frame = predictions(info)
+        if frame is not None:
+            view(info, frame)
+    curves.render([info])

@@ -1,0 +1,312 @@
+"""``WindowClassifier``: any registered "classification" model with scikit-learn's conventions.
+
+    clf = FEMBAClassifier(model_options={"embed_dim": 16}, max_epochs=20).fit(X, y)
+    clf.predict(X_new)            # labels, as given in y
+    clf.predict_proba(X_new)      # [n_windows, n_classes], columns in the order of classes_
+    clf.score(X_test, y_test)     # accuracy
+    FEMBAClassifier.from_pretrained("pretrain.pt", freeze_encoder=True).fit(X, y)
+
+``X`` is an array of windows [n_windows, n_chans, n_times], an ``mne.Epochs`` (its data and
+``sfreq``), or a 2-D array [n_windows, n_times] of single-channel windows. Models are trained
+with cross-entropy and AdamW in a plain PyTorch loop, seeded by ``random_state``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+
+from tsssm.models import create_model, list_models, model_entry
+
+logger = logging.getLogger(__name__)
+
+Checkpoint = str | Path | Mapping[str, Any]
+_INFERRED = ("n_chans", "n_times", "n_outputs", "sfreq")
+
+
+def _windows_and_sfreq(X: Any) -> tuple[Any, float | None]:
+    """Unwrap an ``mne.Epochs`` into its data [n_epochs, n_chans, n_times] and ``sfreq``;
+    anything else passes through with no sampling frequency."""
+    mne = sys.modules.get("mne")  # an mne object cannot exist unless mne was imported
+    if mne is not None and isinstance(X, mne.BaseEpochs):
+        return X.get_data(copy=False), float(X.info["sfreq"])
+    return X, None
+
+
+class WindowClassifier(ClassifierMixin, BaseEstimator):
+    """Classifier of fixed-length multichannel windows over a registered model of task
+    ``"classification"`` (``forward(x [batch, n_chans, n_times]) -> logits [batch,
+    n_outputs]``).
+
+    Args:
+        model: the model's registered name (``tsssm.models.list_models("classification")``);
+            None takes the subclass's ``model_name``.
+        model_options: further options of the model's config (not ``n_chans``, ``n_times``,
+            ``n_outputs`` or ``sfreq``: ``fit`` reads them from the data).
+        max_epochs, batch_size, lr, weight_decay: training (AdamW on cross-entropy).
+        validation_fraction: share of the windows held out to pick the best epoch by
+            validation loss and stop after ``patience`` epochs without improvement; 0 trains
+            on all windows for ``max_epochs``.
+        pretrained: a pre-training checkpoint (file or state dict) whose encoder initialises
+            the model (the model must have ``load_pretrained_encoder``); files are read with
+            ``torch.load(..., weights_only=True)``.
+        freeze_encoder: with ``pretrained``, train the head only.
+        random_state: seed (int, ``RandomState`` or None) of the weights, dropout, shuffling
+            and validation split.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``... or ``"auto"`` (CUDA when available).
+        verbose: log each epoch's losses (logger ``tsssm.estimators.classification``).
+
+    Attributes after ``fit``: ``classes_`` (sorted labels), ``module_`` (the trained model, in
+    eval mode), ``n_chans_``, ``n_times_``, ``sfreq_`` (None unless fitted on
+    ``mne.Epochs``), ``n_features_in_`` (``X.shape[1]``, scikit-learn's definition: channels
+    for 3-D input, samples for 2-D), ``history_`` (per-epoch ``train_loss`` and
+    ``val_loss``).
+    """
+
+    model_name: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        model: str | None = None,
+        model_options: dict[str, Any] | None = None,
+        max_epochs: int = 10,
+        batch_size: int = 32,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-2,
+        validation_fraction: float = 0.0,
+        patience: int = 5,
+        pretrained: Checkpoint | None = None,
+        freeze_encoder: bool = False,
+        random_state: int | np.random.RandomState | None = 0,
+        device: str = "cpu",
+        verbose: bool = False,
+    ) -> None:
+        self.model = model
+        self.model_options = model_options
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.pretrained = pretrained
+        self.freeze_encoder = freeze_encoder
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    @classmethod
+    def from_pretrained(cls, checkpoint: Checkpoint, freeze_encoder: bool = False,
+                        **params: Any) -> WindowClassifier:
+        """An unfitted classifier whose ``fit`` starts from the encoder of ``checkpoint`` (a
+        pre-training checkpoint file or state dict) and fine-tunes it (or, with
+        ``freeze_encoder``, only the head). ``params`` are the other constructor arguments;
+        the model options must describe the pre-trained encoder's sizes."""
+        if isinstance(checkpoint, str | Path) and not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"{cls.__name__}.from_pretrained: no checkpoint file at "
+                                    f"{checkpoint}")
+        return cls(pretrained=checkpoint, freeze_encoder=freeze_encoder, **params)
+
+    # -- data ---------------------------------------------------------------------------
+
+    def _validated_windows(self, X: Any, y: Any = None, reset: bool = False
+                           ) -> tuple[np.ndarray, Any]:
+        """``X`` as float32 windows [n, n_chans, n_times] (and ``y`` validated), with clear
+        errors; ``reset`` (in ``fit``) records the data's shape, otherwise checks it."""
+        X, sfreq = _windows_and_sfreq(X)
+        dtype = (np.float64, np.float32)
+        if reset:
+            X, y = validate_data(self, X, y, reset=True, allow_nd=True, dtype=dtype)
+        else:
+            X = validate_data(self, X, reset=False, allow_nd=True, dtype=dtype)
+        name = type(self).__name__
+        if X.ndim > 3:
+            raise ValueError(f"{name}: X has {X.ndim} dimensions {X.shape}; it needs "
+                             "(n_windows, n_chans, n_times) or (n_windows, n_times)")
+        windows = X[:, None, :] if X.ndim == 2 else X
+        if reset:
+            self.n_chans_, self.n_times_ = windows.shape[1:]
+            self.sfreq_ = sfreq
+            self.input_ndim_ = X.ndim
+        elif X.ndim != self.input_ndim_ or windows.shape[2] != self.n_times_:
+            raise ValueError(f"{name}: X has shape {X.shape}; this classifier was fitted on "
+                             f"windows of {self.n_chans_} channels × {self.n_times_} samples "
+                             f"given as a {self.input_ndim_}-D array")
+        elif None not in (sfreq, self.sfreq_) and not math.isclose(sfreq, self.sfreq_):
+            raise ValueError(f"{name}: the epochs are sampled at {sfreq} Hz; this classifier "
+                             f"was fitted at {self.sfreq_} Hz (resample them first)")
+        return np.array(windows, dtype=np.float32), y
+
+    # -- model --------------------------------------------------------------------------
+
+    def _resolved_model_name(self) -> str:
+        name = self.model if self.model is not None else self.model_name
+        known = ", ".join(list_models("classification"))
+        if name is None:
+            raise ValueError(f"{type(self).__name__}: set `model` to a registered "
+                             f"classification model ({known})")
+        entry = model_entry(name)
+        if entry.task != "classification":
+            raise ValueError(f"{type(self).__name__}: model {name!r} solves task "
+                             f"{entry.task!r}, not 'classification'; choose one of {known}")
+        return name
+
+    def _build_module(self) -> nn.Module:
+        """The untrained model for the fitted data shape, from ``pretrained`` if given."""
+        name = self._resolved_model_name()
+        options = dict(self.model_options or {})
+        clashing = sorted(set(options) & set(_INFERRED))
+        if clashing:
+            raise ValueError(f"{type(self).__name__}: model_options {clashing} are read from "
+                             "the data in fit; leave them out")
+        options.update(n_chans=self.n_chans_, n_times=self.n_times_,
+                       n_outputs=len(self.classes_))
+        fields = {f.name for f in dataclasses.fields(model_entry(name).config_cls)}
+        if "sfreq" in fields and self.sfreq_ is not None:
+            options["sfreq"] = self.sfreq_
+        module = create_model(name, **options)
+        if self.pretrained is not None:
+            if not hasattr(module, "load_pretrained_encoder"):
+                raise ValueError(f"{type(self).__name__}: model {name!r} cannot start from a "
+                                 "pre-trained encoder (it has no `load_pretrained_encoder`)")
+            module.load_pretrained_encoder(self.pretrained, freeze_encoder=self.freeze_encoder)
+        elif self.freeze_encoder:
+            raise ValueError(f"{type(self).__name__}: freeze_encoder=True needs `pretrained` "
+                             "weights to freeze")
+        return module
+
+    def _torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    # -- training -----------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any) -> WindowClassifier:
+        """Train on windows ``X`` and labels ``y`` [n_windows]; returns ``self``."""
+        windows, y = self._validated_windows(X, y, reset=True)
+        check_classification_targets(y)
+        self.classes_, targets = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"{type(self).__name__}: y needs at least 2 classes, got 1 class "
+                             f"({self.classes_.tolist()})")
+        for name in ("max_epochs", "batch_size", "patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{type(self).__name__}: `{name}` must be a positive "
+                                 f"integer, got {value!r}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(f"{type(self).__name__}: validation_fraction must lie in [0, 1), "
+                             f"got {self.validation_fraction!r}")
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        device = self._torch_device()
+        # Forked RNG: seeding here neither reads nor disturbs the caller's global torch RNG.
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            module = self._build_module().to(device)
+            self.history_ = self._train(module, torch.from_numpy(windows),
+                                        torch.from_numpy(targets.astype(np.int64)), seed)
+        self.module_ = module.eval()
+        return self
+
+    def _train(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int
+               ) -> list[dict[str, float]]:
+        """AdamW on cross-entropy; the best epoch by validation loss when some windows are
+        held out. Returns per-epoch losses."""
+        generator = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(x), generator=generator)
+        n_val = int(len(x) * self.validation_fraction)
+        val, train = order[:n_val], order[n_val:]
+        if len(train) == 0:
+            raise ValueError(f"{type(self).__name__}: no windows left to train on after "
+                             f"holding out validation_fraction={self.validation_fraction}")
+        parameters = [p for p in module.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(parameters, lr=self.lr, weight_decay=self.weight_decay)
+        device = next(module.parameters()).device
+        history: list[dict[str, float]] = []
+        best_loss, best_state, stale = math.inf, None, 0
+        for epoch in range(self.max_epochs):
+            module.train()
+            total = 0.0
+            for batch in train[torch.randperm(len(train), generator=generator)].split(
+                    self.batch_size):
+                loss = F.cross_entropy(module(x[batch].to(device)), y[batch].to(device))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * len(batch)
+            record = {"train_loss": total / len(train), "val_loss": math.nan}
+            if n_val:
+                record["val_loss"] = self._mean_loss(module, x[val], y[val])
+                if record["val_loss"] < best_loss:
+                    best_loss, stale = record["val_loss"], 0
+                    best_state = copy.deepcopy(module.state_dict())
+                else:
+                    stale += 1
+            history.append(record)
+            if self.verbose:
+                logger.info("%s epoch %d: train_loss %.4f, val_loss %.4f",
+                            type(self).__name__, epoch + 1, record["train_loss"],
+                            record["val_loss"])
+            if stale >= self.patience:
+                break
+        if best_state is not None:
+            module.load_state_dict(best_state)
+        return history
+
+    def _mean_loss(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+        logits = self._batched_logits(module, x)
+        return F.cross_entropy(logits, y).item()
+
+    def _batched_logits(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Logits [n, n_outputs] on the CPU, in eval mode, batch by batch."""
+        module.eval()
+        device = next(module.parameters()).device
+        with torch.no_grad():
+            return torch.cat([module(batch.to(device)).float().cpu()
+                              for batch in x.split(max(self.batch_size, 64))])
+
+    # -- prediction ---------------------------------------------------------------------
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities [n_windows, n_classes], columns in the order of ``classes_``."""
+        check_is_fitted(self, "module_")
+        windows, _ = self._validated_windows(X)
+        logits = self._batched_logits(self.module_, torch.from_numpy(windows))
+        return torch.softmax(logits.double(), dim=1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable label of each window [n_windows]."""
+        probabilities = self.predict_proba(X)
+        return self.classes_[probabilities.argmax(axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+class FEMBAClassifier(WindowClassifier):
+    """FEMBA (``"femba"``, linear head; or ``model="femba_mamba_head"``) as a window
+    classifier. ``model_options`` take FEMBA's encoder options (``embed_dim``, ``n_blocks``,
+    ``patch_chans``, ``patch_times``, ``d_state``, ``expand``, ``dropout``...; the paper's
+    sizes: ``tsssm.models.femba_preset("femba_tiny")``). Fine-tune from masked-patch
+    pre-training with :meth:`from_pretrained`, whose checkpoint must come from a
+    ``femba_pretrain`` model of the same sizes and window shape."""
+
+    model_name: ClassVar[str | None] = "femba"
