@@ -17,6 +17,7 @@ import argparse
 import logging
 import os
 import sys
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -99,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = commands.add_parser("runs", help="list runs with their headline test metrics",
                                description="List the run folders of DIR, oldest first: name, "
-                                           "start time, status and test MSE/MAE per model.")
+                                           "start time, status and the headline test metrics "
+                                           "of every model (those of the run's task).")
     runs.add_argument("--runs", default="runs", metavar="DIR",
                       help="the folder holding run folders (default: runs)")
 
@@ -184,7 +186,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"run folder: {recipe.folder.path}", flush=True)
     metrics = recipe.run()
     if leader:
-        print(_metrics_table(metrics))
+        print(_metrics_table(metrics, _headline(recipe.folder.path)))
         print(f"run folder: {recipe.folder.path}")
     return 0
 
@@ -204,16 +206,26 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
                      for r in lines)
 
 
-def _metrics_table(metrics: dict[str, Any]) -> str:
-    header = ["model", "role", "test MSE", "test MAE", "val loss", "epochs", "train s",
-              "windows/s"]
+def _headline(run_dir: Path) -> tuple[str, ...]:
+    """The headline test metrics of the run's task (read from its config.toml)."""
+    from tsssm.recipes.prediction_columns import HEADLINE_METRICS
+
+    try:
+        task = tomllib.loads((run_dir / "config.toml").read_text()).get("run", {}).get("task")
+    except (OSError, tomllib.TOMLDecodeError):
+        task = None
+    return HEADLINE_METRICS.get(task or "forecasting", ())
+
+
+def _metrics_table(metrics: dict[str, Any], headline: tuple[str, ...]) -> str:
+    header = ["model", "role", *(f"test {name}" for name in headline), "val loss", "epochs",
+              "train s", "items/s"]
     rows = []
     for name, entry in metrics.items():
         test = entry.get("test", {})
-        rows.append([name, entry.get("role", "-"), _fmt(test.get("mse")),
-                     _fmt(test.get("mae")), _fmt(entry.get("val_loss")),
-                     _fmt(entry.get("epochs")), _fmt(entry.get("train_time_s"), 1),
-                     _fmt(entry.get("windows_per_s"), 0)])
+        rows.append([name, entry.get("role", "-"), *(_fmt(test.get(k)) for k in headline),
+                     _fmt(entry.get("val_loss")), _fmt(entry.get("epochs")),
+                     _fmt(entry.get("train_time_s"), 1), _fmt(entry.get("windows_per_s"), 0)])
     return _table(header, rows)
 
 
@@ -229,14 +241,14 @@ def _runs(runs_dir: Path) -> int:
     rows = []
     for run in runs:
         status, metrics = run.status(), run.metrics()
-        scores = []
+        headline, scores = _headline(run.path), []
         for model in status.get("models", {}):
             test = metrics.get(model, {}).get("test")
-            scores.append(f"{model} {_fmt(test['mse'])}/{_fmt(test['mae'])}" if test
-                          else f"{model} -")
+            values = " ".join(f"{k}={_fmt(test.get(k))}" for k in headline) if test else "-"
+            scores.append(f"{model} {values}")
         created = status.get("created", "")[:19].replace("T", " ")
         rows.append([run.path.name, created, run_state(status), ", ".join(scores)])
-    print(_table(["run", "started", "status", "test MSE/MAE per model"], rows))
+    print(_table(["run", "started", "status", "test metrics per model"], rows))
     return 0
 
 
@@ -260,7 +272,7 @@ def _show(run: str, runs_dir: Path) -> int:
     metrics = folder.metrics()
     if metrics:
         print()
-        print(_metrics_table(metrics))
+        print(_metrics_table(metrics, _headline(path)))
     print("\nfiles:")
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         print(f"  {file.relative_to(path)}  ({file.stat().st_size:,} bytes)")

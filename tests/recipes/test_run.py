@@ -145,10 +145,10 @@ def test_runs_and_show_commands(run: tuple[Path, str], capsys: pytest.CaptureFix
     metrics = read_metrics(run_dir)
     assert main(["runs", "--runs", str(run_dir.parent)]) == 0
     listing = capsys.readouterr().out.splitlines()
-    assert listing[0].split() == ["run", "started", "status", "test", "MSE/MAE", "per", "model"]
+    assert listing[0].split() == ["run", "started", "status", "test", "metrics", "per", "model"]
     assert listing[2].startswith(run_dir.name) and "finished" in listing[2]
     mse, mae = metrics["smamba"]["test"]["mse"], metrics["smamba"]["test"]["mae"]
-    assert f"smamba {mse:.4f}/{mae:.4f}" in listing[2]
+    assert f"smamba mse={mse:.4f} mae={mae:.4f}" in listing[2]
 
     assert main(["show", str(run_dir)]) == 0
     shown = capsys.readouterr().out

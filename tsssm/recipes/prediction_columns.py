@@ -22,8 +22,8 @@ phase (surgical phase recognition, sleep staging), one row per (sequence, labell
     second          float     time of the frame or epoch from the sequence start, seconds
     truth           str       true phase or stage name ("Preparation", "N2", ...)
     prediction      str       predicted phase or stage name
-    progress        float     predicted progress through the sequence, in [0, 1]
-    truth_progress  float     true progress, in [0, 1]
+    progress        float     predicted progress within the current phase, in [0, 1]
+    truth_progress  float     true progress within the true phase, in [0, 1]
     confidence      float     probability the model gives its predicted phase, in [0, 1]
 
 eeg (window classification), one row per (recording, window):
@@ -70,6 +70,17 @@ PREDICTION_COLUMNS: dict[str, tuple[str, ...]] = {
     "eeg": EEG,
     "classification": CLASSIFICATION,
     "anomaly": ANOMALY,
+}
+
+
+# The test metrics (keys of metrics.json's "test") that sum up a run of each task, shown by
+# `tsssm runs`/`tsssm show` and the app's overview.
+HEADLINE_METRICS: dict[str, tuple[str, ...]] = {
+    "forecasting": ("mse", "mae"),
+    "phase": ("accuracy", "jaccard"),
+    "eeg": ("balanced_accuracy", "auroc"),
+    "classification": ("accuracy", "auroc"),
+    "anomaly": ("f1", "auroc"),
 }
 
 

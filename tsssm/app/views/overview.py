@@ -9,16 +9,10 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from tsssm.recipes.prediction_columns import HEADLINE_METRICS
+
 from ..run_files import RunInfo
 from .common import CORRUPT, RESUMED, state
-
-# The test metrics shown in the overview, per task (those the run has).
-HEADLINE = {
-    "forecasting": ("mse", "mae"),
-    "phase": ("accuracy", "jaccard"),
-    "eeg": ("balanced_accuracy", "accuracy", "auroc"),
-    "anomaly": ("f1", "precision", "recall"),
-}
 
 
 def overview_frame(infos: Sequence[RunInfo]) -> pl.DataFrame:
@@ -33,7 +27,7 @@ def overview_frame(infos: Sequence[RunInfo]) -> pl.DataFrame:
             "attempts": info.attempts,
         }
         test = info.test_metrics(info.main_model) if info.main_model else {}
-        row.update({f"test {k}": test[k] for k in HEADLINE.get(info.task, ()) if k in test})
+        row.update({f"test {k}": test[k] for k in HEADLINE_METRICS.get(info.task, ()) if k in test})
         rows.append(row)
     return pl.from_dicts(rows, infer_schema_length=None)
 
