@@ -15,8 +15,10 @@ def test_version_is_exposed() -> None:
 
 
 def test_public_names() -> None:
-    for name in ("selective_scan", "selective_state_update", "available_backends"):
-        assert callable(getattr(tsssm, name))
+    for name in tsssm.__all__:
+        if name != "__version__":
+            assert callable(getattr(tsssm, name)), name
+    assert sorted(tsssm.__all__) == dir(tsssm)
 
 
 def imported_modules(path: Path) -> set[str]:
