@@ -474,6 +474,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="fit time ~ length^k for the auto backend on (1, 64, L, 16), "
                         f"L = {', '.join(map(str, SCALING_LENGTHS))} (default: on, off with "
                         "--quick)")
+    parser.add_argument("--scan2d", action="store_true",
+                        help="instead, benchmark the 2-D selective scan: parallel vs the "
+                        "double-loop reference on a 16x512x32 (batch x time x variates) grid "
+                        "and how both grow along each axis (CPU; see bench_scan2d.py)")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results",
                         help="where the JSON and markdown results go (default: kernels/results)")
     args = parser.parse_args(argv)
@@ -497,6 +501,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.scan2d:
+        from bench_scan2d import run_scan2d  # bench_scan2d imports this module's helpers
+
+        run_scan2d(args)
+        return
     device = torch.device(args.device)
     methods = [AUTO, *available_backends(device), PSCAN]
     timestamp = datetime.now().strftime("%Y%m%d-%H%M%S")

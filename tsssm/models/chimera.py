@@ -7,8 +7,9 @@ registered models:
 
 - ``"chimera"`` (forecasting): ``x`` [batch, lookback, n_variates] (+ ``x_mark``
   [batch, lookback, n_time_features], extra grid rows) -> [batch, horizon, n_variates];
-  RevIN normalisation; each cell is read out to one number and each variate's row is mapped
-  from lookback to horizon by one linear map.
+  RevIN normalisation; each cell is read out to ``head_features`` numbers and each
+  variate's ``lookback x head_features`` read-outs are mapped to the horizon by one linear map
+  shared by the variates.
 - ``"chimera_classifier"`` (classification): ``x`` [batch, n_chans, n_times] -> logits
   [batch, n_outputs], from the time-averaged cell features of every channel.
 - ``"chimera_anomaly"`` (reconstruction): ``x`` [batch, n_chans, n_times] -> its
@@ -63,6 +64,11 @@ class ChimeraConfig(ChimeraOptions, ForecastingShape):
     """Chimera forecaster: the data's window shapes plus the backbone options."""
 
     normalize: bool = True
+    head_features: int = 4  # features read out of each cell for the forecasting head
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_positive(self, "head_features")
 
 
 @dataclass
@@ -149,8 +155,8 @@ class Chimera(nn.Module):
         self.config = config
         self.revin = RevIN(config.n_variates) if config.normalize else None
         self.backbone = ChimeraBackbone(config.n_variates + config.n_time_features, config)
-        self.readout = nn.Linear(config.d_model, 1)
-        self.head = nn.Linear(config.lookback, config.horizon)
+        self.readout = nn.Linear(config.d_model, config.head_features)
+        self.head = nn.Linear(config.lookback * config.head_features, config.horizon)
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` [batch, lookback, n_variates] (and ``x_mark`` [batch, lookback,
@@ -168,7 +174,8 @@ class Chimera(nn.Module):
             x, stats = self.revin.normalize(x)
         series = x if x_mark is None else torch.cat([x, x_mark], dim=-1)  # [b, l, rows]
         cells = self.backbone(series.transpose(1, 2))  # [b, rows, l, d_model]
-        forecast = self.head(self.readout(cells)[..., 0])[:, : c.n_variates]  # [b, v, horizon]
+        features = self.readout(cells).flatten(2)  # [b, rows, l * head_features]
+        forecast = self.head(features)[:, : c.n_variates]  # [b, v, horizon]
         forecast = forecast.transpose(1, 2)
         return forecast if stats is None else self.revin.denormalize(forecast, stats)
 

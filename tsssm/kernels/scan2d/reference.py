@@ -4,6 +4,9 @@ Every other path is tested against this function, values and gradients. It loops
 steps (outer) and variates (inner, in scan order), one grid cell at a time, and computes in
 float32 (float64 stays float64).
 
+It reads the grid through ``unbind`` (never by indexing one cell at a time), so that
+autograd's backward stays linear in the number of cells.
+
 For each batch ``b`` and channel ``d``, with ``n`` indexing the state, on a grid of variates
 ``v = 0..V-1`` and time steps ``t = 0..T-1``, and ``p = period``::
 
@@ -45,6 +48,11 @@ def discretize(delta: torch.Tensor, bias: torch.Tensor | None, softplus: bool,
     return F.softplus(dt) if softplus else dt
 
 
+def cells(x: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+    """``[batch, c, n_vars, length]`` -> ``cells[t][v]`` ``[batch, c]``, through ``unbind``."""
+    return [column.unbind(-1) for column in x.unbind(-1)]
+
+
 def finish_output(y: torch.Tensor, inputs: Scan2DInputs) -> torch.Tensor:
     """``(y + D u) * silu(z)`` with whichever of ``D`` and ``z`` are given, in ``u``'s dtype;
     ``y`` is ``[batch, dim, n_vars, length]`` in the compute dtype."""
@@ -66,15 +74,17 @@ def selective_scan_2d_ref(
     """
     dtype = compute_dtype(inputs.u)
     n_vars, length, period = inputs.n_vars, inputs.length, inputs.period
-    u = inputs.u.to(dtype)
-    dt1 = discretize(inputs.delta_time, inputs.delta_bias_time, inputs.delta_softplus, dtype)
-    dt2 = discretize(inputs.delta_var, inputs.delta_bias_var, inputs.delta_softplus, dtype)
+    u = cells(inputs.u.to(dtype))  # [t][v] -> [b, d]
+    dt1 = cells(discretize(inputs.delta_time, inputs.delta_bias_time, inputs.delta_softplus,
+                           dtype))
+    dt2 = cells(discretize(inputs.delta_var, inputs.delta_bias_var, inputs.delta_softplus,
+                           dtype))
     A1, A2 = inputs.A_time.to(dtype), inputs.A_var.to(dtype)  # [d, n]
-    B1, C1 = inputs.B_time.to(dtype), inputs.C_time.to(dtype)  # [b, n, v, t]
-    B2, C2 = inputs.B_var.to(dtype), inputs.C_var.to(dtype)
+    B1, C1 = cells(inputs.B_time.to(dtype)), cells(inputs.C_time.to(dtype))  # [t][v] -> [b, n]
+    B2, C2 = cells(inputs.B_var.to(dtype)), cells(inputs.C_var.to(dtype))
     coupling = None if inputs.coupling is None else inputs.coupling.to(dtype)
-    zero_state = u.new_zeros(inputs.batch, inputs.dim, inputs.state)
-    zero_out = u.new_zeros(inputs.batch, inputs.dim)
+    zero_state = A1.new_zeros(inputs.batch, inputs.dim, inputs.state)
+    zero_out = A1.new_zeros(inputs.batch, inputs.dim)
     order = range(n_vars - 1, -1, -1) if inputs.reverse_variates else range(n_vars)
 
     h1_history: list[list[torch.Tensor]] = [[] for _ in range(n_vars)]  # [v][t] -> [b, d, n]
@@ -84,14 +94,15 @@ def selective_scan_2d_ref(
         h2, y1_prev = zero_state, zero_out
         for v in order:
             h1_prev = h1_history[v][t - period] if t >= period else zero_state
-            h1 = (torch.exp(dt1[:, :, v, t, None] * A1) * h1_prev
-                  + (dt1[:, :, v, t] * u[:, :, v, t])[..., None] * B1[:, None, :, v, t])
+            u_c, dt1_c, dt2_c = u[t][v], dt1[t][v], dt2[t][v]  # [b, d]
+            h1 = (torch.exp(dt1_c[..., None] * A1) * h1_prev
+                  + (dt1_c * u_c)[..., None] * B1[t][v][:, None])
             h1_history[v].append(h1)
-            y1 = (h1 * C1[:, None, :, v, t]).sum(-1)  # [b, d]
-            u2 = u[:, :, v, t] if coupling is None else u[:, :, v, t] + coupling * y1_prev
-            h2 = (torch.exp(dt2[:, :, v, t, None] * A2) * h2
-                  + (dt2[:, :, v, t] * u2)[..., None] * B2[:, None, :, v, t])
-            y[v][t] = y1 + (h2 * C2[:, None, :, v, t]).sum(-1)
+            y1 = (h1 * C1[t][v][:, None]).sum(-1)  # [b, d]
+            u2 = u_c if coupling is None else u_c + coupling * y1_prev
+            h2 = (torch.exp(dt2_c[..., None] * A2) * h2
+                  + (dt2_c * u2)[..., None] * B2[t][v][:, None])
+            y[v][t] = y1 + (h2 * C2[t][v][:, None]).sum(-1)
             y1_prev = y1
         var_states.append(h2)
 

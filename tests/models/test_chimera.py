@@ -1,0 +1,138 @@
+"""The three Chimera models on one backbone: shapes, gradients, training, errors, determinism."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tsssm.models import ChimeraBackbone, create_model, list_models
+
+TINY = {"d_model": 8, "d_state": 4, "d_ff": 16, "n_layers": 2, "season_period": 3}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Thousands of tiny ops: on a busy shared CPU extra threads only wait for each other.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def build(name: str, **options):
+    torch.manual_seed(0)
+    shapes = {
+        "chimera": {"lookback": 12, "horizon": 4, "n_variates": 3},
+        "chimera_classifier": {"n_chans": 3, "n_times": 12, "n_outputs": 2},
+        "chimera_anomaly": {"n_chans": 3, "n_times": 12},
+    }[name]
+    return create_model(name, **shapes, **{**TINY, **options})
+
+
+def sample(name: str, batch: int = 4) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """An input and the output shape it should give."""
+    if name == "chimera":
+        return torch.randn(batch, 12, 3), (batch, 4, 3)
+    if name == "chimera_classifier":
+        return torch.randn(batch, 3, 12), (batch, 2)
+    return torch.randn(batch, 3, 12), (batch, 3, 12)
+
+
+NAMES = ["chimera", "chimera_classifier", "chimera_anomaly"]
+
+
+def test_registered_under_their_tasks() -> None:
+    assert "chimera" in list_models(task="forecasting")
+    assert "chimera_classifier" in list_models(task="classification")
+    assert "chimera_anomaly" in list_models(task="reconstruction")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_output_shape_and_gradients_reach_every_parameter(name: str) -> None:
+    model = build(name)
+    x, shape = sample(name)
+    out = model(x)
+    assert out.shape == shape
+    out.square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert not missing
+
+
+def test_forecaster_takes_time_features_as_extra_rows() -> None:
+    model = build("chimera", n_time_features=2)
+    assert model(torch.randn(2, 12, 3), torch.randn(2, 12, 2)).shape == (2, 4, 3)
+
+
+def test_models_share_one_backbone_class() -> None:
+    assert all(isinstance(build(name).backbone, ChimeraBackbone) for name in NAMES)
+
+
+def classification_problem() -> tuple[torch.Tensor, torch.Tensor]:
+    """Class 1 has a slow sine on channel 0; class 0 has none."""
+    gen = torch.Generator().manual_seed(3)
+    labels = torch.arange(16) % 2
+    x = torch.randn(16, 3, 12, generator=gen) * 0.3
+    x[:, 0] += labels[:, None] * torch.sin(torch.arange(12) / 2.0)
+    return x, labels
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_trains_on_a_tiny_problem(name: str) -> None:
+    model = build(name, dropout=0.0)
+    if name == "chimera_classifier":
+        x, target = classification_problem()
+        loss_fn = F.cross_entropy
+    else:
+        t = torch.arange(16)[:, None, None] + torch.arange(16)[None, :, None]  # [16, 16, 1]
+        series = torch.sin(t / 3.0 + torch.arange(3) * 0.5)  # [windows, steps, variates]
+        if name == "chimera":
+            x, target = series[:, :12], series[:, 12:]
+        else:
+            x = target = series[:, :12].transpose(1, 2)
+        loss_fn = F.mse_loss
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = loss_fn(model(x), target).item()
+    for _ in range(15):
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), target)
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.5 * first
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_model_and_output(name: str) -> None:
+    x, _ = sample(name)
+    first, second = build(name).eval(), build(name).eval()
+    torch.testing.assert_close(first(x), second(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "bad", "message"),
+    [
+        ("chimera", torch.randn(2, 12, 4), r"`x` has shape \(2, 12, 4\).*n_variates=3"),
+        ("chimera", torch.randn(2, 10, 3), r"`x` has shape \(2, 10, 3\).*lookback=12"),
+        ("chimera_classifier", torch.randn(2, 12, 3), r"`x` has shape \(2, 12, 3\).*n_chans=3"),
+        ("chimera_anomaly", torch.randn(3, 12), r"`x` has shape \(3, 12\).*n_times=12"),
+    ],
+)
+def test_bad_input_shape_is_a_clear_error(name: str, bad: torch.Tensor, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build(name)(bad)
+
+
+def test_time_features_must_match_the_config() -> None:
+    with pytest.raises(ValueError, match=r"`x_mark` must be given exactly when"):
+        build("chimera")(torch.randn(2, 12, 3), torch.randn(2, 12, 1))
+    with pytest.raises(ValueError, match=r"`x_mark` has shape \(2, 12, 1\).*n_time_features=2"):
+        build("chimera", n_time_features=2)(torch.randn(2, 12, 3), torch.randn(2, 12, 1))
+
+
+def test_bad_options_are_named() -> None:
+    with pytest.raises(ValueError, match=r"season_period must be a positive integer"):
+        build("chimera_anomaly", season_period=0)
+    with pytest.raises(ValueError, match=r"n_outputs must be a positive integer"):
+        create_model("chimera_classifier", n_chans=2, n_times=8, n_outputs=0)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        build("chimera", dropout=1.5)
