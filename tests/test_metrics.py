@@ -1,10 +1,19 @@
-"""Phase-recognition and sleep-staging metrics: hand-computed values and scikit-learn agreement."""
+"""Phase-recognition, sleep-staging and window-classification metrics: hand-computed values
+and scikit-learn agreement."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import cohen_kappa_score, f1_score, jaccard_score, precision_score
+from sklearn.metrics import (
+    average_precision_score,
+    balanced_accuracy_score,
+    cohen_kappa_score,
+    f1_score,
+    jaccard_score,
+    precision_score,
+    roc_auc_score,
+)
 
 from tsssm.metrics import (
     count_transitions,
@@ -14,6 +23,7 @@ from tsssm.metrics import (
     relaxed_phase_scores,
     segment_labels,
     sleep_staging_report,
+    window_classification_report,
 )
 
 NAN = np.nan
@@ -225,3 +235,69 @@ def test_bad_sets():
         sleep_staging_report([[0], [1]], [[0]])
     with pytest.raises(ValueError, match="non-empty"):
         edit_score([], [0])
+
+
+# --- window classification ------------------------------------------------------------------
+
+
+def _probabilities(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    scores = rng.random((n, k))
+    return scores / scores.sum(axis=1, keepdims=True)
+
+
+def test_window_report_binary_matches_scikit_learn():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, 40)
+    scores = _probabilities(rng, 40, 2)
+    predicted = scores.argmax(1)
+    overall = window_classification_report(truth, scores, ["a", "b"])["overall"]
+    assert overall["windows"] == 40
+    assert overall["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(truth, predicted))
+    assert overall["accuracy"] == pytest.approx(np.mean(truth == predicted))
+    assert overall["auroc"] == pytest.approx(roc_auc_score(truth, scores[:, 1]))
+    assert overall["aupr"] == pytest.approx(average_precision_score(truth, scores[:, 1]))
+    assert overall["kappa"] == pytest.approx(cohen_kappa_score(truth, predicted))
+    assert overall["macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro"))
+
+
+def test_window_report_multiclass_is_macro_one_vs_rest():
+    rng = np.random.default_rng(1)
+    truth = np.arange(30) % 3
+    scores = _probabilities(rng, 30, 3)
+    overall = window_classification_report(truth, scores, ["a", "b", "c"])["overall"]
+    assert overall["auroc"] == pytest.approx(
+        roc_auc_score(truth, scores, multi_class="ovr", average="macro"))
+    per_class = [average_precision_score(truth == k, scores[:, k]) for k in range(3)]
+    assert overall["aupr"] == pytest.approx(np.mean(per_class))
+
+
+def test_window_report_per_group_is_nan_where_undefined():
+    truth = np.array([0, 1, 0, 1, 1, 1])
+    scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.8, 0.2],
+                       [0.4, 0.6]])
+    groups = ["s1", "s1", "s1", "s1", "s2", "s2"]  # s2 holds class 1 only
+    report = window_classification_report(truth, scores, ["rest", "task"], groups)
+    assert list(report["per_group"]) == ["s1", "s2"]
+    s1, s2 = report["per_group"]["s1"], report["per_group"]["s2"]
+    assert s1["auroc"] == 1.0 and s1["accuracy"] == 1.0 and s1["windows"] == 4
+    assert np.isnan(s2["auroc"]) and np.isnan(s2["aupr"])
+    assert s2["accuracy"] == 0.5
+    one_class = window_classification_report([1, 1], [[0.1, 0.9], [0.2, 0.8]], ["a", "b"])
+    assert np.isnan(one_class["overall"]["kappa"])
+    assert "per_group" not in one_class
+
+
+@pytest.mark.parametrize(
+    ("truth", "scores", "names", "groups", "message"),
+    [
+        ([0, 1], [[0.5, 0.5]], ["a", "b"], None, "same, non-zero, number"),
+        ([0, 1], [[0.5, 0.5], [0.1, 0.9]], ["a"], None, "at least 2 classes"),
+        ([0, 1], [[0.5, 0.5], [0.1, 0.9]], ["a", "b", "c"], None, r"needs \(windows, 3\)"),
+        ([0, 2], [[0.5, 0.5], [0.1, 0.9]], ["a", "b"], None, r"y_true\[1\] = 2"),
+        ([0, 1], [[np.nan, 0.5], [0.1, 0.9]], ["a", "b"], None, "NaN"),
+        ([0, 1], [[0.5, 0.5], [0.1, 0.9]], ["a", "b"], ["s1"], "one group per window"),
+    ],
+)
+def test_window_report_bad_input(truth, scores, names, groups, message):
+    with pytest.raises(ValueError, match=message):
+        window_classification_report(np.array(truth), np.array(scores), names, groups)

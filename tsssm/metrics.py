@@ -10,10 +10,9 @@ Scores are computed per recording, then averaged over recordings. Rates are frac
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import warnings
 
 import numpy as np
 from numpy.typing import ArrayLike

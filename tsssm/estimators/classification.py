@@ -48,6 +48,20 @@ def _windows_and_sfreq(X: Any) -> tuple[Any, float | None]:
     return X, None
 
 
+def _check_not_ragged(X: Any, name: str) -> None:
+    """Raise a ValueError when ``X`` is a list of windows of different shapes (ragged)."""
+    if not isinstance(X, list | tuple) or not X:
+        return
+    try:
+        shapes = {np.shape(item) for item in X}
+    except ValueError:  # an item is itself ragged
+        shapes = {"ragged", "rows"}
+    if len(shapes) > 1:
+        shown = sorted(map(str, shapes))[:4]
+        raise ValueError(f"{name}: X holds windows of different shapes {shown} (ragged "
+                         "series); pad, truncate or resample them to one length first")
+
+
 class WindowClassifier(ClassifierMixin, BaseEstimator):
     """Classifier of fixed-length multichannel windows over a registered model of task
     ``"classification"`` (``forward(x [batch, n_chans, n_times]) -> logits [batch,
@@ -129,6 +143,7 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         """``X`` as float32 windows [n, n_chans, n_times] (and ``y`` validated), with clear
         errors; ``reset`` (in ``fit``) records the data's shape, otherwise checks it."""
         X, sfreq = _windows_and_sfreq(X)
+        _check_not_ragged(X, type(self).__name__)
         dtype = (np.float64, np.float32)
         if reset:
             X, y = validate_data(self, X, y, reset=True, allow_nd=True, dtype=dtype)
@@ -213,6 +228,12 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError(f"{type(self).__name__}: validation_fraction must lie in [0, 1), "
                              f"got {self.validation_fraction!r}")
+        counts = np.bincount(targets)
+        if self.validation_fraction > 0 and counts.min() < 2:
+            few = {str(c): int(n) for c, n in zip(self.classes_, counts, strict=True) if n < 2}
+            raise ValueError(f"{type(self).__name__}: too few windows per class to hold some "
+                             f"out for validation: {few}; each class needs at least 2 (or set "
+                             "validation_fraction=0)")
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         device = self._torch_device()
         # Forked RNG: seeding here neither reads nor disturbs the caller's global torch RNG.

@@ -39,7 +39,7 @@ from .phase import (
     length_mask,
     phase_loss,
 )
-from .smamba import SMamba, SMambaConfig
+from .smamba import SMamba, SMambaClassifier, SMambaClassifierConfig, SMambaConfig
 
 __all__ = [
     "FEMBA",
@@ -73,6 +73,8 @@ __all__ = [
     "PhaseTCN",
     "PhaseTCNConfig",
     "SMamba",
+    "SMambaClassifier",
+    "SMambaClassifierConfig",
     "SMambaConfig",
     "create_model",
     "femba_preset",

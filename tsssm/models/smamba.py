@@ -4,6 +4,10 @@ Each variate's whole lookback window becomes one token (a linear embedding), a b
 Mamba mixes information across the variate tokens, a feed-forward network works on each
 token's embedding (the temporal dependencies), and a linear head maps every token to the
 horizon. Windows are normalised per series on the way in and restored on the way out.
+
+``"smamba_classifier"`` reuses that encoder for classification (our addition, not in the
+paper): each channel's whole window is a token, the encoded tokens are averaged and a linear
+head gives the logits.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from torch import nn
 from tsssm.layers import BiMamba, RevIN
 
 from ._registry import register_model
+from .shapes import ClassificationShape
 
 
 @dataclass
@@ -50,13 +55,29 @@ class SMambaConfig(VariateTokenConfig):
     backend: str = "auto"
 
 
+@dataclass
+class SMambaClassifierConfig(ClassificationShape):
+    """S-Mamba's encoder as a classifier of ``[batch, n_chans, n_times]`` windows; the
+    encoder options mean what they mean in :class:`SMambaConfig`."""
+
+    d_model: int = 128
+    d_ff: int = 128
+    n_layers: int = 2
+    dropout: float = 0.1
+    normalize: bool = True  # standardise each channel of each window over time
+    d_state: int = 2
+    d_conv: int = 2
+    expand: int = 1
+    backend: str = "auto"
+
+
 class VariateEncoderLayer(nn.Module):
     """Bidirectional Mamba across variate tokens, then a feed-forward network per token.
 
     ``[batch, tokens, d_model]`` -> same shape (post-norm residual blocks).
     """
 
-    def __init__(self, config: SMambaConfig) -> None:
+    def __init__(self, config: SMambaConfig | SMambaClassifierConfig) -> None:
         super().__init__()
         self.mixer = BiMamba(config.d_model, d_state=config.d_state, d_conv=config.d_conv,
                              expand=config.expand, backend=config.backend)
@@ -119,3 +140,34 @@ class SMamba(VariateTokenForecaster):
     def __init__(self, config: SMambaConfig) -> None:
         super().__init__(config)
         self.layers = nn.ModuleList(VariateEncoderLayer(config) for _ in range(config.n_layers))
+
+
+@register_model("smamba_classifier", SMambaClassifierConfig, task="classification")
+class SMambaClassifier(nn.Module):
+    """S-Mamba's encoder, pooled: ``[batch, n_chans, n_times]`` -> logits ``[batch,
+    n_outputs]``. Each channel's window is one token; the tokens go through the
+    :class:`VariateEncoderLayer` stack, are averaged and mapped to the classes."""
+
+    def __init__(self, config: SMambaClassifierConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.revin = RevIN(config.n_chans) if config.normalize else None
+        self.embed = nn.Linear(config.n_times, config.d_model)
+        self.embed_dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList(VariateEncoderLayer(config) for _ in range(config.n_layers))
+        self.final_norm = nn.LayerNorm(config.d_model)
+        self.head = nn.Linear(config.d_model, config.n_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` [batch, n_chans, n_times] -> logits [batch, n_outputs]."""
+        c = self.config
+        if x.dim() != 3 or tuple(x.shape[1:]) != (c.n_chans, c.n_times):
+            raise ValueError(f"SMambaClassifier: `x` has shape {tuple(x.shape)}; it needs "
+                             f"(batch, n_chans={c.n_chans}, n_times={c.n_times})")
+        if self.revin is not None:
+            normalized, _ = self.revin.normalize(x.transpose(1, 2))  # over time
+            x = normalized.transpose(1, 2)
+        tokens = self.embed_dropout(self.embed(x))  # [b, n_chans, d_model]
+        for layer in self.layers:
+            tokens = layer(tokens)
+        return self.head(self.final_norm(tokens).mean(dim=1))

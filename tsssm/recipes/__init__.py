@@ -5,7 +5,16 @@
     metrics = recipe.run()                               # also in <run>/metrics.json
 """
 
+from .anomaly import AnomalyRecipe
+from .augmentation import AUGMENTATIONS, SignalAugmentation
 from .base import RUN_DIR_ENV, Recipe
+from .classification import (
+    ClassificationModule,
+    WindowClassificationRecipe,
+    WindowDataModule,
+    WindowDataset,
+    WindowSplit,
+)
 from .config import (
     ConfigError,
     ModelConfig,
@@ -17,18 +26,41 @@ from .config import (
     load_config,
     parse_override,
 )
+from .eeg import EEGRecipe
 from .forecasting import ForecastingRecipe
 from .lightning_module import ForecastingModule
 from .loaders import EpochSampler, ResumableDataLoader, SplitDataModule
 from .phase import PhaseRecipe
 from .phase_module import PhaseModule
+from .pretraining import EEGPretrainRecipe, PretrainModule
+from .reconstruction import ReconstructionModule, ReconstructionWindows
 from .run_folder import RunFolder, list_runs, run_state
-from .tasks import TASKS, ForecastingDataConfig, PhaseDataConfig, TaskSpec
+from .tasks import (
+    TASKS,
+    AnomalyDataConfig,
+    EEGDataConfig,
+    EEGPretrainDataConfig,
+    EEGWindowsConfig,
+    ForecastingDataConfig,
+    PhaseDataConfig,
+    TaskSpec,
+    UCRDataConfig,
+)
+from .ucr import UCRRecipe, stratified_holdout, ucr_split
 
 __all__ = [
+    "AUGMENTATIONS",
     "RUN_DIR_ENV",
     "TASKS",
+    "AnomalyDataConfig",
+    "AnomalyRecipe",
+    "ClassificationModule",
     "ConfigError",
+    "EEGDataConfig",
+    "EEGPretrainDataConfig",
+    "EEGPretrainRecipe",
+    "EEGRecipe",
+    "EEGWindowsConfig",
     "EpochSampler",
     "ForecastingDataConfig",
     "ForecastingModule",
@@ -37,18 +69,30 @@ __all__ = [
     "PhaseDataConfig",
     "PhaseModule",
     "PhaseRecipe",
+    "PretrainModule",
     "Recipe",
     "RecipeConfig",
+    "ReconstructionModule",
+    "ReconstructionWindows",
     "ResumableDataLoader",
     "RunConfig",
     "RunFolder",
+    "SignalAugmentation",
     "SplitDataModule",
     "TaskSpec",
     "TrainConfig",
+    "UCRDataConfig",
+    "UCRRecipe",
+    "WindowClassificationRecipe",
+    "WindowDataModule",
+    "WindowDataset",
+    "WindowSplit",
     "dump_config",
     "from_dict",
     "list_runs",
     "load_config",
     "parse_override",
     "run_state",
+    "stratified_holdout",
+    "ucr_split",
 ]

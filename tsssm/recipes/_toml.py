@@ -1,7 +1,8 @@
 """A small TOML writer for resolved configs (``tomllib`` reads TOML but cannot write it).
 
-It covers what configs hold: tables of strings, booleans, integers, floats and lists of those,
-with nested tables. ``tomllib.loads(dumps(d)) == d`` for every such ``d``.
+It covers what configs hold: tables of strings, booleans, integers, floats and lists of those
+(and of tables, written inline), with nested tables. ``tomllib.loads(dumps(d)) == d`` for
+every such ``d``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def _value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):  # a table inside an array: an inline table
+        items = (f"{_key(k)} = {_value(v)}" for k, v in value.items() if v is not None)
+        return "{" + ", ".join(items) + "}"
     raise TypeError(f"cannot write {type(value).__name__} {value!r} as TOML")
 
 

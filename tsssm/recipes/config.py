@@ -222,7 +222,7 @@ def from_dict(
     ]
     # Settings of a registered model left out of run.baselines are kept inactive (so that
     # `--set run.baselines=[]` works); any other name is a typo.
-    check_keys(extra, list_models(run.task), "baselines", ctx)
+    check_keys(extra, list_models(spec.model_task or run.task), "baselines", ctx)
     return RecipeConfig(run, data, model, train, baselines, source)
 
 
@@ -235,7 +235,7 @@ def _model(
         if "name" not in table:
             raise ctx.error(f"{section}.name", f"missing key '{section}.name'")
         name = check_type(table.pop("name"), str, f"{section}.name", ctx)
-    known = list_models(task)
+    known = list_models(TASKS[task].model_task or task)
     if name not in known:
         raise ctx.error(
             f"{section}.name" if section == "model" else "run.baselines",

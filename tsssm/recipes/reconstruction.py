@@ -1,0 +1,114 @@
+"""Reconstruction-based anomaly scoring, shared by the ``"anomaly"`` recipe and
+``tsssm.estimators.ChimeraAnomalyDetector``: a registered ``"reconstruction"`` model learns to
+reproduce windows of normal data; a time step's anomaly score is the squared reconstruction
+error (averaged over channels) of the windows that cover it, averaged over those windows.
+
+Shapes: T time steps, C channels, W windows of L steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from tsssm.data.anomaly import fold_window_scores, sliding_windows
+from tsssm.models import create_model
+
+from .lightning_module import Batch, RecipeModule
+
+
+class ReconstructionWindows(Dataset):
+    """Windows float32 [W, C, L] as batch items: ``x`` [C, L] and ``index`` [] (the window's
+    position, which the training clock counts)."""
+
+    def __init__(self, windows: np.ndarray) -> None:
+        self.windows = torch.as_tensor(np.ascontiguousarray(windows), dtype=torch.float32)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"x": self.windows[index], "index": torch.tensor(index)}
+
+
+class ReconstructionModule(RecipeModule):
+    """Wraps ``create_model(model_name, n_chans=..., n_times=...)``, a ``"reconstruction"``
+    model: ``x`` [B, C, L] -> reconstruction [B, C, L].
+
+    Trains on the mean squared error; logs ``train_loss`` and ``val_loss`` (the mean squared
+    error over every validation value, exact however the windows are batched).
+
+    Args:
+        model_name, model_options: passed to ``tsssm.models.create_model``.
+        n_chans, n_times: the windows' shape (``n_times`` = window length L).
+        lr, weight_decay, lr_decay, seed: see :class:`RecipeModule`.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        model_options: dict[str, Any],
+        n_chans: int,
+        n_times: int,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        lr_decay: float = 1.0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = create_model(model_name, n_chans=n_chans, n_times=n_times, **model_options)
+        self._sums: dict[str, torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` [B, C, L] -> reconstruction [B, C, L]."""
+        return self.model(x)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        loss = F.mse_loss(self(batch["x"]), batch["x"])
+        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True,
+                 batch_size=len(batch["x"]))
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._sums = {key: torch.zeros((), dtype=torch.float64, device=self.device)
+                      for key in ("se", "n")}
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        error = (self(batch["x"]) - batch["x"]).double()
+        self._sums["se"] += error.square().sum()
+        self._sums["n"] += error.numel()
+
+    def on_validation_epoch_end(self) -> None:
+        sums = {key: self.trainer.strategy.reduce(value, reduce_op="sum")
+                for key, value in self._sums.items()}
+        self.log("val_loss", (sums["se"] / sums["n"].clamp(min=1)).float(), prog_bar=True)
+
+    @torch.no_grad()
+    def window_errors(self, windows: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Squared reconstruction error per step, averaged over channels: windows [W, C, L]
+        -> float64 [W, L], in eval mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            errors = []
+            for batch in torch.as_tensor(windows, dtype=torch.float32).split(batch_size):
+                batch = batch.to(self.device)
+                errors.append((self(batch) - batch).double().square().mean(dim=1).cpu())
+        finally:
+            self.train(was_training)
+        return torch.cat(errors).numpy()
+
+    def series_scores(self, values: np.ndarray, stride: int = 1, batch_size: int = 256
+                      ) -> np.ndarray:
+        """Anomaly score of every step of a series ``values`` [T, C] (at least one window
+        long): the mean of :meth:`window_errors` over the windows, ``stride`` apart, that
+        cover the step. Returns float64 [T]; higher is more anomalous."""
+        length = self.hparams.n_times
+        windows = sliding_windows(values, length, stride)  # [W, C, L]
+        errors = self.window_errors(windows, batch_size)
+        return fold_window_scores(errors, len(values), length, stride, reduce="mean")
