@@ -1,70 +1,51 @@
 """Run folders for the app tests, made once per test session, and a way to open a page.
 
-The forecasting run is a REAL tiny run of the forecasting recipe (see tests/recipes); the
-phase, EEG and anomaly runs are hand-made stand-ins until their recipes exist (see
-``handmade_runs``).
+Every run is a REAL tiny run of its recipe (``real_runs``); only the damaged and unfinished
+run folders the app must explain are made by hand (``troubled_runs``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from tsssm.app import RUNS_DIR_ENV
-from tsssm.cli import main
 
-from ..recipes.conftest import tiny_csv, tiny_recipe, write_recipe
-from . import handmade_runs
+from ..recipes.conftest import tiny_csv
+from . import real_runs, troubled_runs
 
-__all__ = ["tiny_csv"]  # a session fixture of tests/recipes, used here through runs_dir
+__all__ = ["tiny_csv"]  # a session fixture of tests/recipes, used here through runs
 
 SCRIPT = Path(__file__).resolve().parents[2] / "app" / "tsssm_app.py"
 TIMEOUT = 60  # seconds for one script run; the first one imports torch and lightning
 
 
-def real_forecasting_run(runs_dir: Path, recipe_dir: Path, dataset: Path) -> Path:
-    """One tiny forecasting run (S-Mamba, DLinear, iTransformer; a few seconds)."""
-    recipe = write_recipe(recipe_dir / "tiny.toml", tiny_recipe(
-        dataset, train={"max_epochs": 2, "limit_train_batches": 8}))
-    threads = torch.get_num_threads()
-    before = set(runs_dir.iterdir()) if runs_dir.is_dir() else set()
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()):
-        patch.setenv("TSSSM_RUN_DIR", "")
-        assert main(["run", str(recipe), "--output-dir", str(runs_dir)]) == 0
-    torch.set_num_threads(threads)
-    (run_dir,) = set(runs_dir.iterdir()) - before
-    return run_dir
-
-
 @pytest.fixture(scope="session")
-def runs_dir(tmp_path_factory: pytest.TempPathFactory, tiny_csv: Path) -> Path:
-    """A runs folder with a real forecasting run and hand-made phase, EEG, anomaly runs."""
+def runs(tmp_path_factory: pytest.TempPathFactory, tiny_csv: Path) -> dict[str, Path]:
+    """A real run of every recipe, all in one runs folder, by key (see
+    ``real_runs.every_run``)."""
     root = tmp_path_factory.mktemp("app")
-    runs = root / "runs"
-    real_forecasting_run(runs, root, tiny_csv)
-    handmade_runs.phase_run(runs)
-    handmade_runs.eeg_run(runs)
-    handmade_runs.anomaly_run(runs)
-    return runs
+    return real_runs.every_run(root / "runs", root, tiny_csv)
 
 
 @pytest.fixture(scope="session")
-def forecasting_dir(runs_dir: Path) -> Path:
-    (path,) = [p for p in runs_dir.iterdir() if p.name.startswith("tiny-")]
-    return path
+def runs_dir(runs: dict[str, Path]) -> Path:
+    return runs["forecasting"].parent
+
+
+@pytest.fixture(scope="session")
+def forecasting_dir(runs: dict[str, Path]) -> Path:
+    return runs["forecasting"]
 
 
 @pytest.fixture(scope="session")
 def troubled_dir(tmp_path_factory: pytest.TempPathFactory, forecasting_dir: Path) -> Path:
     runs = tmp_path_factory.mktemp("troubled") / "runs"
-    handmade_runs.troubled_runs(runs, forecasting_dir)
+    troubled_runs.troubled_runs(runs, forecasting_dir)
     return runs
 
 

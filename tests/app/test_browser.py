@@ -1,5 +1,6 @@
-"""The app in a real browser: serve it headless, open every page in headless Chromium, and
-check each rendered (a non-blank screenshot, no exception box, the page's own content)."""
+"""The app in a real browser: serve it headless, open every page type (the overview, a run
+of every task, the comparison) in headless Chromium, and check each rendered (a non-blank
+screenshot, no exception box, the page's own content)."""
 
 from __future__ import annotations
 
@@ -37,15 +38,18 @@ def chromium() -> str:
     return path
 
 
-def test_every_page_renders(chromium: str, runs_dir: Path, forecasting_dir: Path,
+# The heading each page type shows; the run pages by the key of their run (conftest.runs).
+HEADINGS = {"forecasting": "Forecasts", "phase": "Phases", "eeg": "EEG windows",
+            "classification": "Classified cases", "eeg_pretrain": "Pre-training",
+            "anomaly": "Anomalies"}
+
+
+def test_every_page_renders(chromium: str, runs_dir: Path, runs: dict[str, Path],
                             tmp_path: Path) -> None:
     pages = {
         "overview": ("", "Runs"),
-        "forecasting": (f"?run={forecasting_dir.name}", "Forecasts"),
-        "phase": ("?run=handmade-phase", "Phases"),
-        "eeg": ("?run=handmade-eeg", "EEG windows"),
-        "anomaly": ("?run=handmade-anomaly", "Anomalies"),
-        "compare": (f"?page=compare&compare={forecasting_dir.name},handmade-phase",
+        **{key: (f"?run={runs[key].name}", heading) for key, heading in HEADINGS.items()},
+        "compare": (f"?page=compare&compare={runs['forecasting'].name},{runs['phase'].name}",
                     "Compare runs"),
     }
     with browser.serve(runs_dir) as url, browser.Chromium(chromium, (1200, 1000)) as page:

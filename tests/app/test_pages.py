@@ -1,9 +1,10 @@
-"""Every page of the app under Streamlit's AppTest, on real and hand-made run folders: what
-is shown must match the run folders' files."""
+"""Every page of the app under Streamlit's AppTest, on real tiny runs of every recipe (and
+hand-made damaged folders): what is shown must match the run folders' files."""
 
 from __future__ import annotations
 
 import shutil
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from tsssm.app.views.forecasting import step_errors
+from tsssm.data import CHOLEC80_PHASES, SLEEP_STAGES
+from tsssm.recipes.prediction_columns import HEADLINE_METRICS
 
 from .conftest import charts, open_page, read_metrics, texts
 
@@ -21,23 +24,27 @@ def frame_of(element: object) -> pl.DataFrame:
 
 
 def test_overview_lists_every_run_with_its_headline_metrics(runs_dir: Path,
-                                                            forecasting_dir: Path) -> None:
+                                                            runs: dict[str, Path]) -> None:
     app = open_page(runs_dir)
     assert texts(app.title)[0] == "Runs"
     assert not app.error and not app.warning
     table = frame_of(app.dataframe[0])
-    assert sorted(table["run"]) == sorted(p.name for p in runs_dir.iterdir())
-    assert set(table["status"]) == {"finished"}
-    row = table.filter(pl.col("run") == forecasting_dir.name).row(0, named=True)
-    test = read_metrics(forecasting_dir)["smamba"]["test"]
-    assert row["test mse"] == pytest.approx(test["mse"])
-    assert row["test mae"] == pytest.approx(test["mae"])
-    assert row["models"] == "smamba, dlinear, itransformer" and row["task"] == "forecasting"
-    assert table.filter(pl.col("task") == "phase")["test accuracy"][0] == pytest.approx(
-        read_metrics(runs_dir / "handmade-phase")["main_model"]["test"]["accuracy"])
+    assert sorted(table["run"]) == sorted(p.name for p in runs.values())
+    assert set(table["status"]) == {"finished"}  # pre-training writes no predictions: no fault
+    forecasting = table.filter(pl.col("run") == runs["forecasting"].name).row(0, named=True)
+    assert forecasting["models"] == "smamba, dlinear, itransformer"
+    for path in runs.values():
+        row = table.filter(pl.col("run") == path.name).row(0, named=True)
+        config = tomllib.loads((path / "config.toml").read_text())
+        assert row["task"] == config["run"]["task"]
+        main = config["model"]["name"]
+        assert row["models"].split(", ")[0] == main
+        test = read_metrics(path)[main]["test"]
+        for metric in HEADLINE_METRICS.get(row["task"], ()):
+            assert row[f"test {metric}"] == pytest.approx(test[metric], nan_ok=True), path.name
 
 
-def test_overview_filters_and_sorts(runs_dir: Path) -> None:
+def test_overview_filters_and_sorts(runs_dir: Path, runs: dict[str, Path]) -> None:
     app = open_page(runs_dir)
     app.multiselect(key="filter_task").set_value(["eeg", "anomaly"])
     app.selectbox(key="sort_by").set_value("run")
@@ -45,7 +52,8 @@ def test_overview_filters_and_sorts(runs_dir: Path) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TSSSM_RUNS_DIR", str(runs_dir))
         app.run()
-    assert frame_of(app.dataframe[0])["run"].to_list() == ["handmade-anomaly", "handmade-eeg"]
+    assert frame_of(app.dataframe[0])["run"].to_list() == sorted(
+        [runs["anomaly"].name, runs["eeg"].name])
 
 
 def test_forecasting_run_page(forecasting_dir: Path, runs_dir: Path) -> None:
@@ -86,66 +94,134 @@ def test_forecasting_without_its_data_file(forecasting_dir: Path, tmp_path: Path
     assert len(charts(app)) == 4  # the forecast window is still drawn
 
 
-def test_phase_page(runs_dir: Path) -> None:
-    app = open_page(runs_dir, run="handmade-phase", sequence="video42")
+def test_phase_page(runs: dict[str, Path]) -> None:
+    path = runs["phase"]
+    app = open_page(path.parent, run=path.name, sequence="video42")
     assert "Phases" in texts(app.header) and not app.error
     assert app.selectbox(key="sequence").value == "video42"
-    predictions = pl.read_parquet(runs_dir / "handmade-phase" / "predictions.parquet").filter(
-        (pl.col("sequence") == "video42") & (pl.col("model") == "baseline_model"))
+    predictions = pl.read_parquet(path / "predictions.parquet").filter(
+        (pl.col("sequence") == "video42") & (pl.col("model") == "phase_mlp"))
     truth, predicted = predictions["truth"] == "Preparation", (
         predictions["prediction"] == "Preparation")
     jaccard = frame_of(app.dataframe[1])
-    assert jaccard["phase"][0] == "Preparation"  # Cholec80's order, not alphabetical
-    assert jaccard["baseline_model"][0] == pytest.approx(
+    assert jaccard["phase"].to_list() == list(CHOLEC80_PHASES)  # Cholec80's order
+    assert jaccard["phase_mlp"][0] == pytest.approx(
         (truth & predicted).sum() / (truth | predicted).sum())
     per_sequence = frame_of(app.dataframe[2])
-    expected = read_metrics(runs_dir / "handmade-phase")["main_model"]["per_sequence"][1]
-    assert per_sequence.row(0, named=True)["accuracy"] == pytest.approx(expected["accuracy"])
-    assert len(charts(app)) == 2  # ribbons, progress (no training logs)
+    assert per_sequence["model"].to_list() == ["phase_ssm", "phase_mlp"]
+    for row in per_sequence.iter_rows(named=True):
+        (expected,) = [e for e in read_metrics(path)[row["model"]]["per_sequence"]
+                       if e["sequence"] == "video42"]
+        assert row["accuracy"] == pytest.approx(expected["accuracy"])
+        assert row["steps"] == expected["steps"] == predictions.height
+    assert len(charts(app)) == 3  # ribbons, progress, training curves
 
 
-def test_eeg_page(runs_dir: Path) -> None:
-    app = open_page(runs_dir, run="handmade-eeg", model="baseline_model")
+def test_sleep_staging_page(runs: dict[str, Path]) -> None:
+    path = runs["sleep"]
+    app = open_page(path.parent, run=path.name)
+    assert "Phases" in texts(app.header) and not app.error
+    night = app.selectbox(key="sequence").value
+    assert frame_of(app.dataframe[1])["phase"].to_list() == list(SLEEP_STAGES)
+    (row,) = frame_of(app.dataframe[2]).iter_rows(named=True)
+    (expected,) = [e for e in read_metrics(path)["phase_ssm"]["per_sequence"]
+                   if e["sequence"] == night]
+    for key in ("accuracy", "macro_f1", "kappa"):
+        assert row[key] == pytest.approx(expected[key], nan_ok=True)
+
+
+def auc_heading(metrics: dict[str, float]) -> str:
+    return f"ROC (AUC {metrics['auroc']:.3f})"
+
+
+def test_eeg_page(runs: dict[str, Path]) -> None:
+    path = runs["eeg"]
+    app = open_page(path.parent, run=path.name, model="femba_mamba_head")
     assert "EEG windows" in texts(app.header) and not app.error
-    frame = pl.read_parquet(runs_dir / "handmade-eeg" / "predictions.parquet").filter(
-        pl.col("model") == "baseline_model")
-    auc = roc_auc_score(frame["label"] == "seizure", frame["probability"])
-    assert f"ROC (AUC {auc:.3f})" in texts(app.subheader)
+    entry = read_metrics(path)["femba_mamba_head"]
+    frame = pl.read_parquet(path / "predictions.parquet").filter(
+        pl.col("model") == "femba_mamba_head")
+    # "probability" is that of metrics.json's second class: the curves are about it.
+    assert entry["classes"] == ["rest", "arithmetic"]
+    auc = roc_auc_score(frame["label"] == "arithmetic", frame["probability"])
+    assert auc == pytest.approx(entry["test"]["auroc"])
+    assert auc_heading(entry["test"]) in texts(app.subheader)
     subjects = frame_of(app.dataframe[1])
-    assert subjects["windows"].to_list() == [80, 80]
-    s01 = frame.filter(pl.col("subject") == "s01")
-    assert subjects["accuracy"][0] == pytest.approx((s01["label"] == s01["prediction"]).mean())
-    # timeline ribbons, probability, confusion matrix, ROC, precision-recall
+    assert subjects["subject"].to_list() == sorted(entry["per_group"])
+    for row in subjects.iter_rows(named=True):
+        expected = entry["per_group"][row["subject"]]
+        mine = frame.filter(pl.col("subject") == row["subject"])
+        assert row["windows"] == expected["windows"] == mine.height
+        assert row["accuracy"] == pytest.approx(expected["accuracy"])
+        assert row["accuracy"] == pytest.approx((mine["label"] == mine["prediction"]).mean())
+    # timeline ribbons, probability, confusion matrix, ROC, precision-recall, curves
+    assert len(charts(app)) == 6
+
+
+def test_classification_page(runs: dict[str, Path]) -> None:
+    path = runs["classification"]
+    app = open_page(path.parent, run=path.name, model="smamba_classifier")
+    assert "Classified cases" in texts(app.header) and not app.error
+    entry = read_metrics(path)["smamba_classifier"]
+    frame = pl.read_parquet(path / "predictions.parquet").filter(
+        pl.col("model") == "smamba_classifier")
+    wrong = frame.filter(pl.col("label") != pl.col("prediction"))
+    heading = f"Misclassified: {wrong.height} of {entry['test']['windows']}"
+    assert heading in texts(app.subheader)
+    assert wrong.height == round((1 - entry["test"]["accuracy"]) * frame.height)
+    assert frame_of(app.dataframe[1])["case"].to_list() == wrong["case"].to_list()
+    assert auc_heading(entry["test"]) in texts(app.subheader)
+    # probabilities by case, confusion matrix, ROC, precision-recall, training curves
     assert len(charts(app)) == 5
 
 
-def test_anomaly_page(runs_dir: Path) -> None:
-    app = open_page(runs_dir, run="handmade-anomaly", series="machine-2")
+def test_pretraining_page(runs: dict[str, Path]) -> None:
+    path = runs["eeg_pretrain"]
+    assert not (path / "predictions.parquet").exists()
+    app = open_page(path.parent, run=path.name)
+    assert "Pre-training" in texts(app.header)
+    assert not app.error and not app.warning and not app.info
+    entry = read_metrics(path)["femba_pretrain"]
+    (row,) = frame_of(app.dataframe[1]).iter_rows(named=True)
+    test = entry["test"]
+    assert row["reconstruction_loss"] == pytest.approx(test["reconstruction_loss"])
+    assert row["ratio"] == pytest.approx(test["reconstruction_loss"] / test["zero_loss"])
+    assert row["test windows"] == test["windows"]
+    facts = dict(frame_of(app.dataframe[2]).iter_rows())
+    assert facts["test subjects"] == ", ".join(entry["windows"]["subjects"]["test"])
+    assert facts["training windows"] == str(entry["windows"]["train_windows"])
+    assert len(charts(app)) == 1  # training curves
+    assert "val_loss" in app.multiselect(key="curves").value
+
+
+def test_anomaly_page(runs: dict[str, Path]) -> None:
+    path = runs["anomaly"]
+    app = open_page(path.parent, run=path.name, series="KDD-TSAD_135")
     assert "Anomalies" in texts(app.header) and not app.error
-    detection = frame_of(app.dataframe[1])
-    frame = pl.read_parquet(runs_dir / "handmade-anomaly" / "predictions.parquet").filter(
-        pl.col("model") == "main_model")
-    flagged, truth = frame["score"] > frame["threshold"], frame["label"] == 1
-    row = detection.filter(pl.col("model") == "main_model").row(0, named=True)
-    assert row["anomalies"] == truth.sum() and row["flagged"] == flagged.sum()
-    assert row["recall"] == pytest.approx((flagged & truth).sum() / truth.sum())
-    assert len(charts(app)) == 2
+    (row,) = frame_of(app.dataframe[1]).iter_rows(named=True)
+    test = read_metrics(path)["chimera_anomaly"]["test"]
+    assert (row["steps"], row["anomalies"], row["flagged"]) == (
+        test["steps"], test["anomalies"], test["flagged"])
+    for key in ("precision", "recall", "f1"):
+        assert row[key] == pytest.approx(test[key])
+    assert len(charts(app)) == 3  # value, score, training curves
 
 
-def test_compare_page(runs_dir: Path, forecasting_dir: Path) -> None:
-    app = open_page(runs_dir, page="compare", compare=f"{forecasting_dir.name},handmade-phase")
+def test_compare_page(runs_dir: Path, runs: dict[str, Path]) -> None:
+    forecasting, phase = runs["forecasting"].name, runs["phase"].name
+    app = open_page(runs_dir, page="compare", compare=f"{forecasting},{phase}")
     assert texts(app.title)[0] == "Compare runs"
     table = frame_of(app.dataframe[0])
-    assert set(table["run"]) == {forecasting_dir.name, "handmade-phase"}
+    assert set(table["run"]) == {forecasting, phase}
     assert table.height == 5  # 3 forecasting models, 2 phase models
     smamba = table.filter(pl.col("model") == "smamba").row(0, named=True)
-    assert smamba["test mse"] == pytest.approx(read_metrics(forecasting_dir)["smamba"]["test"][
-        "mse"])
+    expected = read_metrics(runs["forecasting"])["smamba"]["test"]["mse"]
+    assert smamba["test mse"] == pytest.approx(expected)
     assert len(charts(app)) == 1  # overlaid curves
 
 
-def test_compare_needs_two_runs(runs_dir: Path) -> None:
-    app = open_page(runs_dir, page="compare", compare="handmade-eeg")
+def test_compare_needs_two_runs(runs_dir: Path, runs: dict[str, Path]) -> None:
+    app = open_page(runs_dir, page="compare", compare=runs["eeg"].name)
     assert texts(app.info) == ["Pick two or more runs to compare."]
 
 

@@ -7,7 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from tsssm.data import DATA_DIR_ENV, ChecksumError, DataError, datasets_dir
 from tsssm.data.eeg import (
@@ -20,7 +19,6 @@ from tsssm.data.eeg import (
     load_mental_arithmetic,
 )
 
-torch.set_num_threads(1)
 MA_CHANNELS = ["Fp1", "Fp2", "F3", "F4", "F7", "F8", "T3", "T4", "C3", "C4",
                "T5", "T6", "P3", "P4", "O1", "O2", "Fz", "Cz", "Pz"]  # fmt: skip
 

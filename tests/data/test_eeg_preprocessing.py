@@ -8,7 +8,6 @@ import json
 import mne
 import numpy as np
 import pytest
-import torch
 
 from tsssm.data import DataError
 from tsssm.data.eeg import (
@@ -20,7 +19,6 @@ from tsssm.data.eeg import (
     preset,
 )
 
-torch.set_num_threads(1)
 SFREQ = 128.0
 
 

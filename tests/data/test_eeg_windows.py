@@ -24,7 +24,6 @@ from tsssm.data.eeg import (
 )
 from tsssm.data.eeg.splits import EEGSplit
 
-torch.set_num_threads(1)
 MA_DIR = datasets_dir() / "eeg" / "mental_arithmetic"
 
 

@@ -28,7 +28,6 @@ from tsssm.data import (
     sleep_edf_subject,
 )
 
-torch.set_num_threads(1)
 TOOL_HEADER = "\t".join(["Frame", *CHOLEC80_TOOLS])
 # A 6-second video at 1 fps: 3 s Preparation, 2 s CalotTriangleDissection, 1 s ClippingCutting.
 PHASES_6S = [CHOLEC80_PHASES[i] for i in (0, 0, 0, 1, 1, 2)]

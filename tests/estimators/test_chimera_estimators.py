@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -17,14 +16,6 @@ from tsssm.models import Chimera, ChimeraAnomaly
 from tsssm.models import ChimeraClassifier as ChimeraClassifierModel
 
 TINY = {"d_model": 4, "d_state": 2, "d_ff": 8, "n_layers": 1, "season_period": 2}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @parametrize_with_checks([ChimeraClassifier(model_options=TINY, max_epochs=2, batch_size=16,

@@ -19,15 +19,6 @@ TINY = {"embed_dim": 4, "n_blocks": 1, "patch_chans": 1, "patch_times": 8, "d_st
         "expand": 1}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a shared machine they lose a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny(**params) -> FEMBAClassifier:
     return FEMBAClassifier(**{"model_options": TINY, "max_epochs": 8, "batch_size": 16,
                               "lr": 1e-2, **params})

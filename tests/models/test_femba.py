@@ -26,15 +26,6 @@ TINY = {"embed_dim": 4, "n_blocks": 2, "patch_chans": 2, "patch_times": 8, "d_st
         "expand": 2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a shared machine they lose a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def pretrain_model(**options):
     torch.manual_seed(0)
     return create_model("femba_pretrain", **{**SHAPE, **TINY, **options})

@@ -12,14 +12,6 @@ from tsssm.models import SMambaClassifier, create_model, list_models
 TINY = {"d_model": 16, "d_ff": 16, "n_layers": 1, "d_state": 4, "dropout": 0.0}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def build(**options) -> SMambaClassifier:
     torch.manual_seed(0)
     return create_model("smamba_classifier", n_chans=3, n_times=20, n_outputs=4,

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import polars
 import pytest
-import torch
 
 from tsssm.data.series import DataError
 from tsssm.recipes import AnomalyRecipe, ConfigError, Recipe, RunFolder, from_dict
@@ -20,14 +19,6 @@ from tsssm.recipes.prediction_columns import ANOMALY
 N_STEPS, TRAIN_END, SPIKE = 900, 400, (650, 662)
 TINY = {"d_model": 8, "d_state": 4, "d_ff": 16, "n_layers": 1, "season_period": 4,
         "dropout": 0.0}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -30,11 +30,14 @@ def run(tmp_path_factory: pytest.TempPathFactory, tiny_csv: Path) -> tuple[Path,
     root = tmp_path_factory.mktemp("run")
     recipe = write_recipe(root / "tiny.toml", tiny_recipe(tiny_csv))
     threads = torch.get_num_threads()
+    torch.set_num_threads(2)
     out = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
         patch.setenv("TSSSM_RUN_DIR", "")  # the run sets it; undone when the block ends
         assert main(["run", str(recipe), "--output-dir", str(root / "runs")]) == 0
-    torch.set_num_threads(threads)  # the recipe asked for one thread; leave others theirs
+    # The recipe trains with one thread (train.threads) and gives the caller's setting back.
+    assert torch.get_num_threads() == 2
+    torch.set_num_threads(threads)
     (run_dir,) = (root / "runs").iterdir()
     return run_dir, out.getvalue()
 
@@ -174,11 +177,9 @@ def test_resume_evaluates_a_trained_model_without_training_it(
     before = read_metrics(run_dir)
     write_json(run_dir / "metrics.json", {**before, "smamba": {
         k: before["smamba"][k] for k in ("val_loss", "epochs", "steps", "train_time_s")}})
-    threads = torch.get_num_threads()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TSSSM_RUN_DIR", "")
         assert main(["run", "--resume", str(run_dir)]) == 0
-    torch.set_num_threads(threads)
     assert f"run folder: {run_dir}" in capsys.readouterr().out
     after = read_metrics(run_dir)
     for key in ("mse", "mae", "mse_per_step", "mae_per_step"):

@@ -29,14 +29,6 @@ TINY_CHIMERA = {"d_model": 8, "d_state": 4, "d_ff": 16, "n_layers": 1, "season_p
 TINY_SMAMBA = {"d_model": 16, "d_ff": 16, "n_layers": 1, "d_state": 2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def recipe(**data: Any) -> dict[str, Any]:
     return {
         "run": {"name": "ecg", "task": "classification", "baselines": ["smamba_classifier"]},

@@ -1,4 +1,4 @@
-"""Altair charts shared by the app's views: curves, label ribbons, heat maps.
+"""Altair charts shared by the app's views: curves, dots, label ribbons, heat maps.
 
 Charts take polars frames and hand Altair pandas frames (what Streamlit serialises best).
 """
@@ -29,8 +29,9 @@ def label_order(labels: Sequence[str]) -> list[str]:
     return sorted(present)
 
 
-def label_colour(order: Sequence[str], title: str) -> alt.Color:
-    return alt.Color("label:N", title=title, sort=list(order),
+def label_colour(order: Sequence[str], title: str, field: str = "label") -> alt.Color:
+    """Colour by the labels of column ``field``, one fixed colour per label of ``order``."""
+    return alt.Color(f"{field}:N", title=title, sort=list(order),
                      scale=alt.Scale(domain=list(order), scheme=PALETTE))
 
 
@@ -48,6 +49,18 @@ def lines(frame: pl.DataFrame, x: str, y: str, colour: str, *, dash: str | None 
         encoding["strokeDash"] = alt.StrokeDash(f"{dash}:N", title=dash)
     return (alt.Chart(frame.to_pandas()).mark_line(point=frame.height <= 200)
             .encode(**encoding).properties(height=height))
+
+
+def points(frame: pl.DataFrame, x: str, y: str, colour: str, order: Sequence[str], *,
+           x_title: str | None = None, y_title: str | None = None,
+           tooltip: Sequence[str] = (), height: int = 240) -> alt.Chart:
+    """Dots of ``y`` over ``x``, coloured by the label column ``colour`` in ``order``."""
+    return (alt.Chart(frame.to_pandas()).mark_circle(size=40, opacity=0.8)
+            .encode(x=alt.X(x, title=x_title or x),
+                    y=alt.Y(y, title=y_title or y),
+                    color=label_colour(order, colour, colour),
+                    tooltip=list(tooltip) or [x, y, colour])
+            .properties(height=height))
 
 
 def segments(frame: pl.DataFrame, time: str, label: str, track: str) -> pl.DataFrame:

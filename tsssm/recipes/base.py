@@ -137,6 +137,7 @@ class Recipe(ABC):
 
     def run(self) -> dict[str, Any]:
         """Train and evaluate every model not finished yet; returns metrics.json's content."""
+        threads = torch.get_num_threads()
         if self.config.train.threads:
             # On a small or shared CPU, fewer threads than cores avoids costly oversubscription.
             torch.set_num_threads(self.config.train.threads)
@@ -151,6 +152,8 @@ class Recipe(ABC):
                     f"{type(error).__name__}: {error}")
                 self.folder.update_status(state="failed", error=reason, failed=run_folder.now())
             raise
+        finally:
+            torch.set_num_threads(threads)  # the caller's setting, as it was
         if self.rank == 0:
             self.folder.update_status(state="finished", finished=run_folder.now())
         return self.folder.metrics()

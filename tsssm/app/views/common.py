@@ -1,4 +1,4 @@
-"""Pieces every view uses: run states, the metrics table, loading predictions with a message,
+"""Pieces every view uses: run states, the metrics tables, loading predictions with a message,
 and widgets whose choice is mirrored in the URL's query parameters."""
 
 from __future__ import annotations
@@ -58,6 +58,24 @@ def metrics_frame(infos: Sequence[RunInfo], with_run: bool = False) -> pl.DataFr
             row.update({key: entry.get(key) for key in TRAINING_KEYS})
             row.update({f"test {k}": v for k, v in info.test_metrics(model).items()})
             rows.append(row)
+    return pl.from_dicts(rows, infer_schema_length=None) if rows else pl.DataFrame()
+
+
+def part_metrics(info: RunInfo, field: str, key: str) -> pl.DataFrame:
+    """One row per (model, part) from metrics.json's ``field`` of every model of ``info``: the
+    part's scalar scores, named by column ``key``. ``field`` holds either a list of dicts that
+    name their part under ``key`` (the phase recipe's ``per_sequence``) or a dict part ->
+    scores (the window classifiers' ``per_group``, by subject). Empty when no model has it."""
+    rows: list[dict[str, Any]] = []
+    for model in info.models:
+        entries = info.metrics.get(model, {}).get(field)
+        if isinstance(entries, dict):
+            entries = [{key: part, **scores} for part, scores in entries.items()
+                       if isinstance(scores, dict)]
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and key in entry:
+                rows.append({"model": model, **{k: v for k, v in entry.items()
+                                                if isinstance(v, int | float | str)}})
     return pl.from_dicts(rows, infer_schema_length=None) if rows else pl.DataFrame()
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from ..charts import label_order, lines, ribbons, segments
 from ..run_files import RunInfo
-from .common import choose, models_in
+from .common import choose, models_in, part_metrics
 
 TRUTH = "truth"
 
@@ -42,10 +42,10 @@ def render(info: RunInfo, frame: pl.DataFrame) -> None:
 
     st.subheader("Jaccard index per phase")
     st.dataframe(phase_jaccard(part, order), hide_index=True)
-    table = sequence_metrics(info, sequence)
+    table = part_metrics(info, "per_sequence", "sequence")
     if not table.is_empty():
         st.subheader(f"Metrics of {sequence} (metrics.json)")
-        st.dataframe(table, hide_index=True)
+        st.dataframe(table.filter(pl.col("sequence") == sequence), hide_index=True)
 
 
 def phase_jaccard(frame: pl.DataFrame, order: list[str]) -> pl.DataFrame:
@@ -60,13 +60,3 @@ def phase_jaccard(frame: pl.DataFrame, order: list[str]) -> pl.DataFrame:
     jaccard = pl.concat(rows).with_columns(pl.col("jaccard").fill_nan(None))
     return jaccard.pivot(on="model", index="phase", values="jaccard")
 
-
-def sequence_metrics(info: RunInfo, sequence: str) -> pl.DataFrame:
-    """The ``per_sequence`` entries of ``sequence`` in metrics.json, one row per model."""
-    rows = []
-    for model in info.models:
-        for entry in info.metrics.get(model, {}).get("per_sequence", []):
-            if isinstance(entry, dict) and entry.get("sequence") == sequence:
-                scalars = {k: v for k, v in entry.items() if isinstance(v, int | float | str)}
-                rows.append({"model": model, **scalars})
-    return pl.from_dicts(rows, infer_schema_length=None) if rows else pl.DataFrame()

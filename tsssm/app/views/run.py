@@ -1,5 +1,9 @@
 """One run: what it is, its state, its models' metrics, the view of its task (chosen by
-``[run] task`` in config.toml) and its training curves."""
+``[run] task`` in config.toml) and its training curves.
+
+Most views draw predictions.parquet (:data:`TASK_VIEWS`); a task whose recipe writes none
+(pre-training) has a view of metrics.json alone (:data:`METRICS_VIEWS`), and its missing
+predictions are no fault."""
 
 from __future__ import annotations
 
@@ -9,14 +13,18 @@ import polars as pl
 import streamlit as st
 
 from ..run_files import RunInfo
-from . import anomaly, curves, eeg, forecasting, phase
+from . import anomaly, classification, curves, eeg, forecasting, phase, pretraining
 from .common import choose, metrics_frame, predictions, show_state, state
 
 TASK_VIEWS: dict[str, Callable[[RunInfo, pl.DataFrame], None]] = {
     "forecasting": forecasting.render,
     "phase": phase.render,
     "eeg": eeg.render,
+    "classification": classification.render,
     "anomaly": anomaly.render,
+}
+METRICS_VIEWS: dict[str, Callable[[RunInfo], None]] = {
+    "eeg_pretrain": pretraining.render,
 }
 
 
@@ -38,9 +46,12 @@ def render(infos: Sequence[RunInfo]) -> None:
         st.dataframe(table, hide_index=True, width="stretch")
 
     view = TASK_VIEWS.get(info.task)
-    if view is None:
-        st.info(f"No view for task {info.task!r} yet (the app has {sorted(TASK_VIEWS)}); "
-                "its metrics and training curves are shown.")
+    if info.task in METRICS_VIEWS:
+        METRICS_VIEWS[info.task](info)
+    elif view is None:
+        st.info(f"No view for task {info.task!r} yet (the app has "
+                f"{sorted([*TASK_VIEWS, *METRICS_VIEWS])}); its metrics and training curves "
+                "are shown.")
     else:
         frame = predictions(info)
         if frame is not None:

@@ -1,0 +1,46 @@
+"""Classification view (UCR/UEA time-series classification, one prediction per test case):
+every case's probability coloured by its true class, the misclassified cases, the confusion
+matrix, and ROC and precision-recall curves (two classes)."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from ..charts import points
+from ..run_files import RunInfo
+from .classes import as_strings, class_names, show_confusion, show_curves
+from .common import choose, models_in
+
+UNIT = "cases"
+
+
+def render(info: RunInfo, frame: pl.DataFrame) -> None:
+    st.header("Classified cases")
+    frame = as_strings(frame).with_columns(pl.col("case").cast(pl.String))
+    model = choose("Model", models_in(info, frame), "model")
+    part = frame.filter(pl.col("model") == model).with_row_index("position")
+    classes, known = class_names(info, model, part)
+
+    st.subheader("Probability of every test case")
+    st.caption("Cases in the order of the test set, coloured by their true class; the "
+               "probability is that of the positive class for two classes, else of the "
+               "predicted class.")
+    st.altair_chart(points(part, "position", "probability", "label", classes,
+                           x_title="test case (position)",
+                           tooltip=["case", "label", "prediction", "probability"]),
+                    width="stretch")
+    left, right = st.columns(2)
+    with left:
+        show_confusion(part, classes, UNIT)
+    with right:
+        wrong = misclassified(part)
+        st.subheader(f"Misclassified: {wrong.height} of {part.height}")
+        st.dataframe(wrong, hide_index=True)
+    show_curves(part, classes, known, UNIT)
+
+
+def misclassified(frame: pl.DataFrame) -> pl.DataFrame:
+    """The cases of ``frame`` whose prediction is not their label, in test-set order."""
+    return (frame.filter(pl.col("label") != pl.col("prediction"))
+            .select("case", "label", "prediction", "probability"))
