@@ -11,7 +11,11 @@ registered models:
   variate's ``lookback x head_features`` read-outs are mapped to the horizon by one linear map
   shared by the variates.
 - ``"chimera_classifier"`` (classification): ``x`` [batch, n_chans, n_times] -> logits
-  [batch, n_outputs], from the time-averaged cell features of every channel.
+  [batch, n_outputs]; each cell is read out to ``head_features`` numbers and one linear map
+  takes all ``n_chans x n_times x head_features`` of them to the logits. (Averaging the cells
+  over time instead left z-normalised cases nearly indistinguishable at initialisation: the
+  embedding is linear in the value and every case has mean 0, so training sat at the class
+  prior for many epochs; a read-out per time step sees where in the window things happen.)
 - ``"chimera_anomaly"`` (reconstruction): ``x`` [batch, n_chans, n_times] -> its
   reconstruction, same shape; scored by reconstruction error downstream.
 
@@ -60,11 +64,10 @@ class ChimeraOptions:
 
 
 @dataclass
-class ChimeraConfig(ChimeraOptions, ForecastingShape):
-    """Chimera forecaster: the data's window shapes plus the backbone options."""
+class CellHeadOptions(ChimeraOptions):
+    """The backbone options plus the width of the per-cell read-out of :class:`CellHead`."""
 
-    normalize: bool = True
-    head_features: int = 4  # features read out of each cell for the forecasting head
+    head_features: int = 4  # numbers read out of each cell for the head
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -72,7 +75,14 @@ class ChimeraConfig(ChimeraOptions, ForecastingShape):
 
 
 @dataclass
-class ChimeraClassifierConfig(ChimeraOptions, ClassificationShape):
+class ChimeraConfig(CellHeadOptions, ForecastingShape):
+    """Chimera forecaster: the data's window shapes plus the backbone and head options."""
+
+    normalize: bool = True
+
+
+@dataclass
+class ChimeraClassifierConfig(CellHeadOptions, ClassificationShape):
     """Chimera classifier: ``[batch, n_chans, n_times]`` -> logits ``[batch, n_outputs]``."""
 
 
@@ -145,6 +155,24 @@ class ChimeraBackbone(nn.Module):
         return self.final_norm(cells)
 
 
+class CellHead(nn.Module):
+    """Read every cell out to ``head_features`` numbers, then map a row of ``n_cells`` cells'
+    read-outs to ``n_outputs`` with one linear map.
+
+    ``[..., n_cells, d_model]`` -> ``[..., n_outputs]``. The map weighs each position in the
+    row separately, so it can tell *when* something happens, which a pooled summary cannot.
+    """
+
+    def __init__(self, d_model: int, head_features: int, n_cells: int, n_outputs: int) -> None:
+        super().__init__()
+        self.readout = nn.Linear(d_model, head_features)
+        self.project = nn.Linear(n_cells * head_features, n_outputs)
+
+    def forward(self, cells: torch.Tensor) -> torch.Tensor:
+        """``cells`` [..., n_cells, d_model] -> [..., n_outputs]."""
+        return self.project(self.readout(cells).flatten(-2))
+
+
 @register_model("chimera", ChimeraConfig, task="forecasting")
 class Chimera(nn.Module):
     """Chimera forecaster: ``[batch, lookback, n_variates]`` -> ``[batch, horizon,
@@ -155,8 +183,8 @@ class Chimera(nn.Module):
         self.config = config
         self.revin = RevIN(config.n_variates) if config.normalize else None
         self.backbone = ChimeraBackbone(config.n_variates + config.n_time_features, config)
-        self.readout = nn.Linear(config.d_model, config.head_features)
-        self.head = nn.Linear(config.lookback * config.head_features, config.horizon)
+        self.head = CellHead(config.d_model, config.head_features, config.lookback,
+                             config.horizon)
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` [batch, lookback, n_variates] (and ``x_mark`` [batch, lookback,
@@ -174,28 +202,29 @@ class Chimera(nn.Module):
             x, stats = self.revin.normalize(x)
         series = x if x_mark is None else torch.cat([x, x_mark], dim=-1)  # [b, l, rows]
         cells = self.backbone(series.transpose(1, 2))  # [b, rows, l, d_model]
-        features = self.readout(cells).flatten(2)  # [b, rows, l * head_features]
-        forecast = self.head(features)[:, : c.n_variates]  # [b, v, horizon]
+        forecast = self.head(cells)[:, : c.n_variates]  # [b, v, horizon]
         forecast = forecast.transpose(1, 2)
         return forecast if stats is None else self.revin.denormalize(forecast, stats)
 
 
 @register_model("chimera_classifier", ChimeraClassifierConfig, task="classification")
 class ChimeraClassifier(nn.Module):
-    """Chimera classifier: ``[batch, n_chans, n_times]`` -> logits ``[batch, n_outputs]``."""
+    """Chimera classifier: ``[batch, n_chans, n_times]`` -> logits ``[batch, n_outputs]``,
+    one :class:`CellHead` over all ``n_chans x n_times`` cells."""
 
     def __init__(self, config: ChimeraClassifierConfig) -> None:
         super().__init__()
         self.config = config
         self.backbone = ChimeraBackbone(config.n_chans, config)
-        self.head = nn.Linear(config.n_chans * config.d_model, config.n_outputs)
+        self.head = CellHead(config.d_model, config.head_features,
+                             config.n_chans * config.n_times, config.n_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` [batch, n_chans, n_times] -> logits [batch, n_outputs]."""
         c = self.config
         check_grid("ChimeraClassifier", "x", x, (("n_chans", c.n_chans), ("n_times", c.n_times)))
-        pooled = self.backbone(x).mean(dim=2)  # [b, n_chans, d_model]
-        return self.head(pooled.flatten(1))
+        cells = self.backbone(x)  # [b, n_chans, n_times, d_model]
+        return self.head(cells.flatten(1, 2))  # cells [b, n_chans * n_times, d_model]
 
 
 @register_model("chimera_anomaly", ChimeraAnomalyConfig, task="reconstruction")

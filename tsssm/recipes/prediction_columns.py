@@ -81,6 +81,7 @@ HEADLINE_METRICS: dict[str, tuple[str, ...]] = {
     "eeg": ("balanced_accuracy", "auroc"),
     "classification": ("accuracy", "auroc"),
     "anomaly": ("f1", "auroc"),
+    "eeg_pretrain": ("reconstruction_loss", "zero_loss"),
 }
 
 
