@@ -11,11 +11,12 @@ registered models:
   variate's ``lookback x head_features`` read-outs are mapped to the horizon by one linear map
   shared by the variates.
 - ``"chimera_classifier"`` (classification): ``x`` [batch, n_chans, n_times] -> logits
-  [batch, n_outputs]; each cell is read out to ``head_features`` numbers and one linear map
-  takes all ``n_chans x n_times x head_features`` of them to the logits. (Averaging the cells
-  over time instead left z-normalised cases nearly indistinguishable at initialisation: the
-  embedding is linear in the value and every case has mean 0, so training sat at the class
-  prior for many epochs; a read-out per time step sees where in the window things happen.)
+  [batch, n_outputs]; values are embedded by a small MLP, each cell is read out to
+  ``head_features`` numbers and one linear map takes all ``n_chans x n_times x
+  head_features`` of them to the logits. (A linear embedding averaged over time left
+  z-normalised cases nearly indistinguishable at initialisation, every case having mean 0,
+  and training sat at the class prior for many epochs. On validation cases carved from
+  ECG200's TRAIN file, both changes lowered the validation loss, together the most.)
 - ``"chimera_anomaly"`` (reconstruction): ``x`` [batch, n_chans, n_times] -> its
   reconstruction, same shape; scored by reconstruction error downstream.
 
@@ -126,18 +127,28 @@ class ChimeraLayer(nn.Module):
         return cells + self.dropout(self.feed_forward(self.norm2(cells)))
 
 
+def mlp_value_embedding(d_model: int) -> nn.Sequential:
+    """A value embedding that is not linear in the value: ``[..., 1]`` -> ``[..., d_model]``
+    through one GELU layer of width ``d_model``. Averages of its cells over a case depend on
+    the case's distribution of values, not only on their mean (0 on z-normalised data)."""
+    return nn.Sequential(nn.Linear(1, d_model), nn.GELU(), nn.Linear(d_model, d_model))
+
+
 class ChimeraBackbone(nn.Module):
     """Embed every cell of a ``[batch, n_vars, n_times]`` grid and run the Chimera layers.
 
-    Each value becomes ``value * w + b + e_v`` (a learned embedding ``e_v`` per variate tells
-    the variates apart), then ``n_layers`` :class:`ChimeraLayer` and a final LayerNorm.
+    Each value becomes ``f(value) + e_v`` (a learned embedding ``e_v`` per variate tells the
+    variates apart), then ``n_layers`` :class:`ChimeraLayer` and a final LayerNorm. ``f`` is
+    ``value_embed`` (``[..., 1]`` -> ``[..., d_model]``), ``value * w + b`` when None.
     Returns cell features ``[batch, n_vars, n_times, d_model]``.
     """
 
-    def __init__(self, n_vars: int, options: ChimeraOptions) -> None:
+    def __init__(self, n_vars: int, options: ChimeraOptions,
+                 value_embed: nn.Module | None = None) -> None:
         super().__init__()
         self.n_vars = n_vars
-        self.value_embed = nn.Linear(1, options.d_model)
+        self.value_embed = (nn.Linear(1, options.d_model) if value_embed is None
+                            else value_embed)
         self.variate_embed = nn.Parameter(torch.randn(n_vars, options.d_model) * 0.02)
         self.embed_dropout = nn.Dropout(options.dropout)
         self.layers = nn.ModuleList(ChimeraLayer(options) for _ in range(options.n_layers))
@@ -209,13 +220,15 @@ class Chimera(nn.Module):
 
 @register_model("chimera_classifier", ChimeraClassifierConfig, task="classification")
 class ChimeraClassifier(nn.Module):
-    """Chimera classifier: ``[batch, n_chans, n_times]`` -> logits ``[batch, n_outputs]``,
-    one :class:`CellHead` over all ``n_chans x n_times`` cells."""
+    """Chimera classifier: ``[batch, n_chans, n_times]`` -> logits ``[batch, n_outputs]``:
+    the backbone with :func:`mlp_value_embedding`, then one :class:`CellHead` over all
+    ``n_chans x n_times`` cells."""
 
     def __init__(self, config: ChimeraClassifierConfig) -> None:
         super().__init__()
         self.config = config
-        self.backbone = ChimeraBackbone(config.n_chans, config)
+        self.backbone = ChimeraBackbone(config.n_chans, config,
+                                        mlp_value_embedding(config.d_model))
         self.head = CellHead(config.d_model, config.head_features,
                              config.n_chans * config.n_times, config.n_outputs)
 
