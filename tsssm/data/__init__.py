@@ -1,9 +1,12 @@
 """Data for tsssm: loading, splitting, scaling and windowing time series.
 
-Forecasting series (``forecasting``), surgical phase recognition (``cholec80``) and sleep
-staging (``sleep``) share the labelled-sequence type of ``phase``.
+Forecasting series (``forecasting``); surgical phase recognition (``cholec80``) and sleep
+staging (``sleep``), which share the labelled-sequence type of ``phase``; EEG recordings,
+preprocessing and windows on MNE (``eeg``); UCR/UEA classification sets (``ucr``) and labelled
+anomaly series (``anomaly``).
 
-This layer imports neither ``tsssm.models`` nor recipes; it depends on torch, polars and numpy.
+This layer imports neither ``tsssm.models`` nor recipes; it depends on torch, polars, numpy and
+MNE (aeon only for the .ts/.arff readers, imported when used).
 """
 
 from ._bundled import (
