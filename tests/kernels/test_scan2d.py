@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from tsssm.kernels import selective_scan, selective_scan_2d
+from tsssm.kernels.scan2d import available_backends_2d
 
 OPTIONAL = ("D", "z", "coupling", "delta_bias_time", "delta_bias_var")
 
@@ -55,7 +56,11 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> Non
 def test_parallel_equals_reference_values_and_gradients(length: int, n_vars: int, period: int,
                                                         reverse: bool, backend: str) -> None:
     inputs = make_inputs(n_vars=n_vars, length=length)
-    options = {"period": period, "reverse_variates": reverse}
+    check_against_reference(inputs, backend, period=period, reverse_variates=reverse)
+
+
+def check_against_reference(inputs: dict[str, torch.Tensor], backend: str, **options) -> None:
+    """``backend`` gives the reference's outputs, last states and every gradient."""
     expected, expected_grads = run_with_grads(inputs, backend="ref", **options)
     actual, grads = run_with_grads(inputs, backend=backend, **options)
     for name, a, e in zip(("out", "time_state", "var_state"), actual, expected, strict=True):
@@ -242,3 +247,12 @@ def test_integer_dtype_period_and_backend_are_checked() -> None:
         selective_scan_2d(**inputs, period=0)
     with pytest.raises(ValueError, match=r"unknown backend 'gpu'.*auto, ref, cpu"):
         selective_scan_2d(**inputs, backend="gpu")
+
+
+@pytest.mark.parametrize("period", [1, 3])
+def test_triton_backend_equals_reference(period: int) -> None:
+    """The parallel path on the 1-D Triton kernels (Triton's interpreter on the CPU)."""
+    if "triton" not in available_backends_2d("cpu"):
+        pytest.skip("Triton cannot run here (see tsssm.kernels.available_backends)")
+    inputs = make_inputs(n_vars=3, length=7)
+    check_against_reference(inputs, "triton", period=period, reverse_variates=True)
