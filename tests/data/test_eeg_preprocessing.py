@@ -67,6 +67,27 @@ def test_robust_scale_gives_median_0_iqr_1(raw):
     np.testing.assert_allclose(q75 - q25, 1.0, rtol=1e-9)
 
 
+def test_scale_multiplies_by_a_fixed_factor_and_keeps_relative_amplitude(raw):
+    quiet = raw.copy().apply_function(lambda x: x / 3)
+    before, before_quiet = raw.get_data(), quiet.get_data()
+    loud = Step("scale", {"factor": 1e5}).apply(raw, "test").get_data()
+    soft = Step("scale", {"factor": 1e5}).apply(quiet, "test").get_data()
+    np.testing.assert_allclose(loud, before * 1e5, rtol=1e-12)
+    np.testing.assert_allclose(soft, before_quiet * 1e5, rtol=1e-12)
+    # unlike robust_scale, a recording three times quieter stays three times quieter
+    np.testing.assert_allclose(np.abs(loud).mean() / np.abs(soft).mean(), 3.0, rtol=1e-9)
+    robust = Preprocessing.from_config([{"step": "robust_scale"}])
+    ratio = (np.abs(robust.apply(raw.copy()).get_data()).mean()
+             / np.abs(robust.apply(quiet.copy()).get_data()).mean())
+    np.testing.assert_allclose(ratio, 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("factor", [0.0, float("nan"), float("inf"), True, "1e5"])
+def test_scale_refuses_a_bad_factor(raw, factor):
+    with pytest.raises(DataError, match=r"rec\.edf: scale: factor must be a finite non-zero"):
+        Step("scale", {"factor": factor}).apply(raw, "rec.edf")
+
+
 def test_bipolar_montage_names_and_values(raw):
     before = raw.get_data(picks=["Fp1", "F7", "T3"])
     out = Step("bipolar", {"pairs": ["FP1-F7", ["F7", "T3"]]}).apply(raw, "test")
@@ -132,6 +153,7 @@ def test_config_round_trip():
         ({"step": "filter", "l_freq": 1.0}, "missing a required argument: 'h_freq'"),
         ({"step": "resample", "sfreq": np.float32}, "plain data"),
         ({"l_freq": 1.0}, "needs a 'step' key"),
+        ({"step": "scale"}, "missing a required argument: 'factor'"),
     ],
 )
 def test_bad_steps_are_refused(spec, message):

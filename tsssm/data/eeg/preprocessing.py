@@ -12,6 +12,9 @@ A step is written ``{"step": "filter", "l_freq": 0.1, "h_freq": 75.0}`` in a con
   only the pairs are kept, named as written.
 - ``standard_names()``: rename channels to their 10-05 spelling (``"EEG Fp1"`` -> ``"Fp1"``).
 - ``robust_scale()``: per channel ``(x - median) / IQR`` over the recording (FEMBA).
+- ``scale(factor=1e5)``: multiply every channel by one fixed factor (``1e5`` turns volts into
+  units of 10 µV), keeping amplitude differences between recordings that ``robust_scale``
+  would remove.
 
 Shapes: C channels, T samples of a recording.
 """
@@ -117,11 +120,28 @@ def robust_scale(raw: mne.io.BaseRaw, source: str) -> mne.io.BaseRaw:
     )
 
 
+def scale(raw: mne.io.BaseRaw, factor: float, source: str) -> mne.io.BaseRaw:
+    """Every channel ``[C, T]`` multiplied by the same fixed ``factor`` (no per-recording
+    statistics, so the relative amplitude of two recordings is kept).
+
+    Raises:
+        DataError: ``factor`` is not a finite, non-zero number.
+    """
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or not (
+        np.isfinite(factor) and factor != 0
+    ):
+        raise DataError(
+            f"{source}: scale: factor must be a finite non-zero number; got {factor!r}"
+        )
+    return raw.apply_function(lambda x: x * factor, picks="all", verbose="error")
+
+
 CUSTOM_STEPS: dict[str, Callable[..., mne.io.BaseRaw]] = {
     "pick_channels": pick_channels,
     "bipolar": bipolar,
     "standard_names": standard_names,
     "robust_scale": robust_scale,
+    "scale": scale,
 }
 STEP_NAMES = (*MNE_STEPS, *CUSTOM_STEPS)
 
