@@ -164,7 +164,6 @@ class ClassificationModule(RecipeModule):
         self.save_hyperparameters()
         self.model = create_model(model_name, n_chans=n_chans, n_times=n_times,
                                   n_outputs=n_outputs, **model_options)
-        self._sums: dict[str, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` [B, C, T] -> logits [B, n_outputs]."""
@@ -178,19 +177,17 @@ class ClassificationModule(RecipeModule):
 
     def on_validation_epoch_start(self) -> None:
         n = self.hparams.n_outputs
-        self._sums = {"loss": torch.zeros((), dtype=torch.float64, device=self.device),
-                      "confusion": torch.zeros(n, n, dtype=torch.float64, device=self.device)}
+        self.start_sums(loss=(), confusion=(n, n))
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         logits = self(batch["x"])
-        self._sums["loss"] += F.cross_entropy(logits.double(), batch["y"], reduction="sum")
-        pairs = batch["y"] * self.hparams.n_outputs + logits.argmax(-1)  # truth-major cells
-        counts = torch.bincount(pairs, minlength=self.hparams.n_outputs ** 2)
-        self._sums["confusion"] += counts.reshape_as(self._sums["confusion"])
+        n = self.hparams.n_outputs
+        pairs = batch["y"] * n + logits.argmax(-1)  # truth-major cells
+        self.add_sums(loss=F.cross_entropy(logits.double(), batch["y"], reduction="sum"),
+                      confusion=torch.bincount(pairs, minlength=n * n).reshape(n, n))
 
     def on_validation_epoch_end(self) -> None:
-        sums = {key: self.trainer.strategy.reduce(value, reduce_op="sum")
-                for key, value in self._sums.items()}
+        sums = self.reduced_sums()
         confusion = sums["confusion"]  # [truth, prediction]
         windows = confusion.sum().clamp(min=1)
         per_class = confusion.sum(dim=1)
@@ -204,16 +201,12 @@ class ClassificationModule(RecipeModule):
                               ) -> WindowPredictions:
         """Class probabilities [N, n_outputs] (and labels [N]) of every window of
         ``windows`` (items ``(x [C, T], y)``, in order), in eval mode, on the CPU."""
-        was_training = self.training
-        self.eval()
         probabilities, labels = [], []
-        try:
+        with self.evaluating():
             for batch in DataLoader(WindowDataset(windows), batch_size=batch_size):
                 logits = self(batch["x"].to(self.device))
                 probabilities.append(logits.float().softmax(-1).cpu())
                 labels.append(batch["y"])
-        finally:
-            self.train(was_training)
         return WindowPredictions(torch.cat(probabilities), torch.cat(labels))
 
 

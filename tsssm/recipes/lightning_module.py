@@ -1,8 +1,11 @@
 """LightningModules of the recipes: ``RecipeModule`` (what every task shares: AdamW with a
-per-epoch decay, per-step seeds) and ``ForecastingModule``."""
+per-epoch decay, per-step seeds, exact epoch sums, eval-mode prediction) and
+``ForecastingModule``."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import lightning.pytorch as pl
@@ -19,6 +22,8 @@ class RecipeModule(pl.LightningModule):
     after every epoch, and dropout draws seeded per step from ``seed``. Subclasses call
     ``save_hyperparameters()`` with those four among their arguments."""
 
+    _sums: dict[str, torch.Tensor]  # set by start_sums
+
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = torch.optim.AdamW(
             self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
@@ -32,6 +37,35 @@ class RecipeModule(pl.LightningModule):
         # a run resumed from a mid-epoch checkpoint then draws exactly what an uninterrupted
         # run draws, without checkpointing RNG states (data-loader set-up also draws numbers).
         torch.manual_seed(hash((self.hparams.seed, self.global_step, self.global_rank)) % 2**62)
+
+    # Validation and test metrics accumulate sums rather than averaging batch means, so that
+    # an epoch's value is the mean over all items however they are split into batches and
+    # processes.
+
+    def start_sums(self, **shapes: tuple[int, ...]) -> None:
+        """Zeroed float64 accumulators, one per keyword, of the given shapes."""
+        self._sums = {key: torch.zeros(shape, dtype=torch.float64, device=self.device)
+                      for key, shape in shapes.items()}
+
+    def add_sums(self, **values: torch.Tensor | float) -> None:
+        """Add ``values`` to the accumulators of the same names."""
+        for key, value in values.items():
+            self._sums[key] += value
+
+    def reduced_sums(self) -> dict[str, torch.Tensor]:
+        """The accumulators summed over every process of the run."""
+        return {key: self.trainer.strategy.reduce(value, reduce_op="sum")
+                for key, value in self._sums.items()}
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode (no dropout) inside the block; the previous mode after it."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)
 
 
 class ForecastingModule(RecipeModule):
@@ -77,7 +111,6 @@ class ForecastingModule(RecipeModule):
         self.keep_test_outputs = False
         self.test_results: dict[str, Any] = {}
         self.test_outputs: dict[str, torch.Tensor] = {}
-        self._sums: dict[str, torch.Tensor] = {}
         self._kept: list[tuple[torch.Tensor, ...]] = []
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
@@ -93,42 +126,32 @@ class ForecastingModule(RecipeModule):
                  batch_size=len(batch["y"]))
         return loss
 
-    # Validation and test accumulate sums rather than averaging batch means, so that the
-    # result is the mean over windows however they are split into batches and processes.
-
     def on_validation_epoch_start(self) -> None:
-        self._sums = {"se": torch.zeros((), dtype=torch.float64, device=self.device),
-                      "n": torch.zeros((), dtype=torch.float64, device=self.device)}
+        self.start_sums(se=(), n=())
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         error = (self._predict(batch) - batch["y"]).double()
-        self._sums["se"] += error.square().sum()
-        self._sums["n"] += error.numel()
+        self.add_sums(se=error.square().sum(), n=error.numel())
 
     def on_validation_epoch_end(self) -> None:
-        se = self.trainer.strategy.reduce(self._sums["se"], reduce_op="sum")
-        n = self.trainer.strategy.reduce(self._sums["n"], reduce_op="sum")
-        self.log("val_loss", (se / n.clamp(min=1)).float(), prog_bar=True)
+        sums = self.reduced_sums()
+        self.log("val_loss", (sums["se"] / sums["n"].clamp(min=1)).float(), prog_bar=True)
 
     def on_test_epoch_start(self) -> None:
         horizon = self.hparams.horizon
-        self._sums = {key: torch.zeros(horizon, dtype=torch.float64, device=self.device)
-                      for key in ("se", "ae")}
-        self._sums["n"] = torch.zeros((), dtype=torch.float64, device=self.device)
+        self.start_sums(se=(horizon,), ae=(horizon,), n=())
         self._kept = []
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         prediction = self._predict(batch)
         error = (prediction - batch["y"]).double()  # [B, H, V]
-        self._sums["se"] += error.square().sum(dim=(0, 2))
-        self._sums["ae"] += error.abs().sum(dim=(0, 2))
-        self._sums["n"] += error.shape[0] * error.shape[2]
+        self.add_sums(se=error.square().sum(dim=(0, 2)), ae=error.abs().sum(dim=(0, 2)),
+                      n=error.shape[0] * error.shape[2])
         if self.keep_test_outputs:
             self._kept.append((batch["index"].cpu(), prediction.cpu(), batch["y"].cpu()))
 
     def on_test_epoch_end(self) -> None:
-        strategy = self.trainer.strategy
-        sums = {key: strategy.reduce(value, reduce_op="sum") for key, value in self._sums.items()}
+        sums = self.reduced_sums()
         mse_step = sums["se"] / sums["n"].clamp(min=1)  # [H]
         mae_step = sums["ae"] / sums["n"].clamp(min=1)
         self.test_results = {

@@ -87,7 +87,6 @@ class PhaseModule(RecipeModule):
             model_name, n_inputs=n_inputs, n_phases=n_phases,
             predict_video_progress=video_progress_weight > 0, **model_options,
         )
-        self._sums: dict[str, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None
                 ) -> dict[str, torch.Tensor]:
@@ -113,8 +112,7 @@ class PhaseModule(RecipeModule):
         return loss
 
     def on_validation_epoch_start(self) -> None:
-        self._sums = {key: torch.zeros((), dtype=torch.float64, device=self.device)
-                      for key in ("loss", "correct", "steps")}
+        self.start_sums(loss=(), correct=(), steps=())
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         # The loss is a mean over the batch's valid steps: times their number, it sums, so the
@@ -122,13 +120,10 @@ class PhaseModule(RecipeModule):
         loss, outputs, mask = self._loss(batch)
         steps = mask.sum()
         correct = (outputs["logits"].argmax(-1) == batch["labels"]) & mask
-        self._sums["loss"] += loss.double() * steps
-        self._sums["correct"] += correct.sum()
-        self._sums["steps"] += steps
+        self.add_sums(loss=loss.double() * steps, correct=correct.sum(), steps=steps)
 
     def on_validation_epoch_end(self) -> None:
-        sums = {key: self.trainer.strategy.reduce(value, reduce_op="sum")
-                for key, value in self._sums.items()}
+        sums = self.reduced_sums()
         steps = sums["steps"].clamp(min=1)
         self.log("val_loss", (sums["loss"] / steps).float(), prog_bar=True)
         self.log("val_accuracy", (sums["correct"] / steps).float())
@@ -137,12 +132,8 @@ class PhaseModule(RecipeModule):
     def predict_recording(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """One whole recording ``x`` [T, F] (already scaled) -> ``probabilities`` [T, C],
         ``progress`` [T] (and ``video_progress`` [T]), on the CPU, in eval mode."""
-        was_training = self.training
-        self.eval()
-        try:
+        with self.evaluating():
             outputs = self(x[None].to(self.device))
-        finally:
-            self.train(was_training)
         result = {key: value[0].float().cpu() for key, value in outputs.items()
                   if key != "logits"}
         result["probabilities"] = outputs["logits"][0].float().softmax(-1).cpu()

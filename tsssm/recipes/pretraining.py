@@ -72,7 +72,6 @@ class PretrainModule(RecipeModule):
         super().__init__()
         self.save_hyperparameters()
         self.model = create_model(model_name, n_chans=n_chans, n_times=n_times, **model_options)
-        self._sums: dict[str, torch.Tensor] = {}
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         x = batch["x"]
@@ -105,16 +104,13 @@ class PretrainModule(RecipeModule):
         }
 
     def on_validation_epoch_start(self) -> None:
-        self._sums = {key: torch.zeros((), dtype=torch.float64, device=self.device)
-                      for key in ("loss", "zero", "hidden")}
+        self.start_sums(loss=(), zero=(), hidden=())
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        for key, value in self._sum_losses(batch).items():
-            self._sums[key] += value
+        self.add_sums(**self._sum_losses(batch))
 
     def on_validation_epoch_end(self) -> None:
-        sums = {key: self.trainer.strategy.reduce(value, reduce_op="sum")
-                for key, value in self._sums.items()}
+        sums = self.reduced_sums()
         self.log("val_loss", (sums["loss"] / sums["hidden"].clamp(min=1)).float(),
                  prog_bar=True)
 
@@ -122,16 +118,12 @@ class PretrainModule(RecipeModule):
     def reconstruction_scores(self, windows: Dataset, batch_size: int = 64) -> dict[str, float]:
         """``reconstruction_loss`` and ``zero_loss`` (see the module docstring) over every
         window of ``windows`` (items ``(x [C, T], y)``), in eval mode."""
-        was_training = self.training
-        self.eval()
         totals = dict.fromkeys(("loss", "zero", "hidden"), 0.0)
-        try:
+        with self.evaluating():
             for batch in DataLoader(WindowDataset(windows), batch_size=batch_size):
                 batch = {key: value.to(self.device) for key, value in batch.items()}
                 for key, value in self._sum_losses(batch).items():
                     totals[key] += float(value)
-        finally:
-            self.train(was_training)
         return {"reconstruction_loss": totals["loss"] / totals["hidden"],
                 "zero_loss": totals["zero"] / totals["hidden"], "windows": len(windows)}
 

@@ -62,7 +62,6 @@ class ReconstructionModule(RecipeModule):
         super().__init__()
         self.save_hyperparameters()
         self.model = create_model(model_name, n_chans=n_chans, n_times=n_times, **model_options)
-        self._sums: dict[str, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` [B, C, L] -> reconstruction [B, C, L]."""
@@ -75,32 +74,25 @@ class ReconstructionModule(RecipeModule):
         return loss
 
     def on_validation_epoch_start(self) -> None:
-        self._sums = {key: torch.zeros((), dtype=torch.float64, device=self.device)
-                      for key in ("se", "n")}
+        self.start_sums(se=(), n=())
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         error = (self(batch["x"]) - batch["x"]).double()
-        self._sums["se"] += error.square().sum()
-        self._sums["n"] += error.numel()
+        self.add_sums(se=error.square().sum(), n=error.numel())
 
     def on_validation_epoch_end(self) -> None:
-        sums = {key: self.trainer.strategy.reduce(value, reduce_op="sum")
-                for key, value in self._sums.items()}
+        sums = self.reduced_sums()
         self.log("val_loss", (sums["se"] / sums["n"].clamp(min=1)).float(), prog_bar=True)
 
     @torch.no_grad()
     def window_errors(self, windows: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Squared reconstruction error per step, averaged over channels: windows [W, C, L]
         -> float64 [W, L], in eval mode."""
-        was_training = self.training
-        self.eval()
-        try:
-            errors = []
+        errors = []
+        with self.evaluating():
             for batch in torch.as_tensor(windows, dtype=torch.float32).split(batch_size):
                 batch = batch.to(self.device)
                 errors.append((self(batch) - batch).double().square().mean(dim=1).cpu())
-        finally:
-            self.train(was_training)
         return torch.cat(errors).numpy()
 
     def series_scores(self, values: np.ndarray, stride: int = 1, batch_size: int = 256
