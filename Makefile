@@ -24,10 +24,10 @@ demo: $(VENV)/.installed
 	$(BIN)/tsssm run recipes/etth1_smamba.toml
 
 bench: $(VENV)/.installed
-	$(BIN)/python kernels/bench.py
+	$(BIN)/python benchmarks/kernels/bench.py
 
 bench-quick: $(VENV)/.installed
-	$(BIN)/python kernels/bench.py --quick
+	$(BIN)/python benchmarks/kernels/bench.py --quick
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -32,7 +32,7 @@ commands:
   runs   list the run folders of a directory, newest last, with their headline test metrics
   show   print one run's status, metrics and files
   app    open the Streamlit app that inspects run folders (in the browser)
-  bench  time the selective-scan kernels (kernels/bench.py of a source checkout)
+  bench  time the selective-scan kernels (benchmarks/kernels/bench.py of a source checkout)
 
 examples:
   tsssm run recipes/etth1_smamba.toml
@@ -58,11 +58,11 @@ phase ribbons, EEG timelines with ROC curves, anomaly scores), and runs compared
 The app only reads the run folders. Stop it with Ctrl+C."""
 
 BENCH_HELP = """\
-Run the selective-scan kernel benchmark, kernels/bench.py, with the arguments given after
+Run the selective-scan kernel benchmark, benchmarks/kernels/bench.py, with the arguments given after
 `bench` (e.g. --quick, --shapes 8x512x2048x16, --device cuda, --threads 2, --out-dir DIR);
 `tsssm bench -- --help` lists them all. It times every backend against a plain loop and
-mambapy's pscan and writes kernels/results/. The benchmark is part of the source checkout,
-not of an installed package: run it from a clone (pip install -e .)."""
+mambapy's pscan and writes benchmarks/kernels/results/. The benchmark is part of the source
+checkout, not of an installed package: run it from a clone (pip install -e .)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -300,8 +300,8 @@ def _app(runs_dir: Path, port: int, address: str) -> int:
 
 
 def bench_script() -> Path | None:
-    """kernels/bench.py of the source checkout this package was imported from, if any."""
-    script = Path(__file__).resolve().parents[1] / "kernels" / "bench.py"
+    """benchmarks/kernels/bench.py of the source checkout this package was imported from, if any."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "kernels" / "bench.py"
     return script if script.is_file() else None
 
 
@@ -310,9 +310,10 @@ def _bench(args: list[str]) -> int:
 
     script = bench_script()
     if script is None:
-        _fail("the kernel benchmark (kernels/bench.py) is part of the source checkout, not "
-              "of the installed package: clone the tsssm repository, `pip install -e .` in it "
-              "and run `tsssm bench` (or `python kernels/bench.py`) there")
+        _fail("the kernel benchmark (benchmarks/kernels/bench.py) is part of the source "
+              "checkout, not of the installed package: clone the tsssm repository, "
+              "`pip install -e .` in it and run `tsssm bench` (or "
+              "`python benchmarks/kernels/bench.py`) there")
     if args[:1] == ["--"]:
         args = args[1:]
     try:

@@ -13,7 +13,7 @@ def test_help(capsys: pytest.CaptureFixture) -> None:
             main([command, "--help"])
         assert caught.value.code == 0
     text = capsys.readouterr().out
-    for fragment in ("--runs DIR", "--port N", "Streamlit", "kernels/bench.py",
+    for fragment in ("--runs DIR", "--port N", "Streamlit", "benchmarks/kernels/bench.py",
                      "tsssm bench -- --help", "source checkout"):
         assert fragment in text
 

@@ -12,8 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tsssm.estimators import ChimeraAnomalyDetector, ChimeraClassifier, ChimeraForecaster
-from tsssm.models import Chimera, ChimeraAnomaly
-from tsssm.models import ChimeraClassifier as ChimeraClassifierModel
+from tsssm.models import Chimera, ChimeraAnomaly, ChimeraForClassification
 
 TINY = {"d_model": 4, "d_state": 2, "d_ff": 8, "n_layers": 1, "season_period": 2}
 
@@ -39,7 +38,7 @@ def test_classifier_uses_chimera_and_learns_which_channel_oscillates() -> None:
     x, y = oscillations(80)
     clf = ChimeraClassifier(model_options={**TINY, "d_model": 8}, max_epochs=15,
                             batch_size=16, lr=1e-2).fit(x[:60], y[:60])
-    assert isinstance(clf.module_, ChimeraClassifierModel)
+    assert isinstance(clf.module_, ChimeraForClassification)
     assert clf.score(x[60:], y[60:]) >= 0.9
 
 

@@ -7,9 +7,9 @@ from .chimera import (
     ChimeraAnomaly,
     ChimeraAnomalyConfig,
     ChimeraBackbone,
-    ChimeraClassifier,
-    ChimeraClassifierConfig,
     ChimeraConfig,
+    ChimeraForClassification,
+    ChimeraForClassificationConfig,
 )
 from .femba import (
     FEMBA,
@@ -47,9 +47,9 @@ __all__ = [
     "ChimeraAnomaly",
     "ChimeraAnomalyConfig",
     "ChimeraBackbone",
-    "ChimeraClassifier",
-    "ChimeraClassifierConfig",
     "ChimeraConfig",
+    "ChimeraForClassification",
+    "ChimeraForClassificationConfig",
     "DLinear",
     "DLinearConfig",
     "FEMBAConfig",

@@ -83,7 +83,7 @@ class ChimeraConfig(CellHeadOptions, ForecastingShape):
 
 
 @dataclass
-class ChimeraClassifierConfig(CellHeadOptions, ClassificationShape):
+class ChimeraForClassificationConfig(CellHeadOptions, ClassificationShape):
     """Chimera classifier: ``[batch, n_chans, n_times]`` -> logits ``[batch, n_outputs]``."""
 
 
@@ -218,13 +218,13 @@ class Chimera(nn.Module):
         return forecast if stats is None else self.revin.denormalize(forecast, stats)
 
 
-@register_model("chimera_classifier", ChimeraClassifierConfig, task="classification")
-class ChimeraClassifier(nn.Module):
+@register_model("chimera_classifier", ChimeraForClassificationConfig, task="classification")
+class ChimeraForClassification(nn.Module):
     """Chimera classifier: ``[batch, n_chans, n_times]`` -> logits ``[batch, n_outputs]``:
     the backbone with :func:`mlp_value_embedding`, then one :class:`CellHead` over all
     ``n_chans x n_times`` cells."""
 
-    def __init__(self, config: ChimeraClassifierConfig) -> None:
+    def __init__(self, config: ChimeraForClassificationConfig) -> None:
         super().__init__()
         self.config = config
         self.backbone = ChimeraBackbone(config.n_chans, config,
@@ -235,7 +235,8 @@ class ChimeraClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` [batch, n_chans, n_times] -> logits [batch, n_outputs]."""
         c = self.config
-        check_grid("ChimeraClassifier", "x", x, (("n_chans", c.n_chans), ("n_times", c.n_times)))
+        check_grid("ChimeraForClassification", "x", x,
+                   (("n_chans", c.n_chans), ("n_times", c.n_times)))
         cells = self.backbone(x)  # [b, n_chans, n_times, d_model]
         return self.head(cells.flatten(1, 2))  # cells [b, n_chans * n_times, d_model]
 

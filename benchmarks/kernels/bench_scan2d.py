@@ -27,8 +27,14 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 
 import torch
-from bench import log, measure_round_robin, peak_resident_bytes, reset_peak_resident_bytes, timed
 from bench_report import format_bytes, machine_info, markdown_table, write_atomically
+from bench_timing import (
+    log,
+    measure_round_robin,
+    peak_resident_bytes,
+    reset_peak_resident_bytes,
+    timed,
+)
 
 from tsssm.kernels import selective_scan_2d
 

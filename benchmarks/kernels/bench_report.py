@@ -1,4 +1,4 @@
-"""The reporting half of kernels/bench.py: result records, machine facts, markdown and JSON.
+"""The reporting half of bench.py: result records, machine facts, markdown and JSON.
 
 bench.py runs as a script, so this folder is on ``sys.path`` and it imports this module by
 name; the folder is deliberately not a package (see DESIGN.md).

@@ -6,10 +6,10 @@ the forward time (under ``torch.no_grad``), the forward+backward time (gradients
 inputs), the peak memory of forward+backward and the state updates per second, and prints
 speedups against the two baselines. In the same run it measures the ceilings this machine
 sets (``exp`` throughput and copy bandwidth) and fits how the ``auto`` backend's time grows
-with length. See kernels/README.md for how to read the output.
+with length. See benchmarks/kernels/README.md for how to read the output.
 
-    python kernels/bench.py            # every shape, scaling fit, 3 repeats (minutes)
-    python kernels/bench.py --quick    # two small shapes, 1 repeat (about a minute)
+    python benchmarks/kernels/bench.py            # every shape, scaling fit, 3 repeats (minutes)
+    python benchmarks/kernels/bench.py --quick    # two small shapes, 1 repeat (about a minute)
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import json
 import math
 import multiprocessing
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -46,6 +45,14 @@ from bench_report import (
     shape_name,
     starvation_warning,
     write_atomically,
+)
+from bench_timing import (
+    log,
+    measure_round_robin,
+    peak_resident_bytes,
+    reset_peak_resident_bytes,
+    synchronize,
+    timed,
 )
 from mambapy.pscan import pscan
 
@@ -74,12 +81,6 @@ PROBE_SECONDS = 0.1  # each ceiling probe repeats its operation for about this l
 FULL_STATE_COPIES = {PSCAN: 10.0, LOOP: 7.0, "chunked": 9.0}
 MEMORY_HEADROOM = 0.8  # use at most this fraction of the free memory
 
-_START = time.perf_counter()
-
-
-def log(message: str) -> None:
-    """Print a progress line on stderr, stamped with the seconds since the start."""
-    print(f"[{time.perf_counter() - _START:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 def parse_shape(text: str) -> Shape:
@@ -148,19 +149,8 @@ def forward_backward(
     return (out, last, *torch.autograd.grad(out.sum() + last.sum(), list(inputs.values())))
 
 
-def synchronize(device: torch.device) -> None:
-    """Wait for queued GPU work, so that wall-clock time covers it; no-op on the CPU."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
-def timed(device: torch.device, work: Callable[[], object]) -> float:
-    """Wall-clock seconds of ``work()``, synchronised with the device on both ends."""
-    synchronize(device)
-    start = time.perf_counter()
-    work()
-    synchronize(device)
-    return time.perf_counter() - start
 
 
 def time_forward(method: str, inputs: dict[str, torch.Tensor], device: torch.device) -> float:
@@ -180,25 +170,6 @@ def time_forward_backward(
     return timed(device, lambda: forward_backward(method, inputs))
 
 
-def measure_round_robin(
-    jobs: dict[str, Callable[[], float]], repeats: int, max_seconds: float, label: str
-) -> dict[str, list[float]]:
-    """Run every job once per repeat, interleaved, and collect the seconds each returns.
-
-    Each repeat starts one job later than the previous one, so that no job always runs
-    right after the same neighbour; slow machine phases hit every job alike. A job whose
-    first run took longer than ``max_seconds`` is not repeated.
-    """
-    samples: dict[str, list[float]] = {key: [] for key in jobs}
-    keys = list(jobs)
-    for repeat in range(repeats):
-        shift = repeat % len(keys)
-        for key in keys[shift:] + keys[:shift]:
-            if samples[key] and samples[key][0] > max_seconds:
-                continue
-            samples[key].append(jobs[key]())
-            log(f"{label} repeat {repeat + 1}/{repeats} {key}: {samples[key][-1]:.4g} s")
-    return samples
 
 
 def job_key(method: str, phase: str) -> str:
@@ -206,28 +177,8 @@ def job_key(method: str, phase: str) -> str:
     return f"{method} {phase}"
 
 
-def reset_peak_resident_bytes() -> int:
-    """This process's peak resident set (VmHWM), after resetting it to the current one.
-
-    ``ru_maxrss`` is not used: it survives ``exec``, so a spawned child would start from
-    its parent's peak. Resetting needs /proc/self/clear_refs; without it the old peak
-    stays, and growth beyond it is still counted.
-    """
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        pass
-    return peak_resident_bytes()
 
 
-def peak_resident_bytes() -> int:
-    """VmHWM of /proc/self/status in bytes."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM line in /proc/self/status")
 
 
 def peak_memory_child(method: str, shape: Shape, device_name: str, threads: int) -> int:
@@ -479,7 +430,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "double-loop reference on a 16x512x32 (batch x time x variates) grid "
                         "and how both grow along each axis (CPU; see bench_scan2d.py)")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results",
-                        help="where the JSON and markdown results go (default: kernels/results)")
+                        help="where the JSON and markdown results go "
+                        "(default: benchmarks/kernels/results)")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
@@ -502,7 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.scan2d:
-        from bench_scan2d import run_scan2d  # bench_scan2d imports this module's helpers
+        from bench_scan2d import run_scan2d
 
         run_scan2d(args)
         return
