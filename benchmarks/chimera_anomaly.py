@@ -37,10 +37,9 @@ import numpy as np
 import torch
 from sklearn.neighbors import NearestNeighbors
 
-from tsssm.anomaly_metrics import train_threshold
 from tsssm.data.anomaly import AnomalySeries, fold_window_scores, load_anomaly, sliding_windows
 from tsssm.estimators import ChimeraAnomalyDetector
-from tsssm.recipes.anomaly import detection_metrics
+from tsssm.metrics import detection_metrics, train_threshold
 
 WINDOW, QUANTILE, HELD_OUT = 64, 0.99, 0.2
 CHIMERA = {"d_model": 32, "d_state": 8, "d_ff": 64, "n_layers": 2, "dropout": 0.1,

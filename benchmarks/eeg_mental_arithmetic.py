@@ -30,7 +30,9 @@ import torch
 
 from tsssm.classic import band_power_classifier
 from tsssm.metrics import window_classification_report
-from tsssm.recipes import EEGRecipe, Recipe, RunFolder, load_config
+from tsssm.recipes import Recipe, load_config
+from tsssm.runs import RunFolder
+from tsssm.tasks.eeg_classification import EEGRecipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 QUIET = ["train.progress_bar=false", "train.threads=1"]

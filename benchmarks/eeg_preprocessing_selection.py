@@ -34,7 +34,9 @@ from eeg_mental_arithmetic import QUIET, RECIPES, arrays
 
 from tsssm.classic import band_power_classifier
 from tsssm.metrics import window_classification_report
-from tsssm.recipes import EEGRecipe, Recipe, RecipeConfig, RunFolder, load_config
+from tsssm.recipes import Recipe, RecipeConfig, load_config
+from tsssm.runs import RunFolder
+from tsssm.tasks.eeg_classification import EEGRecipe
 
 SUBJECTS = [f"Subject{i:02d}" for i in range(6)]  # 06-07 are the recipe's test subjects
 FIXED_SCALE = {"step": "scale", "factor": 1e5}

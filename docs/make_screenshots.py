@@ -24,11 +24,13 @@ from pathlib import Path
 
 from PIL import Image
 
-from tsssm.app import browser
-from tsssm.app.run_files import find_runs, read_run
 from tsssm.cli import main as tsssm
+from tsssm.runs import find_runs, read_run
 
 REPO = Path(__file__).resolve().parents[1]
+# The browser driver is test tooling: it lives beside the browser test, not in the package.
+sys.path.insert(0, str(REPO / "tests" / "app"))
+import browser  # noqa: E402
 QUIET = ["train.progress_bar=false", "train.threads=1"]
 # Per task shown: the recipe file of its short run and the overrides that cut it down.
 SHORT_RUNS = {
@@ -39,11 +41,11 @@ SHORT_RUNS = {
     "phase": ("cholec80_phase.toml", [
         "train.max_epochs=6", "train.lr=3e-3", "model.d_model=32",
         "train.checkpoint_every_n_steps=1000", "baselines.phase_tcn.train.max_epochs=2"]),
-    "eeg": ("eeg_mental_arithmetic.toml", ['run.baselines=["femba_mamba_head"]']),
+    "eeg_classification": ("eeg_mental_arithmetic.toml", ['run.baselines=["femba_mamba_head"]']),
 }
 # Screenshot file -> the task whose run it shows (None: the runs overview).
 PAGES = {"app_runs.png": None, "app_forecasting.png": "forecasting",
-         "app_phase.png": "phase", "app_eeg.png": "eeg"}
+         "app_phase.png": "phase", "app_eeg.png": "eeg_classification"}
 SIZE = (1400, 1500)
 MAX_BYTES = 300_000
 

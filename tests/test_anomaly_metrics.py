@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from tsssm.anomaly_metrics import (
+from tsssm.metrics import (
     anomaly_report,
     anomaly_segments,
     aupr,

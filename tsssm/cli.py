@@ -58,11 +58,11 @@ phase ribbons, EEG timelines with ROC curves, anomaly scores), and runs compared
 The app only reads the run folders. Stop it with Ctrl+C."""
 
 BENCH_HELP = """\
-Run the selective-scan kernel benchmark, benchmarks/kernels/bench.py, with the arguments given after
-`bench` (e.g. --quick, --shapes 8x512x2048x16, --device cuda, --threads 2, --out-dir DIR);
-`tsssm bench -- --help` lists them all. It times every backend against a plain loop and
-mambapy's pscan and writes benchmarks/kernels/results/. The benchmark is part of the source
-checkout, not of an installed package: run it from a clone (pip install -e .)."""
+Run the selective-scan kernel benchmark, benchmarks/kernels/bench.py, with the arguments
+given after `bench` (e.g. --quick, --shapes 8x512x2048x16, --device cuda, --threads 2,
+--out-dir DIR); `tsssm bench -- --help` lists them all. It times every backend against a
+plain loop and mambapy's pscan and writes benchmarks/kernels/results/. The benchmark is part
+of the source checkout, not of an installed package: run it from a clone (pip install -e .)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -141,8 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "app":
         return _app(Path(args.runs), args.port, args.address)
     # Imported here: `tsssm --help` stays fast, and import errors show as command errors.
-    from tsssm.data import DataError
-    from tsssm.recipes import ConfigError
+    from tsssm.data.series import DataError
+    from tsssm.training.config import ConfigError
 
     try:
         if args.command == "run":
@@ -208,13 +208,13 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def _headline(run_dir: Path) -> tuple[str, ...]:
     """The headline test metrics of the run's task (read from its config.toml)."""
-    from tsssm.recipes.prediction_columns import HEADLINE_METRICS
+    from tsssm.tasks import TASKS
 
     try:
         task = tomllib.loads((run_dir / "config.toml").read_text()).get("run", {}).get("task")
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         task = None
-    return HEADLINE_METRICS.get(task or "forecasting", ())
+    return TASKS[task].headline_metrics if task in TASKS else ()
 
 
 def _metrics_table(metrics: dict[str, Any], headline: tuple[str, ...]) -> str:
@@ -230,7 +230,7 @@ def _metrics_table(metrics: dict[str, Any], headline: tuple[str, ...]) -> str:
 
 
 def _runs(runs_dir: Path) -> int:
-    from tsssm.recipes import list_runs, run_state
+    from tsssm.runs import list_runs, run_state
 
     if not runs_dir.is_dir():
         _fail(f"no runs folder {runs_dir}")
@@ -253,7 +253,7 @@ def _runs(runs_dir: Path) -> int:
 
 
 def _show(run: str, runs_dir: Path) -> int:
-    from tsssm.recipes import RunFolder, run_state
+    from tsssm.runs import RunFolder, run_state
 
     path = Path(run)
     if not path.is_dir() and (runs_dir / run).is_dir():

@@ -40,17 +40,17 @@ RECIPES: dict[str, dict[str, Any]] = {
         "model": PHASE_SSM, "train": {**TRAIN, "batch_size": 2},
     },
     "eeg": {
-        "run": {"name": "eeg_mental_arithmetic", "task": "eeg",
+        "run": {"name": "eeg_mental_arithmetic", "task": "eeg_classification",
                 "baselines": ["femba_mamba_head"]},
         "data": EEG_DATA, "model": {"name": "femba", **FEMBA}, "train": TRAIN,
         "baselines": {"femba_mamba_head": {**FEMBA, "head_dim": 8}},
     },
     "eeg_pretrain": {
-        "run": {"name": "eeg_pretrain", "task": "eeg_pretrain"},
+        "run": {"name": "eeg_pretrain", "task": "eeg_pretraining"},
         "data": EEG_DATA, "model": {"name": "femba_pretrain", **FEMBA}, "train": TRAIN,
     },
     "classification": {
-        "run": {"name": "ecg200_chimera", "task": "classification",
+        "run": {"name": "ecg200_chimera", "task": "series_classification",
                 "baselines": ["smamba_classifier"]},
         "data": {"dataset": "ECG200"},
         "model": {"name": "chimera_classifier", **CHIMERA}, "train": {**TRAIN, "batch_size": 16},
@@ -58,7 +58,7 @@ RECIPES: dict[str, dict[str, Any]] = {
                                             "d_state": 2}},
     },
     "anomaly": {
-        "run": {"name": "kdd_tsad_chimera", "task": "anomaly"},
+        "run": {"name": "kdd_tsad_chimera", "task": "anomaly_detection"},
         "data": {"dataset": "KDD-TSAD_135", "window": 32, "stride": 16, "score_stride": 16},
         "model": {"name": "chimera_anomaly", **CHIMERA}, "train": {**TRAIN, "batch_size": 16},
     },

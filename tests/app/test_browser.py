@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tsssm.app import browser
+from . import browser
 
 
 def _install_chromium() -> str | None:

@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 
 from tsssm.app.views.forecasting import step_errors
 from tsssm.data import CHOLEC80_PHASES, SLEEP_STAGES
-from tsssm.recipes.prediction_columns import HEADLINE_METRICS
+from tsssm.tasks import TASKS
 
 from .conftest import charts, open_page, read_metrics, texts
 
@@ -40,13 +40,13 @@ def test_overview_lists_every_run_with_its_headline_metrics(runs_dir: Path,
         main = config["model"]["name"]
         assert row["models"].split(", ")[0] == main
         test = read_metrics(path)[main]["test"]
-        for metric in HEADLINE_METRICS.get(row["task"], ()):
+        for metric in TASKS[row["task"]].headline_metrics:
             assert row[f"test {metric}"] == pytest.approx(test[metric], nan_ok=True), path.name
 
 
 def test_overview_filters_and_sorts(runs_dir: Path, runs: dict[str, Path]) -> None:
     app = open_page(runs_dir)
-    app.multiselect(key="filter_task").set_value(["eeg", "anomaly"])
+    app.multiselect(key="filter_task").set_value(["eeg_classification", "anomaly_detection"])
     app.selectbox(key="sort_by").set_value("run")
     app.toggle(key="sort_descending").set_value(False)
     with pytest.MonkeyPatch.context() as patch:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tsssm.recipes.run_folder import RunFolder
+from tsssm.runs import RunFolder
 
 
 def troubled_runs(runs_dir: Path, source: Path) -> dict[str, Path]:

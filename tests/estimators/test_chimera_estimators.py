@@ -62,9 +62,10 @@ def seasonal(n: int, seed: int = 0) -> np.ndarray:
 
 
 def test_forecaster_builds_chimera_with_its_options() -> None:
-    forecaster = ChimeraForecaster(lookback=16, horizon=4, d_model=4, d_ff=8, n_layers=1,
-                                   d_state=2, season_period=8, max_epochs=1, batch_size=16)
-    assert forecaster.get_params()["season_period"] == 8
+    options = {"d_model": 4, "d_ff": 8, "n_layers": 1, "d_state": 2, "season_period": 8}
+    forecaster = ChimeraForecaster(lookback=16, horizon=4, model_options=options, max_epochs=1,
+                                   batch_size=16)
+    assert forecaster.get_params()["model_options"]["season_period"] == 8
     assert clone(forecaster).get_params() == forecaster.get_params()
     forecaster.fit(seasonal(120))
     assert isinstance(forecaster.module_.model, Chimera)

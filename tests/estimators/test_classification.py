@@ -139,7 +139,7 @@ def test_bad_parameters_are_named(params: dict, message: str) -> None:
 
 def test_subclasses_only_name_their_model() -> None:
     class MambaHeadClassifier(WindowClassifier):
-        model_name = "femba_mamba_head"
+        default_model = "femba_mamba_head"
 
     x, y = oscillations(20)
     options = {**TINY, "head_dim": 8}

@@ -12,8 +12,8 @@ from sklearn.exceptions import NotFittedError
 
 from tsssm.estimators import SMambaForecaster
 
-SMALL = {"lookback": 24, "horizon": 6, "d_model": 16, "d_ff": 16, "max_epochs": 4,
-         "lr": 3e-3}
+SMALL = {"lookback": 24, "horizon": 6, "model_options": {"d_model": 16, "d_ff": 16},
+         "max_epochs": 4, "lr": 3e-3}
 
 
 def seasonal_frame(n: int = 400) -> pl.DataFrame:
@@ -34,8 +34,8 @@ def fitted() -> SMambaForecaster:
 def test_init_only_stores_parameters_and_clone_works() -> None:
     forecaster = SMambaForecaster(lookback=10, horizon=3)
     assert forecaster.get_params()["lookback"] == 10
-    copy = clone(forecaster.set_params(d_model=8))
-    assert copy.get_params()["d_model"] == 8
+    copy = clone(forecaster.set_params(model_options={"d_model": 8}))
+    assert copy.get_params()["model_options"] == {"d_model": 8}
     assert not hasattr(copy, "module_")
 
 

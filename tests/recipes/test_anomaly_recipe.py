@@ -12,9 +12,11 @@ import polars
 import pytest
 
 from tsssm.data.series import DataError
-from tsssm.recipes import AnomalyRecipe, ConfigError, Recipe, RunFolder, from_dict
-from tsssm.recipes.anomaly import detection_metrics
-from tsssm.recipes.prediction_columns import ANOMALY
+from tsssm.metrics import detection_metrics
+from tsssm.recipes import ConfigError, Recipe, from_dict
+from tsssm.runs import RunFolder
+from tsssm.tasks.anomaly_detection import PREDICTION_COLUMNS as ANOMALY
+from tsssm.tasks.anomaly_detection import AnomalyRecipe
 
 N_STEPS, TRAIN_END, SPIKE = 900, 400, (650, 662)
 TINY = {"d_model": 8, "d_state": 4, "d_ff": 16, "n_layers": 1, "season_period": 4,
@@ -37,7 +39,7 @@ def spiky_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def recipe(dataset: Path | str, **data: Any) -> dict[str, Any]:
     return {
-        "run": {"name": "spiky", "task": "anomaly"},
+        "run": {"name": "spiky", "task": "anomaly_detection"},
         "data": {"dataset": str(dataset), "train_end": TRAIN_END, "window": 20,
                  "stride": 2, "score_stride": 5, **data},
         "model": {"name": "chimera_anomaly", **TINY},

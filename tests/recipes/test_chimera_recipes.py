@@ -11,7 +11,7 @@ RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 def test_ecg200_recipe_classifies_with_an_smamba_baseline() -> None:
     config = load_config(RECIPES / "ecg200_chimera.toml")
-    assert (config.run.task, config.data.dataset) == ("classification", "ECG200")
+    assert (config.run.task, config.data.dataset) == ("series_classification", "ECG200")
     assert [m.name for m in config.models()] == ["chimera_classifier", "smamba_classifier"]
 
 
@@ -25,5 +25,5 @@ def test_etth1_recipe_keeps_the_smamba_recipes_windows_and_split() -> None:
 
 def test_kdd_recipe_detects_anomalies_with_chimera() -> None:
     config = load_config(RECIPES / "kdd_tsad_chimera.toml")
-    assert (config.run.task, config.data.dataset) == ("anomaly", "KDD-TSAD_135")
+    assert (config.run.task, config.data.dataset) == ("anomaly_detection", "KDD-TSAD_135")
     assert config.model.name == "chimera_anomaly"

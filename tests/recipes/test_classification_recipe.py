@@ -13,17 +13,13 @@ import torch.nn.functional as F
 from sklearn.metrics import balanced_accuracy_score
 from torch.utils.data import DataLoader, TensorDataset
 
-from tsssm.recipes import (
-    ClassificationModule,
-    EpochSampler,
-    RunFolder,
-    SignalAugmentation,
-    WindowClassificationRecipe,
-    WindowDataset,
-    WindowSplit,
-    from_dict,
-)
-from tsssm.recipes.prediction_columns import CLASSIFICATION
+from tsssm.data.augmentation import SignalAugmentation
+from tsssm.data.windows import WindowDataset, WindowSplit
+from tsssm.recipes import from_dict
+from tsssm.runs import RunFolder
+from tsssm.tasks._window_classification import WindowClassificationRecipe
+from tsssm.tasks.series_classification import PREDICTION_COLUMNS as CLASSIFICATION
+from tsssm.training import ClassificationModule, EpochSampler
 
 N_CHANS, N_TIMES, CLASSES = 2, 32, ["low", "mid", "high"]
 TINY_FEMBA = {"embed_dim": 4, "n_blocks": 1, "d_state": 4, "expand": 1, "patch_times": 8}
@@ -42,6 +38,9 @@ def toy_windows(n: int, seed: int) -> TensorDataset:
 class ToyRecipe(WindowClassificationRecipe):
     """No ``task``: instantiated directly, not registered."""
 
+    task = "toy"
+    prediction_columns = CLASSIFICATION
+
     def load_windows(self) -> WindowSplit:
         test = toy_windows(30, seed=2)
         metadata = polars.DataFrame({"case": [f"case{i}" for i in range(30)],
@@ -53,7 +52,7 @@ class ToyRecipe(WindowClassificationRecipe):
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory: pytest.TempPathFactory) -> RunFolder:
     raw = {
-        "run": {"name": "toy", "task": "eeg", "baselines": ["femba_mamba_head"]},
+        "run": {"name": "toy", "task": "eeg_classification", "baselines": ["femba_mamba_head"]},
         "data": {"dataset": "mental_arithmetic", "fractions": [0.5, 0.25, 0.25]},
         "model": {"name": "femba", **TINY_FEMBA},
         "train": {"max_epochs": 2, "batch_size": 8, "lr": 3e-3, "seed": 1, "threads": 1,

@@ -55,7 +55,8 @@ def test_data_errors_are_usage_errors(capsys: pytest.CaptureFixture, tmp_path: P
 
 def test_a_live_run_is_not_resumed_twice(capsys: pytest.CaptureFixture, tmp_path: Path,
                                           tiny_csv: Path) -> None:
-    from tsssm.recipes import RunFolder, dump_config, load_config
+    from tsssm.recipes import dump_config, load_config
+    from tsssm.runs import RunFolder
 
     folder = RunFolder.create(tmp_path, "tiny")
     config = load_config(write_recipe(tmp_path / "x.toml", tiny_recipe(tiny_csv)))

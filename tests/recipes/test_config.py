@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tsssm.recipes import (
-    ConfigError,
-    TrainConfig,
-    dump_config,
-    from_dict,
-    load_config,
-    parse_override,
-)
+from tsssm.recipes import ConfigError, dump_config, from_dict, load_config, parse_override
 from tsssm.recipes._toml import dumps
+from tsssm.training import TrainConfig
 
 from .conftest import REPO, tiny_recipe, write_recipe
 

@@ -12,18 +12,12 @@ import pytest
 import torch
 from sklearn.metrics import balanced_accuracy_score
 
-from tsssm.recipes import (
-    ConfigError,
-    EEGRecipe,
-    Recipe,
-    SignalAugmentation,
-    dump_config,
-    from_dict,
-    load_config,
-    run_state,
-)
-from tsssm.recipes.callbacks import load_weights
-from tsssm.recipes.prediction_columns import EEG
+from tsssm.data.augmentation import SignalAugmentation
+from tsssm.recipes import ConfigError, Recipe, dump_config, from_dict, load_config
+from tsssm.runs import run_state
+from tsssm.tasks.eeg_classification import PREDICTION_COLUMNS as EEG
+from tsssm.tasks.eeg_classification import EEGRecipe
+from tsssm.training.callbacks import load_weights
 
 from .conftest import REPO, read_metrics
 
@@ -41,7 +35,8 @@ COMMON_CHAIN = [{"step": "pick_channels", "channels": COMMON}, {"step": "resampl
 
 def eeg_recipe(**data: Any) -> dict[str, Any]:
     return {
-        "run": {"name": "tiny_eeg", "task": "eeg", "baselines": ["femba_mamba_head"]},
+        "run": {"name": "tiny_eeg", "task": "eeg_classification",
+                "baselines": ["femba_mamba_head"]},
         "data": {"dataset": "mental_arithmetic", "window_s": 4.0, **SPLIT,
                  "preprocessing": [{"step": "robust_scale"}], **data},
         "model": {"name": "femba", **TINY_FEMBA},
@@ -117,7 +112,7 @@ def encoder_tensors(state: dict[str, torch.Tensor], prefix: str) -> dict[str, to
 
 def test_pretrain_then_fine_tune_with_a_frozen_encoder(tmp_path: Path) -> None:
     pretrain = {
-        "run": {"name": "tiny_pretrain", "task": "eeg_pretrain"},
+        "run": {"name": "tiny_pretrain", "task": "eeg_pretraining"},
         "data": {"dataset": "mental_arithmetic", "window_s": 4.0, **SPLIT,
                  "preprocessing": COMMON_CHAIN, "extra_datasets": ["eegmmidb"]},
         "model": {"name": "femba_pretrain", **TINY_FEMBA},
@@ -208,12 +203,12 @@ def test_bad_eeg_data_tables_name_the_key(data: dict[str, Any], message: str) ->
 def test_eeg_recipe_refuses_non_classification_models() -> None:
     raw = eeg_recipe()
     raw["model"] = {"name": "femba_pretrain"}
-    with pytest.raises(ConfigError, match="unknown model 'femba_pretrain'; eeg models: chimera"):
+    with pytest.raises(ConfigError, match="unknown model 'femba_pretrain'; eeg_classification models: chimera"):
         from_dict(raw, source="test")
 
 
 def test_pretrain_extra_dataset_must_fit_the_channels(tmp_path: Path) -> None:
-    raw = {"run": {"name": "p", "task": "eeg_pretrain"},
+    raw = {"run": {"name": "p", "task": "eeg_pretraining"},
            "data": {"dataset": "mental_arithmetic", **SPLIT, "extra_datasets": ["eegmmidb"]},
            "model": {"name": "femba_pretrain", **TINY_FEMBA}, "train": TINY_TRAIN}
     recipe = Recipe.start(from_dict(raw, source="test"), tmp_path)
@@ -277,7 +272,7 @@ def test_augmentation_is_seeded_and_leaves_the_global_rng_alone() -> None:
 @pytest.mark.parametrize("name", ["eeg_pretrain", "eeg_mental_arithmetic", "bonn_seizure"])
 def test_bundled_eeg_recipe_files_parse_and_round_trip(name: str, tmp_path: Path) -> None:
     config = load_config(REPO / "recipes" / f"{name}.toml")
-    assert config.run.task in ("eeg", "eeg_pretrain")
+    assert config.run.task in ("eeg_classification", "eeg_pretraining")
     assert config.data.preprocessing  # inline tables in an array, written back as such
     saved = tmp_path / "config.toml"
     saved.write_text(dump_config(config))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from tsssm.recipes import EpochSampler, ResumableDataLoader
+from tsssm.training import EpochSampler, ResumableDataLoader
 
 
 def batches(sampler: EpochSampler, size: int) -> list[list[int]]:

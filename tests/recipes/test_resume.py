@@ -14,8 +14,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tsssm.recipes import run_state
-from tsssm.recipes.callbacks import checkpoint_step, latest_checkpoint
+from tsssm.runs import run_state
+from tsssm.training.callbacks import checkpoint_step, latest_checkpoint
 
 from .conftest import REPO, read_metrics, run_cli, tiny_recipe, write_recipe
 

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from tsssm.cli import main
-from tsssm.recipes import RUN_DIR_ENV, Recipe, RunFolder, load_config
-from tsssm.recipes.run_folder import write_json
+from tsssm.recipes import RUN_DIR_ENV, Recipe, load_config
+from tsssm.runs import RunFolder, write_json
 
 from .conftest import HORIZON, LOOKBACK, N_VARIATES, read_metrics, tiny_recipe, write_recipe
 

@@ -14,16 +14,10 @@ import torch
 
 from tsssm.data import UCRData, UCRInfo, load_ucr
 from tsssm.data.series import DataError
-from tsssm.recipes import (
-    ConfigError,
-    Recipe,
-    RunFolder,
-    UCRRecipe,
-    from_dict,
-    stratified_holdout,
-    ucr_split,
-)
-from tsssm.recipes.prediction_columns import CLASSIFICATION
+from tsssm.recipes import ConfigError, Recipe, from_dict
+from tsssm.runs import RunFolder
+from tsssm.tasks.series_classification import PREDICTION_COLUMNS as CLASSIFICATION
+from tsssm.tasks.series_classification import UCRRecipe, stratified_holdout, ucr_split
 
 TINY_CHIMERA = {"d_model": 8, "d_state": 4, "d_ff": 16, "n_layers": 1, "season_period": 4}
 TINY_SMAMBA = {"d_model": 16, "d_ff": 16, "n_layers": 1, "d_state": 2}
@@ -31,7 +25,7 @@ TINY_SMAMBA = {"d_model": 16, "d_ff": 16, "n_layers": 1, "d_state": 2}
 
 def recipe(**data: Any) -> dict[str, Any]:
     return {
-        "run": {"name": "ecg", "task": "classification", "baselines": ["smamba_classifier"]},
+        "run": {"name": "ecg", "task": "series_classification", "baselines": ["smamba_classifier"]},
         "data": {"dataset": "ECG200", **data},
         "model": {"name": "chimera_classifier", **TINY_CHIMERA},
         "train": {"max_epochs": 1, "batch_size": 16, "lr": 3e-3, "seed": 5, "threads": 1,

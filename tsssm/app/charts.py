@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import altair as alt
 import polars as pl
 
-from tsssm.data import CHOLEC80_PHASES, SLEEP_STAGES
+from tsssm.data.phase_names import CHOLEC80_PHASES, SLEEP_STAGES
 
 # Enough distinct colours for Cholec80's 7 phases, sleep's 5 stages, or 20 classes.
 PALETTE = "category20"

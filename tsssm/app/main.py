@@ -7,8 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from tsssm.runs import RunFileError
+
 from . import RUNS_DIR_ENV, cache
-from .run_files import RunFileError
 from .views import compare, overview, run
 
 PAGES = {"runs": overview.render, "run": run.render, "compare": compare.render}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from .series import DataError
@@ -17,14 +18,18 @@ __all__ = [
     "BUNDLED_FOLDER_SHA256",
     "BUNDLED_SHA256",
     "DATA_DIR_ENV",
+    "BundledFolder",
     "ChecksumError",
     "bundled_dataset",
+    "bundled_folder",
     "check_sha256",
     "datasets_dir",
     "file_sha256",
+    "verified_path",
 ]
 
 DATA_DIR_ENV = "TSSSM_DATA_DIR"
+SUMS_FILE = "SHA256SUMS"  # the checksum list of a bundled folder
 BUNDLED_SHA256 = {
     # ETDataset, CC BY-ND 4.0: bundled unmodified; see datasets/ETTh1.md.
     "ETTh1.csv": "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
@@ -109,3 +114,64 @@ def bundled_dataset(name: str) -> Path:
         )
     check_sha256(path, BUNDLED_SHA256[filename], "the file was modified or truncated")
     return path
+
+
+@dataclass(frozen=True)
+class BundledFolder:
+    """A bundled data folder whose ``SHA256SUMS`` matches the sha256 recorded in
+    ``tsssm/data/_bundled.py``; every file read through ``path`` is checked against it."""
+
+    root: Path
+    sums: dict[str, str]  # path relative to root (posix) -> sha256
+
+    def path(self, relative: str) -> Path:
+        """The verified file ``root/relative``.
+
+        Raises:
+            DataError: the file is not part of the bundled data, or is missing.
+            ChecksumError: its content differs from the bundled one.
+        """
+        if relative not in self.sums:
+            raise DataError(f"{relative} is not listed in {self.root / SUMS_FILE}")
+        path = self.root / relative
+        if not path.is_file():
+            raise DataError(f"bundled file {path} is missing (listed in {SUMS_FILE})")
+        check_sha256(path, self.sums[relative], "the file was modified or truncated")
+        return path
+
+
+def bundled_folder(name: str) -> BundledFolder:
+    """The bundled data folder ``datasets/<name>/``, its ``SHA256SUMS`` verified.
+
+    Raises:
+        DataError: unknown name, or the folder or its ``SHA256SUMS`` is missing.
+        ChecksumError: ``SHA256SUMS`` differs from the one recorded in ``_bundled.py``.
+    """
+    if name not in BUNDLED_FOLDER_SHA256:
+        known = sorted(BUNDLED_FOLDER_SHA256)
+        raise DataError(f"no bundled data folder {name!r}; bundled: {known}")
+    root = datasets_dir() / name
+    sums = root / SUMS_FILE
+    if not sums.is_file():
+        raise DataError(
+            f"bundled data folder {root} (or its {SUMS_FILE}) not found: it ships in datasets/ "
+            f"of the tsssm source checkout; use a checkout, set {DATA_DIR_ENV} to a folder "
+            f"holding an unmodified copy, or pass root= to read your own copy"
+        )
+    check_sha256(sums, BUNDLED_FOLDER_SHA256[name], "the folder's checksum list was modified")
+    return BundledFolder(root, _read_sums(str(sums), BUNDLED_FOLDER_SHA256[name]))
+
+
+def verified_path(bundle: BundledFolder | None, path: Path) -> Path:
+    """``path``, checked against ``bundle``'s checksums when it is a bundled file."""
+    return path if bundle is None else bundle.path(path.relative_to(bundle.root).as_posix())
+
+
+@functools.lru_cache(maxsize=8)
+def _read_sums(path: str, sha256: str) -> dict[str, str]:
+    """``SHA256SUMS`` as {relative path: sha256} (``sha256`` keys the cache to the content)."""
+    table = {}
+    for line in Path(path).read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        table[name.removeprefix("./")] = digest
+    return table

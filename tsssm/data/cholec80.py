@@ -25,25 +25,11 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from .phase import (
-    BundledFolder,
-    PhaseSequence,
-    PhaseSplit,
-    bundled_folder,
-    split_by_group,
-    verified_path,
-)
+from ._bundled import BundledFolder, bundled_folder, verified_path
+from .phase import PhaseSequence, PhaseSplit, split_by_group
+from .phase_names import CHOLEC80_PHASES
 from .series import PARQUET_SUFFIXES, DataError
 
-CHOLEC80_PHASES = (
-    "Preparation",
-    "CalotTriangleDissection",
-    "ClippingCutting",
-    "GallbladderDissection",
-    "GallbladderPackaging",
-    "CleaningCoagulation",
-    "GallbladderRetraction",
-)
 CHOLEC80_TOOLS = (
     "Grasper",
     "Bipolar",

@@ -8,19 +8,16 @@ features.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
-from ._bundled import BUNDLED_FOLDER_SHA256, DATA_DIR_ENV, check_sha256, datasets_dir
 from .series import DataError
-
-SUMS_FILE = "SHA256SUMS"
+from .splits import StandardScaler
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,62 +146,36 @@ def split_by_group(
     return PhaseSplit(**split)
 
 
-@dataclass(frozen=True)
-class BundledFolder:
-    """A bundled data folder whose ``SHA256SUMS`` matches the sha256 recorded in
-    ``tsssm/data/_bundled.py``; every file read through ``path`` is checked against it."""
-
-    root: Path
-    sums: dict[str, str]  # path relative to root (posix) -> sha256
-
-    def path(self, relative: str) -> Path:
-        """The verified file ``root/relative``.
-
-        Raises:
-            DataError: the file is not part of the bundled data, or is missing.
-            ChecksumError: its content differs from the bundled one.
-        """
-        if relative not in self.sums:
-            raise DataError(f"{relative} is not listed in {self.root / SUMS_FILE}")
-        path = self.root / relative
-        if not path.is_file():
-            raise DataError(f"bundled file {path} is missing (listed in {SUMS_FILE})")
-        check_sha256(path, self.sums[relative], "the file was modified or truncated")
-        return path
+# Torch datasets of the phase task ------------------------------------------------------
 
 
-def bundled_folder(name: str) -> BundledFolder:
-    """The bundled data folder ``datasets/<name>/``, its ``SHA256SUMS`` verified.
+class PhaseDataset(Dataset):
+    """Recordings as training items, inputs standardised by ``scaler`` (when given)."""
 
-    Raises:
-        DataError: unknown name, or the folder or its ``SHA256SUMS`` is missing.
-        ChecksumError: ``SHA256SUMS`` differs from the one recorded in ``_bundled.py``.
-    """
-    if name not in BUNDLED_FOLDER_SHA256:
-        known = sorted(BUNDLED_FOLDER_SHA256)
-        raise DataError(f"no bundled data folder {name!r}; bundled: {known}")
-    root = datasets_dir() / name
-    sums = root / SUMS_FILE
-    if not sums.is_file():
-        raise DataError(
-            f"bundled data folder {root} (or its {SUMS_FILE}) not found: it ships in datasets/ "
-            f"of the tsssm source checkout; use a checkout, set {DATA_DIR_ENV} to a folder "
-            f"holding an unmodified copy, or pass root= to read your own copy"
-        )
-    check_sha256(sums, BUNDLED_FOLDER_SHA256[name], "the folder's checksum list was modified")
-    return BundledFolder(root, _read_sums(str(sums), BUNDLED_FOLDER_SHA256[name]))
+    def __init__(self, sequences: Sequence[PhaseSequence],
+                 scaler: StandardScaler | None = None) -> None:
+        self.sequences, self.scaler = list(sequences), scaler
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        sequence = self.sequences[index]
+        x = sequence.inputs if self.scaler is None else self.scaler.transform(sequence.inputs)
+        return {"x": x, "labels": sequence.labels, "progress": sequence.progress,
+                "video_progress": sequence.video_progress, "index": torch.tensor(index)}
 
 
-def verified_path(bundle: BundledFolder | None, path: Path) -> Path:
-    """``path``, checked against ``bundle``'s checksums when it is a bundled file."""
-    return path if bundle is None else bundle.path(path.relative_to(bundle.root).as_posix())
+def pad_recordings(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack items of different lengths, zero-padded at the end, with their ``lengths``."""
+    lengths = torch.tensor([len(item["labels"]) for item in items])
+    batch = {"lengths": lengths, "index": torch.stack([item["index"] for item in items])}
+    for key in ("x", "labels", "progress", "video_progress"):
+        batch[key] = torch.nn.utils.rnn.pad_sequence([item[key] for item in items],
+                                                     batch_first=True)
+    return batch
 
 
-@functools.lru_cache(maxsize=8)
-def _read_sums(path: str, sha256: str) -> dict[str, str]:
-    """``SHA256SUMS`` as {relative path: sha256} (``sha256`` keys the cache to the content)."""
-    table = {}
-    for line in Path(path).read_text().splitlines():
-        digest, _, name = line.partition("  ")
-        table[name.removeprefix("./")] = digest
-    return table
+def fit_input_scaler(sequences: Sequence[PhaseSequence]) -> StandardScaler:
+    """Per-feature mean and std over every step of ``sequences`` (the training part)."""
+    return StandardScaler.fit(torch.cat([s.inputs for s in sequences]).double().numpy())

@@ -17,17 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .phase import (
-    BundledFolder,
-    PhaseSequence,
-    PhaseSplit,
-    bundled_folder,
-    split_by_group,
-    verified_path,
-)
+from ._bundled import BundledFolder, bundled_folder, verified_path
+from .phase import PhaseSequence, PhaseSplit, split_by_group
+from .phase_names import SLEEP_STAGES
 from .series import DataError
 
-SLEEP_STAGES = ("W", "N1", "N2", "N3", "REM")
 SLEEP_EPOCH_SECONDS = 30.0
 _NIGHT = re.compile(r"SC4(\d\d)(\d)E\d")
 

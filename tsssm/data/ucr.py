@@ -36,7 +36,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from .phase import bundled_folder
+from ._bundled import bundled_folder
 from .series import DataError
 
 Ragged = Literal["error", "pad", "truncate"]

@@ -1,4 +1,5 @@
-"""``SMambaForecaster``: S-Mamba (or any registered forecaster) with scikit-learn's conventions.
+"""``Forecaster``: any registered forecaster with scikit-learn's conventions, and its presets
+``SMambaForecaster`` and ``ChimeraForecaster``.
 
     forecaster = SMambaForecaster(lookback=96, horizon=24, max_epochs=5).fit(frame)
     forecaster.predict()             # the 24 steps after the end of `frame`, as a frame
@@ -7,93 +8,111 @@
 
 A series is a polars or pandas frame (an optional datetime column, then one numeric column per
 variate) or an array [time, variates]; ``predict`` answers in the type and scale it was given.
+Training goes through ``tsssm.training.fit`` (the best validation epoch is kept).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-import lightning.pytorch as pl
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch.utils.data import DataLoader
 
 from tsssm.data import ForecastingWindows, StandardScaler
-from tsssm.recipes.lightning_module import ForecastingModule
+from tsssm.models import model_entry
+from tsssm.training import (
+    ForecastingModule,
+    SplitDataModule,
+    estimator_train_config,
+    fit,
+    optimization_dict,
+)
 
-from ._lightning import quiet_lightning
 from ._series import Series, SeriesLayout, as_values, from_values
 
 
-class SMambaForecaster(BaseEstimator):
+class Forecaster(BaseEstimator):
     """Multivariate forecaster: the next ``horizon`` steps of every variate from the last
     ``lookback`` steps, trained with MSE on standardised series (scaler fitted in ``fit``).
 
     Args:
         lookback, horizon: window lengths.
-        model: a registered forecasting model name (``tsssm.models.list_models("forecasting")``).
-        d_model, d_ff, n_layers, d_state, dropout: model widths (``d_state`` only for S-Mamba).
-        max_epochs, batch_size, lr, patience: training; the last ``validation_fraction`` of
-            the series is held out for early stopping when it is long enough.
+        model: a registered forecasting model (``tsssm.models.list_models("forecasting")``);
+            None takes the preset's ``default_model``.
+        model_options: options of the model's config (not ``lookback``, ``horizon``,
+            ``n_variates`` or ``n_time_features``: they come from the data); a preset's
+            ``default_model_options`` fill in what is not given.
+        max_epochs, batch_size, lr, weight_decay, patience: training (AdamW, no decay on the
+            scan's ``A_log``/``D``, norms and biases); the last ``validation_fraction`` of
+            the series is held out to keep the best epoch and stop early, when it is long
+            enough.
         random_state: seed of the weights, dropout and shuffling.
-        verbose: show Lightning's progress bar.
+        device: ``"auto"`` (a GPU when one is available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+        verbose: show Lightning's progress bar and notices.
 
-    Attributes after ``fit``: ``module_`` (the trained Lightning module), ``scaler_``,
+    Attributes after ``fit``: ``module_`` (the trained ``ForecastingModule``), ``scaler_``,
     ``layout_`` (column names and time step of the training series), ``n_variates_``,
-    ``history_`` (the last ``lookback`` standardised rows, the default context).
+    ``history_`` (the last ``lookback`` standardised rows, the default context),
+    ``training_`` (per-epoch losses).
     """
+
+    default_model: ClassVar[str | None] = None
+    default_model_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,
         lookback: int = 96,
         horizon: int = 96,
-        model: str = "smamba",
-        d_model: int = 128,
-        d_ff: int = 128,
-        n_layers: int = 2,
-        d_state: int = 2,
-        dropout: float = 0.1,
+        model: str | None = None,
+        model_options: dict[str, Any] | None = None,
         max_epochs: int = 10,
         batch_size: int = 32,
         lr: float = 1e-3,
+        weight_decay: float = 0.0,
         patience: int = 3,
         validation_fraction: float = 0.1,
         random_state: int = 0,
+        device: str = "auto",
         verbose: bool = False,
     ) -> None:
         self.lookback = lookback
         self.horizon = horizon
         self.model = model
-        self.d_model = d_model
-        self.d_ff = d_ff
-        self.n_layers = n_layers
-        self.d_state = d_state
-        self.dropout = dropout
+        self.model_options = model_options
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.weight_decay = weight_decay
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.device = device
         self.verbose = verbose
 
+    def _model_name(self) -> str:
+        name = self.model if self.model is not None else self.default_model
+        if name is None:
+            raise ValueError(f"{type(self).__name__}: set `model` to a registered forecasting "
+                             "model (tsssm.models.list_models('forecasting'))")
+        if model_entry(name).task != "forecasting":
+            raise ValueError(f"{type(self).__name__}: model {name!r} is not a forecasting "
+                             "model")
+        return name
+
     def _model_options(self) -> dict[str, Any]:
-        if self.model == "dlinear":
-            return {}
-        options = {"d_model": self.d_model, "d_ff": self.d_ff, "n_layers": self.n_layers,
-                   "dropout": self.dropout}
-        if self.model == "smamba":
-            options["d_state"] = self.d_state
-        return options
+        """The preset's defaults (only when the preset's model is used), then the user's."""
+        defaults = self.default_model_options if self.model in (None, self.default_model) \
+            else {}
+        return {**defaults, **(self.model_options or {})}
 
     def _windows(self, values: torch.Tensor) -> ForecastingWindows:
         marks = values.new_zeros(len(values), 0)
         return ForecastingWindows(values, marks, self.lookback, self.horizon)
 
-    def fit(self, y: Series) -> SMambaForecaster:
+    def fit(self, y: Series) -> Forecaster:
         """Train on the series ``y`` [time, variates]; returns ``self``."""
         values, layout = as_values(y, "y", min_rows=self.lookback + self.horizon)
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -108,30 +127,25 @@ class SMambaForecaster(BaseEstimator):
         )
         train_rows = len(scaled) - n_val if enough_for_val else len(scaled)
         train = self._windows(scaled[:train_rows])
-        generator = torch.Generator().manual_seed(self.random_state)
-        train_loader = DataLoader(train, batch_size=self.batch_size, shuffle=True,
-                                  generator=generator)
-        val_loader, callbacks = None, []
-        if enough_for_val:
-            # Validation windows may look back into the training rows; targets never do.
-            val = self._windows(scaled[train_rows - self.lookback :])
-            val_loader = DataLoader(val, batch_size=self.batch_size)
-            callbacks.append(EarlyStopping("val_loss", patience=self.patience))
-
-        pl.seed_everything(self.random_state, verbose=False)
-        self.module_ = ForecastingModule(
-            self.model, self._model_options(), self.lookback, self.horizon,
-            n_variates=values.shape[1], n_time_features=0, use_time_features=False, lr=self.lr,
-            seed=self.random_state,
-        )
-        with quiet_lightning(self.verbose):
-            trainer = pl.Trainer(
-                max_epochs=self.max_epochs, accelerator="auto", devices=1, logger=False,
-                enable_checkpointing=False, enable_progress_bar=self.verbose,
-                enable_model_summary=self.verbose, callbacks=callbacks,
+        # Validation windows may look back into the training rows; targets never do.
+        val = self._windows(scaled[train_rows - self.lookback:]) if enough_for_val else None
+        settings = estimator_train_config(
+            self.device, max_epochs=self.max_epochs, patience=self.patience,
+            batch_size=min(self.batch_size, len(train)), progress_bar=self.verbose,
+            seed=self.random_state)
+        with torch.random.fork_rng():
+            torch.manual_seed(self.random_state)
+            self.module_ = ForecastingModule(
+                self._model_name(), self._model_options(), self.lookback, self.horizon,
+                n_variates=values.shape[1], n_time_features=0, use_time_features=False,
+                optimization=optimization_dict(lr=self.lr, weight_decay=self.weight_decay),
+                seed=self.random_state,
             )
-            trainer.fit(self.module_, train_loader, val_loader)
+            result = fit(self.module_, SplitDataModule(train, val, None, settings.batch_size,
+                                                       self.random_state),
+                         settings, verbose=self.verbose)
         self.module_.eval()
+        self.training_ = result.history
         self.layout_ = layout
         self.n_variates_ = values.shape[1]
         self.history_ = scaled[-self.lookback :]
@@ -178,3 +192,23 @@ class SMambaForecaster(BaseEstimator):
         tags.requires_fit = True
         tags.non_deterministic = False
         return tags
+
+
+class SMambaForecaster(Forecaster):
+    """S-Mamba (``"smamba"``) as a :class:`Forecaster`; ``model_options`` take its options
+    (``d_model``, ``d_ff``, ``n_layers``, ``d_state``, ``dropout``, ...) over these defaults."""
+
+    default_model = "smamba"
+    default_model_options: ClassVar[dict[str, Any]] = {
+        "d_model": 128, "d_ff": 128, "n_layers": 2, "d_state": 2, "dropout": 0.1}
+
+
+class ChimeraForecaster(Forecaster):
+    """Chimera (``"chimera"``) as a :class:`Forecaster`; ``model_options`` take its options
+    (``d_model``, ``d_ff``, ``n_layers``, ``d_state``, ``dropout``, ``season_period``, ...)
+    over these defaults."""
+
+    default_model = "chimera"
+    default_model_options: ClassVar[dict[str, Any]] = {
+        "d_model": 32, "d_ff": 64, "n_layers": 2, "d_state": 8, "dropout": 0.1,
+        "season_period": 12}

@@ -17,19 +17,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import lightning.pytorch as pl
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
-from torch.utils.data import DataLoader
 
-from tsssm.data import PhaseSequence
+from tsssm.data import PhaseDataset, PhaseSequence, fit_input_scaler, pad_recordings
 from tsssm.models import PhaseStreamState
-from tsssm.recipes.phase_module import PhaseDataset, PhaseModule, fit_input_scaler, pad_recordings
-
-from ._lightning import quiet_lightning
+from tsssm.training import (
+    PhaseModule,
+    SplitDataModule,
+    estimator_train_config,
+    fit,
+    optimization_dict,
+)
 
 
 class PhaseRecognizer(BaseEstimator):
@@ -45,7 +47,11 @@ class PhaseRecognizer(BaseEstimator):
         max_epochs, batch_size, lr, weight_decay: training (AdamW; ``batch_size`` recordings
             per step, padded to the longest).
         random_state: seed of the weights, dropout and shuffling.
-        verbose: show Lightning's progress bar.
+        device: ``"auto"`` (a GPU when one is available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+        verbose: show Lightning's progress bar and notices.
+
+    Training goes through ``tsssm.training.fit`` (deterministic); there is no validation
+    split, so the last epoch is kept.
 
     Attributes after ``fit``: ``classes_`` [C] (sorted labels), ``n_features_in_`` (F),
     ``module_`` (the trained ``PhaseModule``), ``scaler_`` (per-feature standardisation
@@ -64,6 +70,7 @@ class PhaseRecognizer(BaseEstimator):
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
         random_state: int = 0,
+        device: str = "auto",
         verbose: bool = False,
     ) -> None:
         self.model = model
@@ -76,6 +83,7 @@ class PhaseRecognizer(BaseEstimator):
         self.lr = lr
         self.weight_decay = weight_decay
         self.random_state = random_state
+        self.device = device
         self.verbose = verbose
 
     def fit(self, X: Sequence[ArrayLike], y: Sequence[ArrayLike]) -> PhaseRecognizer:
@@ -99,26 +107,23 @@ class PhaseRecognizer(BaseEstimator):
             for i, (inputs, steps) in enumerate(zip(recordings, labels, strict=True))
         ]
         self.scaler_ = fit_input_scaler(sequences)
-        pl.seed_everything(self.random_state, verbose=False)
-        self.module_ = PhaseModule(
-            self.model, {"online": self.online, "d_model": self.d_model,
-                         **(self.model_options or {})},
-            n_inputs=self.n_features_in_, n_phases=len(self.classes_),
-            progress_weight=self.progress_weight, lr=self.lr, weight_decay=self.weight_decay,
-            seed=self.random_state,
-        )
-        loader = DataLoader(
-            PhaseDataset(sequences, self.scaler_), batch_size=min(self.batch_size, len(sequences)),
-            shuffle=True, collate_fn=pad_recordings,
-            generator=torch.Generator().manual_seed(self.random_state),
-        )
-        with quiet_lightning(self.verbose):
-            trainer = pl.Trainer(
-                max_epochs=self.max_epochs, accelerator="auto", devices=1, logger=False,
-                enable_checkpointing=False, enable_progress_bar=self.verbose,
-                enable_model_summary=self.verbose, deterministic=True,
+        settings = estimator_train_config(
+            self.device, max_epochs=self.max_epochs, progress_bar=self.verbose,
+            batch_size=min(self.batch_size, len(sequences)), seed=self.random_state)
+        data = SplitDataModule(PhaseDataset(sequences, self.scaler_), None, None,
+                               settings.batch_size, self.random_state,
+                               collate_fn=pad_recordings)
+        with torch.random.fork_rng():
+            torch.manual_seed(self.random_state)
+            self.module_ = PhaseModule(
+                self.model, {"online": self.online, "d_model": self.d_model,
+                             **(self.model_options or {})},
+                n_inputs=self.n_features_in_, n_phases=len(self.classes_),
+                progress_weight=self.progress_weight,
+                optimization=optimization_dict(lr=self.lr, weight_decay=self.weight_decay),
+                seed=self.random_state,
             )
-            trainer.fit(self.module_, train_dataloaders=loader)
+            fit(self.module_, data, settings, verbose=self.verbose)
         self.module_.eval()
         return self
 

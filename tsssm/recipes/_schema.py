@@ -10,11 +10,9 @@ import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
+from tsssm.training.config import ConfigError  # one error for every unusable setting
+
 _T = TypeVar("_T")
-
-
-class ConfigError(ValueError):
-    """A recipe that cannot be used as written; the message names the file and the key."""
 
 
 class Context:

@@ -1,4 +1,5 @@
-"""The ``Recipe`` base: config -> data -> model -> Lightning fit -> evaluate -> run folder.
+"""The ``Recipe`` base: config -> data -> model -> ``tsssm.training.fit`` -> evaluate -> run
+folder.
 
 A recipe trains its main model and each baseline in turn, in one run folder (see
 ``run_folder``). Per model, status.json moves through pending -> training -> evaluating ->
@@ -9,53 +10,53 @@ loader's place in the epoch); a trained one is only evaluated again.
 Distributed runs: with ``strategy = "ddp"`` Lightning starts the other processes by running
 the same command again; they find the run folder in ``$TSSSM_RUN_DIR`` (set here), train in
 step with process 0 and write nothing. Only process 0 evaluates and writes files.
+
+
+This module is imported by every task module, and the task registry by light readers (the
+app, ``tsssm runs``): it loads torch and Lightning only when a recipe runs, through the lazy
+``tsssm.training`` package.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import logging
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import lightning.pytorch as pl
-import polars
-import torch
-from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.utilities import rank_zero_only
+from tsssm import runs, training
+from tsssm.runs import CONFIG, ENVIRONMENT, RunFolder
 
-from . import run_folder
-from .callbacks import BEST, AtomicCheckpointIO, latest_checkpoint, load_weights, training_callbacks
 from .config import ConfigError, ModelConfig, RecipeConfig, TrainConfig, dump_config, load_config
-from .run_folder import CONFIG, ENVIRONMENT, RunFolder
+
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
+    import polars
 
 RUN_DIR_ENV = "TSSSM_RUN_DIR"
-_RECIPES: dict[str, type[Recipe]] = {}
+# The environment variables through which launchers (Lightning's DDP, torchrun, SLURM) give
+# a process its rank, in the order Lightning reads them.
+_RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
 
 
 def _process_rank() -> int:
     """This process's rank as set by a distributed launcher (0 when there is none)."""
-    return int(getattr(rank_zero_only, "rank", 0) or 0)
+    for name in _RANK_VARIABLES:
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
 
 
 class Recipe(ABC):
     """Trains and evaluates the models of ``config`` into ``folder``.
 
-    Subclasses set ``task`` and implement :meth:`setup`, :meth:`build_module`,
-    :meth:`datamodule` and :meth:`evaluate`. Use :meth:`start` or :meth:`resume`, then
-    :meth:`run`.
+    Subclasses (one per task module of ``tsssm.tasks``) set ``task`` and implement
+    :meth:`setup`, :meth:`build_module`, :meth:`datamodule` and :meth:`evaluate`. Use
+    :meth:`start` or :meth:`resume`, then :meth:`run`.
     """
 
     task: ClassVar[str]
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "task" in cls.__dict__:
-            _RECIPES[cls.task] = cls
 
     def __init__(self, config: RecipeConfig, folder: RunFolder) -> None:
         self.config, self.folder = config, folder
@@ -64,6 +65,8 @@ class Recipe(ABC):
         self.states = {m.name: states.get(m.name, "pending") for m in config.models()}
         # Decided once, before any training, so that every process of a distributed run
         # resumes each model from the same checkpoint.
+        from tsssm.training.callbacks import latest_checkpoint
+
         self.resume_from = {m.name: latest_checkpoint(folder.checkpoints(m.name))
                             if self.states[m.name] == "training" else None
                             for m in config.models()}
@@ -74,7 +77,9 @@ class Recipe(ABC):
     @classmethod
     def for_config(cls, config: RecipeConfig) -> type[Recipe]:
         """The recipe class of ``config.run.task``."""
-        return _RECIPES[config.run.task]
+        from tsssm.tasks import get_task
+
+        return get_task(config.run.task).recipe
 
     @classmethod
     def start(cls, config: RecipeConfig, output_dir: str | Path) -> Recipe:
@@ -83,7 +88,7 @@ class Recipe(ABC):
         recipe_cls = cls.for_config(config)
         if _process_rank() != 0:
             return recipe_cls(config, RunFolder(Path(_shared_run_dir())))
-        check_trainer_settings(config)
+        training.check_trainer_settings(config.train, config.source)
         # An external launcher (torchrun, SLURM) starts every process itself: they agree on
         # the folder through $TSSSM_RUN_DIR, which process 0 then creates.
         preset = os.environ.get(RUN_DIR_ENV)
@@ -91,7 +96,7 @@ class Recipe(ABC):
             folder = RunFolder.create_at(preset)
         else:
             folder = RunFolder.create(output_dir, config.run.name)
-        run_folder.write_text(folder.file(CONFIG), dump_config(config))
+        runs.write_text(folder.file(CONFIG), dump_config(config))
         recipe = recipe_cls(config, folder)
         folder.start_attempt([m.name for m in config.models()])
         os.environ[RUN_DIR_ENV] = str(folder.path.resolve())
@@ -106,7 +111,7 @@ class Recipe(ABC):
         config = load_config(folder.file(CONFIG))
         recipe = cls.for_config(config)(config, folder)
         if recipe.rank == 0:
-            if run_folder.is_live(folder.status()):
+            if runs.is_live(folder.status()):
                 raise ConfigError(f"{run_dir}: still running (process "
                                   f"{folder.status()['pid']}); resume it once that has ended")
             folder.start_attempt([m.name for m in config.models()])
@@ -137,6 +142,8 @@ class Recipe(ABC):
 
     def run(self) -> dict[str, Any]:
         """Train and evaluate every model not finished yet; returns metrics.json's content."""
+        import torch
+
         threads = torch.get_num_threads()
         if self.config.train.threads:
             # On a small or shared CPU, fewer threads than cores avoids costly oversubscription.
@@ -150,12 +157,12 @@ class Recipe(ABC):
             if self.rank == 0:
                 reason = "interrupted" if isinstance(error, KeyboardInterrupt) else (
                     f"{type(error).__name__}: {error}")
-                self.folder.update_status(state="failed", error=reason, failed=run_folder.now())
+                self.folder.update_status(state="failed", error=reason, failed=runs.now())
             raise
         finally:
             torch.set_num_threads(threads)  # the caller's setting, as it was
         if self.rank == 0:
-            self.folder.update_status(state="finished", finished=run_folder.now())
+            self.folder.update_status(state="finished", finished=runs.now())
         return self.folder.metrics()
 
     def _set_state(self, model: ModelConfig, state: str) -> None:
@@ -164,6 +171,9 @@ class Recipe(ABC):
             self.folder.update_status(models={model.name: state})
 
     def _run_model(self, model: ModelConfig) -> None:
+        import lightning.pytorch as pl
+        from lightning.pytorch.loggers import CSVLogger
+
         train = self.config.train_for(model)
         # Every model starts from the same seed, whatever ran (or was resumed) before it.
         pl.seed_everything(train.seed, workers=True, verbose=False)
@@ -171,17 +181,24 @@ class Recipe(ABC):
         logger = CSVLogger(self.folder.logs(), name=model.name)
         if self.states[model.name] != "evaluating":
             self._set_state(model, "training")
-            summary = self._fit(model, train, module, logger)
+            result = training.fit(
+                module, self.datamodule(train), train,
+                checkpoint_dir=self.folder.checkpoints(model.name), logger=logger,
+                resume_from=self.resume_from[model.name],
+            )
+            self._write_environment(result.trainer)
             if self.rank == 0:  # recorded now, so that a run killed while evaluating keeps it
-                self.folder.record_metrics(model.name, summary)
+                self.folder.record_metrics(model.name, result.summary())
         if self.rank == 0:
             self._set_state(model, "evaluating")
             self._evaluate(model, train, module, logger)
             self._set_state(model, "finished")
 
     def _evaluate(self, model: ModelConfig, train: TrainConfig, module: pl.LightningModule,
-                  logger: CSVLogger) -> None:
+                  logger: Any) -> None:
         """Test the best checkpoint (lowest validation loss) in this process alone."""
+        from tsssm.training.callbacks import BEST, latest_checkpoint, load_weights
+
         checkpoints = self.folder.checkpoints(model.name)
         best: Path | None = checkpoints / f"{BEST}.ckpt"
         if not best.is_file():  # no validation ever ran (e.g. max_steps inside epoch 1)
@@ -189,12 +206,7 @@ class Recipe(ABC):
         if best is None:
             raise RuntimeError(f"{model.name}: training left no checkpoint in {checkpoints}")
         load_weights(module, best)
-        tester = pl.Trainer(
-            accelerator=train.accelerator, devices=1, num_nodes=1, precision=train.precision,
-            logger=logger, enable_checkpointing=False, enable_model_summary=False,
-            enable_progress_bar=train.progress_bar, deterministic=train.deterministic,
-        )
-        test, predictions = self.evaluate(model, module, tester)
+        test, predictions = self.evaluate(model, module, training.test_trainer(train, logger))
         if predictions is not None:
             self.folder.record_predictions(model.name, predictions)
         entry = {
@@ -208,81 +220,11 @@ class Recipe(ABC):
         }
         self.folder.record_metrics(model.name, entry)
 
-    def _fit(self, model: ModelConfig, train: TrainConfig, module: pl.LightningModule,
-             logger: CSVLogger) -> dict[str, Any]:
-        best, stop, clock, callbacks = training_callbacks(
-            self.folder.checkpoints(model.name), train.patience, train.checkpoint_every_n_steps
-        )
-        trainer = pl.Trainer(
-            accelerator=train.accelerator, devices=train.devices, num_nodes=train.num_nodes,
-            strategy=train.strategy, precision=train.precision, deterministic=train.deterministic,
-            max_epochs=train.max_epochs, max_steps=train.max_steps,
-            # None (not 1.0) for "all batches": Lightning logs a line for every explicit value.
-            limit_train_batches=_limit(train.limit_train_batches),
-            limit_val_batches=_limit(train.limit_val_batches),
-            log_every_n_steps=train.log_every_n_steps,
-            callbacks=callbacks, logger=logger, default_root_dir=self.folder.path,
-            plugins=[AtomicCheckpointIO()],
-            enable_progress_bar=train.progress_bar,
-            # Our sampler shards the data itself (see loaders.EpochSampler).
-            use_distributed_sampler=False,
-        )
-        self._write_environment(trainer)
-        # Lightning >= 2.6 loads the checkpoint with torch's safe (weights-only) unpickler
-        # when asked; its checkpoints hold nothing that needs more.
-        safe = {"weights_only": True} if "weights_only" in inspect.signature(
-            trainer.fit).parameters else {}
-        trainer.fit(module, datamodule=self.datamodule(train),
-                    ckpt_path=self.resume_from[model.name], **safe)
-        score = best.best_model_score
-        return {
-            "val_loss": None if score is None else float(score),
-            "epochs": trainer.current_epoch,
-            "steps": trainer.global_step,
-            "stopped_early": stop.stopped_epoch > 0,
-            "train_time_s": round(clock.wall_s, 3),
-            "windows_per_s": round(clock.windows_per_s, 1),
-        }
-
     def _write_environment(self, trainer: pl.Trainer) -> None:
         if self.rank != 0 or self._environment_written:
             return
-        device = str(trainer.strategy.root_device)
-        if device.startswith("cuda"):
-            device += f" ({torch.cuda.get_device_name(trainer.strategy.root_device)})"
-        info = run_folder.environment(device)
-        info.update(strategy=type(trainer.strategy).__name__, world_size=trainer.world_size)
-        run_folder.write_json(self.folder.file(ENVIRONMENT), info)
+        runs.write_json(self.folder.file(ENVIRONMENT), training.environment(trainer))
         self._environment_written = True
-
-
-def _limit(value: int | float) -> int | float | None:
-    return None if value == 1.0 and isinstance(value, float) else value
-
-
-def check_trainer_settings(config: RecipeConfig) -> None:
-    """Raise a ConfigError now, before a run folder exists, if Lightning rejects the run's
-    accelerator, devices, nodes, strategy or precision (it checks them when a Trainer is
-    built; nothing is launched)."""
-    train = config.train
-    settings = {key: getattr(train, key) for key in
-                ("accelerator", "devices", "num_nodes", "strategy", "precision")}
-    # No "GPU available: ..." lines for this probe; the real Trainers print them.
-    loggers = [logging.getLogger(f"lightning.{part}.utilities.rank_zero")
-               for part in ("pytorch", "fabric")]
-    levels = [log.level for log in loggers]
-    for log in loggers:
-        log.setLevel(logging.WARNING)
-    try:
-        pl.Trainer(**settings, logger=False, enable_checkpointing=False,
-                   enable_progress_bar=False, enable_model_summary=False)
-    except (ValueError, ImportError, MisconfigurationException) as error:
-        shown = ", ".join(f"train.{k}={v!r}" for k, v in settings.items())
-        first_line = str(error).strip().splitlines()[0]
-        raise ConfigError(f"{config.source}: Lightning cannot run {shown}: {first_line}") from None
-    finally:
-        for log, level in zip(loggers, levels, strict=True):
-            log.setLevel(level)
 
 
 def _shared_run_dir() -> str:

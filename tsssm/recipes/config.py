@@ -4,8 +4,8 @@ dataclasses; an unknown or mistyped key is a :class:`ConfigError` naming the key
 Layout of a recipe file::
 
     [run]      name, task, output_dir, baselines = ["dlinear", ...]
-    [data]     the task's data (``tasks.py``): dataset (a bundled name or a path, relative to
-               the recipe file), then e.g. lookback, horizon for forecasting
+    [data]     the task's data (its ``tsssm.tasks`` module): dataset (a bundled name or a
+               path, relative to the recipe file), then e.g. lookback, horizon
     [model]    name = "smamba", then the model's own options (d_model = 256, ...)
     [train]    max_epochs, batch_size, lr, patience, seed, strategy, devices, ...
     [baselines.<name>]        options of one baseline (default: the model's defaults)
@@ -21,18 +21,21 @@ import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tsssm.models import list_models, model_entry
+from tsssm.training.config import SCHEDULES, TrainConfig
 
 from . import _toml
 from ._schema import ConfigError, Context, as_table, build, check_keys, check_type, suggest
-from .tasks import TASKS, TaskSpec, resolve_dataset
+
+if TYPE_CHECKING:
+    from tsssm.tasks.spec import Task
 
 # Training settings one model may change for itself; the rest (seed, devices, strategy, ...)
 # describe the run and must be the same for every model in it.
 PER_MODEL_TRAIN = (
     "max_epochs", "max_steps", "batch_size", "lr", "lr_decay", "weight_decay", "patience",
+    "schedule", "warmup_epochs", "min_lr", "gradient_clip_val",
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _OVERRIDE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")
@@ -46,33 +49,6 @@ class RunConfig:
     task: str = "forecasting"
     output_dir: str = "runs"
     baselines: list[str] = field(default_factory=list)
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation and Lightning ``Trainer`` settings."""
-
-    max_epochs: int = 10
-    max_steps: int = -1
-    batch_size: int = 32  # global: divided among the processes of a distributed run
-    lr: float = 1e-4
-    lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
-    weight_decay: float = 0.0
-    patience: int = 3  # early stopping: epochs without a better validation loss
-    seed: int = 2024
-    accelerator: str = "auto"
-    devices: int | str = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
-    num_workers: int = 0
-    threads: int = 0  # torch intra-op threads per process; 0 keeps PyTorch's choice
-    precision: str = "32-true"
-    deterministic: bool = True
-    limit_train_batches: int | float = 1.0
-    limit_val_batches: int | float = 1.0
-    checkpoint_every_n_steps: int = 100
-    log_every_n_steps: int = 50
-    progress_bar: bool = True
 
 
 @dataclass
@@ -90,7 +66,7 @@ class RecipeConfig:
     """A whole recipe. ``source`` is where it was read from (for messages), not a setting."""
 
     run: RunConfig
-    data: Any  # the task's data table: a dataclass of ``tasks.TASKS[run.task]``
+    data: Any  # the task's data table: ``tsssm.tasks.get_task(run.task).data_config``
     model: ModelConfig
     train: TrainConfig = field(default_factory=TrainConfig)
     baselines: list[ModelConfig] = field(default_factory=list)
@@ -198,6 +174,9 @@ def from_dict(
     origins: Mapping[str, str] | None = None,
 ) -> RecipeConfig:
     """Build and validate a :class:`RecipeConfig` from a nested dict (a parsed recipe)."""
+    from tsssm.models import list_models
+    from tsssm.tasks import TASKS
+
     ctx = Context(source, origins or {})
     known = ("run", "data", "model", "train", "baselines")
     check_keys(raw, known, "", ctx)
@@ -205,41 +184,44 @@ def from_dict(
         if section not in raw:
             raise ctx.error(section, f"missing table [{section}]")
     run = build(RunConfig, raw["run"], "run", ctx)
-    _validate_run(run, ctx)
+    _validate_run(run, TASKS, ctx)
     spec = TASKS[run.task]
-    data = build(spec.data_cls, raw["data"], "data", ctx)
+    data = build(spec.data_config, raw["data"], "data", ctx)
     train = build(TrainConfig, raw.get("train", {}), "train", ctx)
     _check_dataset(data, spec, base_dir, ctx)
     spec.validate(data, ctx)
     _validate_train(train, "train", ctx)
-    model = _model(raw["model"], "model", None, run.task, ctx)
+    model = _model(raw["model"], "model", None, spec, ctx)
     extra = as_table(raw.get("baselines", {}), "baselines", ctx)
     if model.name in run.baselines:
         raise ctx.error("run.baselines", f"run.baselines repeats the main model {model.name!r}")
     baselines = [
-        _model(extra.get(name, {}), f"baselines.{name}", name, run.task, ctx)
+        _model(extra.get(name, {}), f"baselines.{name}", name, spec, ctx)
         for name in run.baselines
     ]
     # Settings of a registered model left out of run.baselines are kept inactive (so that
     # `--set run.baselines=[]` works); any other name is a typo.
-    check_keys(extra, list_models(spec.model_task or run.task), "baselines", ctx)
+    check_keys(extra, list_models(spec.model_task), "baselines", ctx)
     return RecipeConfig(run, data, model, train, baselines, source)
 
 
 def _model(
-    value: Any, section: str, name: str | None, task: str, ctx: Context
+    value: Any, section: str, name: str | None, task: Task, ctx: Context
 ) -> ModelConfig:
     """A model table: ``name`` (main model only), its options and a ``train`` sub-table."""
+    from tsssm.models import list_models, model_entry
+
     table = dict(as_table(value, section, ctx))
     if name is None:
         if "name" not in table:
             raise ctx.error(f"{section}.name", f"missing key '{section}.name'")
         name = check_type(table.pop("name"), str, f"{section}.name", ctx)
-    known = list_models(TASKS[task].model_task or task)
+    known = list_models(task.model_task)
     if name not in known:
         raise ctx.error(
             f"{section}.name" if section == "model" else "run.baselines",
-            f"unknown model {name!r}{suggest(name, known)}; {task} models: {', '.join(known)}",
+            f"unknown model {name!r}{suggest(name, known)}; {task.name} models: "
+            f"{', '.join(known)}",
         )
     train = as_table(table.pop("train", {}), f"{section}.train", ctx)
     check_keys(train, PER_MODEL_TRAIN, f"{section}.train", ctx)
@@ -248,7 +230,7 @@ def _model(
     _validate_train(dataclasses.replace(TrainConfig(), **train), f"{section}.train", ctx)
 
     config_cls = model_entry(name).config_cls
-    derived = TASKS[task].derived
+    derived = task.derived
     options = {f.name for f in dataclasses.fields(config_cls)} - set(derived)
     for key in table:
         if key in derived:
@@ -262,27 +244,41 @@ def _model(
     return ModelConfig(name, typed, train)
 
 
-def _check_dataset(data: Any, spec: TaskSpec, base_dir: str | Path | None,
+def resolve_dataset(dataset: str, bundled: frozenset[str], base_dir: str | Path | None,
+                    from_override: bool) -> str:
+    """A bundled name stays a name; a relative path becomes absolute (relative to the recipe
+    file, or to the working directory when it comes from a ``--set`` override)."""
+    if dataset in bundled:
+        return dataset
+    path = Path(dataset).expanduser()
+    if not path.is_absolute() and base_dir is not None and not from_override:
+        path = Path(base_dir) / path
+    return str(path.resolve())
+
+
+def _check_dataset(data: Any, spec: Task, base_dir: str | Path | None,
                    ctx: Context) -> None:
-    """Resolve ``data.dataset`` (see ``tasks.resolve_dataset``); a path must exist."""
-    data.dataset = resolve_dataset(data.dataset, spec, base_dir, "data.dataset" in ctx.origins)
-    if data.dataset in spec.bundled:
+    """Resolve ``data.dataset`` (see :func:`resolve_dataset`); a path must exist."""
+    bundled = spec.bundled()
+    data.dataset = resolve_dataset(data.dataset, bundled, base_dir,
+                                   "data.dataset" in ctx.origins)
+    if data.dataset in bundled:
         return
     exists = Path(data.dataset).is_dir() if spec.path_kind == "dir" else Path(
         data.dataset).is_file()
     if not exists:
         kind = "folder" if spec.path_kind == "dir" else "file"
         raise ctx.error("data.dataset", f"data.dataset: no {kind} {data.dataset} (bundled data "
-                                        f"sets: {', '.join(sorted(spec.bundled))})")
+                                        f"sets: {', '.join(sorted(bundled))})")
 
 
-def _validate_run(run: RunConfig, ctx: Context) -> None:
+def _validate_run(run: RunConfig, tasks: Mapping[str, Task], ctx: Context) -> None:
     if not _NAME.match(run.name):
         raise ctx.error("run.name", f"run.name {run.name!r} must be a plain folder name "
                                     "(letters, digits, '.', '_', '-')")
-    if run.task not in TASKS:
-        raise ctx.error("run.task", f"unknown task {run.task!r}{suggest(run.task, TASKS)}; "
-                                    f"tasks: {', '.join(TASKS)}")
+    if run.task not in tasks:
+        raise ctx.error("run.task", f"unknown task {run.task!r}{suggest(run.task, tasks)}; "
+                                    f"tasks: {', '.join(tasks)}")
     if len(set(run.baselines)) != len(run.baselines):
         raise ctx.error("run.baselines", f"run.baselines repeats a model: {run.baselines}")
 
@@ -296,7 +292,11 @@ def _validate_train(train: TrainConfig, section: str, ctx: Context) -> None:
     for key in ("lr", "lr_decay"):
         if not getattr(train, key) > 0:
             raise ctx.error(f"{section}.{key}", f"{section}.{key} must be positive")
-    for key in ("patience", "weight_decay", "num_workers", "threads"):
+    if train.schedule not in SCHEDULES:
+        raise ctx.error(f"{section}.schedule", f"{section}.schedule must be one of "
+                                               f"{list(SCHEDULES)}, not {train.schedule!r}")
+    for key in ("patience", "weight_decay", "num_workers", "threads", "warmup_epochs",
+                "min_lr", "gradient_clip_val"):
         if getattr(train, key) < 0:
             raise ctx.error(f"{section}.{key}", f"{section}.{key} must not be negative")
     for key in ("limit_train_batches", "limit_val_batches"):

@@ -8,8 +8,9 @@ import polars as pl
 import streamlit as st
 from sklearn import metrics
 
+from tsssm.runs import RunInfo
+
 from ..charts import lines, segments
-from ..run_files import RunInfo
 from .common import choose, models_in
 
 

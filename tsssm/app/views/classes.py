@@ -14,8 +14,9 @@ import polars as pl
 import streamlit as st
 from sklearn import metrics
 
+from tsssm.runs import RunInfo
+
 from ..charts import heatmap, label_order, lines
-from ..run_files import RunInfo
 
 
 def class_names(info: RunInfo, model: str, frame: pl.DataFrame) -> tuple[list[str], bool]:

@@ -9,10 +9,9 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from tsssm.recipes.run_folder import run_state
+from tsssm.runs import RunFileError, RunInfo, run_state
 
 from .. import cache
-from ..run_files import RunFileError, RunInfo
 
 CORRUPT = "corrupt"
 RESUMED = "resumed"

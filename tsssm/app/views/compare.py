@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from ..run_files import RunInfo
+from tsssm.runs import RunInfo
+
 from . import curves
 from .common import metrics_frame
 

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import polars as pl
 import streamlit as st
 
+from tsssm.runs import RunFileError, RunInfo
+
 from .. import cache
 from ..charts import lines
-from ..run_files import RunFileError, RunInfo
 
 
 def load(infos: Sequence[RunInfo], label_run: bool) -> pl.DataFrame:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from tsssm.runs import RunInfo
+
 from ..charts import lines, ribbons, segments
-from ..run_files import RunInfo
 from .classes import as_strings, class_names, show_confusion, show_curves
 from .common import choose, models_in, part_metrics
 

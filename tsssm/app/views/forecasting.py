@@ -12,9 +12,10 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from tsssm.runs import RunFileError, RunInfo
+
 from .. import cache
 from ..charts import lines
-from ..run_files import RunFileError, RunInfo
 from .common import choose, models_in
 
 HISTORY, TRUTH = "lookback", "truth"

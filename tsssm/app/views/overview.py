@@ -9,9 +9,9 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from tsssm.recipes.prediction_columns import HEADLINE_METRICS
+from tsssm.runs import RunInfo
+from tsssm.tasks import TASKS
 
-from ..run_files import RunInfo
 from .common import CORRUPT, RESUMED, state
 
 
@@ -27,7 +27,8 @@ def overview_frame(infos: Sequence[RunInfo]) -> pl.DataFrame:
             "attempts": info.attempts,
         }
         test = info.test_metrics(info.main_model) if info.main_model else {}
-        row.update({f"test {k}": test[k] for k in HEADLINE_METRICS.get(info.task, ()) if k in test})
+        headline = TASKS[info.task].headline_metrics if info.task in TASKS else ()
+        row.update({f"test {k}": test[k] for k in headline if k in test})
         rows.append(row)
     return pl.from_dicts(rows, infer_schema_length=None)
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from tsssm.runs import RunInfo
+
 from ..charts import label_order, lines, ribbons, segments
-from ..run_files import RunInfo
 from .common import choose, models_in, part_metrics
 
 TRUTH = "truth"

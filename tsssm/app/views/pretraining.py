@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from ..run_files import RunInfo
+from tsssm.runs import RunInfo
 
 LOSS, ZERO = "reconstruction_loss", "zero_loss"
 

@@ -12,19 +12,21 @@ from collections.abc import Callable, Sequence
 import polars as pl
 import streamlit as st
 
-from ..run_files import RunInfo
+from tsssm.runs import RunInfo
+
 from . import anomaly, classification, curves, eeg, forecasting, phase, pretraining
 from .common import choose, metrics_frame, predictions, show_state, state
 
 TASK_VIEWS: dict[str, Callable[[RunInfo, pl.DataFrame], None]] = {
     "forecasting": forecasting.render,
     "phase": phase.render,
-    "eeg": eeg.render,
-    "classification": classification.render,
-    "anomaly": anomaly.render,
+    "eeg_classification": eeg.render,
+    "series_classification": classification.render,
+    "anomaly_detection": anomaly.render,
 }
+# Tasks that write no predictions: their view reads metrics.json only.
 METRICS_VIEWS: dict[str, Callable[[RunInfo], None]] = {
-    "eeg_pretrain": pretraining.render,
+    "eeg_pretraining": pretraining.render,
 }
 
 

@@ -13,63 +13,34 @@ Typical use::
     x, y = train[0]  # float32 [n_chans, n_times], int64 []
 """
 
-from .bundled import (
-    BONN_SETS,
-    EEGMMIDB_EVENT_MAP,
-    MENTAL_ARITHMETIC_CLASSES,
-    load_bonn,
-    load_eegmmidb,
-    load_mental_arithmetic,
-)
-from .preprocessing import (
-    FEMBA_TUH,
-    PRESETS,
-    STEP_NAMES,
-    TCP_PAIRS,
-    Preprocessing,
-    Preset,
-    Step,
-    preset,
-)
-from .reading import (
-    BAD_CHANNEL_CHOICES,
-    BONN_SFREQ,
-    EEGRecording,
-    find_bad_channels,
-    handle_bad_channels,
-    read_bonn_segment,
-    read_raw,
-    standard_channel_names,
-)
-from .splits import EEGSplit, check_subject_split, subject_split
-from .windows import UNLABELLED, EEGWindows
+from tsssm._lazy import lazy_exports
 
-__all__ = [
-    "BAD_CHANNEL_CHOICES",
-    "BONN_SETS",
-    "BONN_SFREQ",
-    "EEGMMIDB_EVENT_MAP",
-    "FEMBA_TUH",
-    "MENTAL_ARITHMETIC_CLASSES",
-    "PRESETS",
-    "STEP_NAMES",
-    "TCP_PAIRS",
-    "UNLABELLED",
-    "EEGRecording",
-    "EEGSplit",
-    "EEGWindows",
-    "Preprocessing",
-    "Preset",
-    "Step",
-    "check_subject_split",
-    "find_bad_channels",
-    "handle_bad_channels",
-    "load_bonn",
-    "load_eegmmidb",
-    "load_mental_arithmetic",
-    "preset",
-    "read_bonn_segment",
-    "read_raw",
-    "standard_channel_names",
-    "subject_split",
-]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "BONN_SETS": ".bundled",
+    "EEGMMIDB_EVENT_MAP": ".bundled",
+    "MENTAL_ARITHMETIC_CLASSES": ".bundled",
+    "load_bonn": ".bundled",
+    "load_eegmmidb": ".bundled",
+    "load_mental_arithmetic": ".bundled",
+    "FEMBA_TUH": ".preprocessing",
+    "PRESETS": ".preprocessing",
+    "STEP_NAMES": ".preprocessing",
+    "TCP_PAIRS": ".preprocessing",
+    "Preprocessing": ".preprocessing",
+    "Preset": ".preprocessing",
+    "Step": ".preprocessing",
+    "preset": ".preprocessing",
+    "BAD_CHANNEL_CHOICES": ".reading",
+    "BONN_SFREQ": ".reading",
+    "EEGRecording": ".reading",
+    "find_bad_channels": ".reading",
+    "handle_bad_channels": ".reading",
+    "read_bonn_segment": ".reading",
+    "read_raw": ".reading",
+    "standard_channel_names": ".reading",
+    "EEGSplit": ".splits",
+    "check_subject_split": ".splits",
+    "subject_split": ".splits",
+    "UNLABELLED": ".windows",
+    "EEGWindows": ".windows",
+})

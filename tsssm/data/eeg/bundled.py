@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from ..phase import BundledFolder, bundled_folder, verified_path
+from .._bundled import BundledFolder, bundled_folder, verified_path
 from ..series import DataError
 from .reading import EEGRecording, read_bonn_segment, read_raw, standard_channel_names
 

@@ -1,74 +1,17 @@
-"""LightningModules of the recipes: ``RecipeModule`` (what every task shares: AdamW with a
-per-epoch decay, per-step seeds, exact epoch sums, eval-mode prediction) and
-``ForecastingModule``."""
+"""``ForecastingModule``: any registered forecaster, ``x`` [B, L, V] -> [B, H, V], trained on
+the MSE."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
-import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
-from tsssm.models import create_model
-
-Batch = dict[str, torch.Tensor]
+from .module import Batch, TaskModule
 
 
-class RecipeModule(pl.LightningModule):
-    """AdamW (``lr``, ``weight_decay``) whose learning rate is multiplied by ``lr_decay``
-    after every epoch, and dropout draws seeded per step from ``seed``. Subclasses call
-    ``save_hyperparameters()`` with those four among their arguments."""
-
-    _sums: dict[str, torch.Tensor]  # set by start_sums
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = torch.optim.AdamW(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
-        )
-        schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.hparams.lr_decay)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule,
-                                                         "interval": "epoch"}}
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # Random draws (dropout) depend on (seed, step, rank) only, not on what ran before:
-        # a run resumed from a mid-epoch checkpoint then draws exactly what an uninterrupted
-        # run draws, without checkpointing RNG states (data-loader set-up also draws numbers).
-        torch.manual_seed(hash((self.hparams.seed, self.global_step, self.global_rank)) % 2**62)
-
-    # Validation and test metrics accumulate sums rather than averaging batch means, so that
-    # an epoch's value is the mean over all items however they are split into batches and
-    # processes.
-
-    def start_sums(self, **shapes: tuple[int, ...]) -> None:
-        """Zeroed float64 accumulators, one per keyword, of the given shapes."""
-        self._sums = {key: torch.zeros(shape, dtype=torch.float64, device=self.device)
-                      for key, shape in shapes.items()}
-
-    def add_sums(self, **values: torch.Tensor | float) -> None:
-        """Add ``values`` to the accumulators of the same names."""
-        for key, value in values.items():
-            self._sums[key] += value
-
-    def reduced_sums(self) -> dict[str, torch.Tensor]:
-        """The accumulators summed over every process of the run."""
-        return {key: self.trainer.strategy.reduce(value, reduce_op="sum")
-                for key, value in self._sums.items()}
-
-    @contextlib.contextmanager
-    def evaluating(self) -> Iterator[None]:
-        """Eval mode (no dropout) inside the block; the previous mode after it."""
-        was_training = self.training
-        self.eval()
-        try:
-            yield
-        finally:
-            self.train(was_training)
-
-
-class ForecastingModule(RecipeModule):
+class ForecastingModule(TaskModule):
     """Wraps ``create_model(model_name, ...)``: ``x`` [B, L, V] (+ ``x_mark`` [B, L, F]) ->
     forecast [B, H, V].
 
@@ -83,9 +26,7 @@ class ForecastingModule(RecipeModule):
         model_name, model_options: passed to ``tsssm.models.create_model``.
         lookback, horizon, n_variates, n_time_features: the data's shapes.
         use_time_features: feed ``x_mark`` to the model (else ``None``).
-        lr, weight_decay, lr_decay: AdamW, its learning rate multiplied by ``lr_decay`` after
-            every epoch (1.0: constant; 0.5: Time-Series-Library's "type1" schedule).
-        seed: base of the per-step seeds (see ``on_train_batch_start``).
+        optimization, seed: see :class:`~tsssm.training.module.TaskModule`.
     """
 
     def __init__(
@@ -97,17 +38,12 @@ class ForecastingModule(RecipeModule):
         n_variates: int,
         n_time_features: int,
         use_time_features: bool = True,
-        lr: float = 1e-4,
-        weight_decay: float = 0.0,
-        lr_decay: float = 1.0,
+        optimization: dict[str, Any] | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.model = create_model(
-            model_name, lookback=lookback, horizon=horizon, n_variates=n_variates,
-            n_time_features=n_time_features if use_time_features else 0, **model_options,
-        )
+        shape = {"lookback": lookback, "horizon": horizon, "n_variates": n_variates,
+                 "n_time_features": n_time_features if use_time_features else 0}
+        super().__init__(model_name, model_options, shape, optimization, seed)
         self.keep_test_outputs = False
         self.test_results: dict[str, Any] = {}
         self.test_outputs: dict[str, torch.Tensor] = {}
@@ -122,8 +58,7 @@ class ForecastingModule(RecipeModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss = F.mse_loss(self._predict(batch), batch["y"])
-        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True,
-                 batch_size=len(batch["y"]))
+        self.log_train_loss(loss, len(batch["y"]))
         return loss
 
     def on_validation_epoch_start(self) -> None:

@@ -1,4 +1,4 @@
-"""``AnomalyRecipe`` (task ``"anomaly"``): reconstruction-based anomaly detection on one
+"""Task ``anomaly_detection``: reconstruction-based anomaly detection on one
 labelled series.
 
 Data (``AnomalyDataConfig``): the series is standardised with the statistics of its
@@ -6,10 +6,10 @@ anomaly-free training prefix ``[0, train_end)``; windows of that prefix train a 
 ``"reconstruction"`` model (``chimera_anomaly``), its last ``val_fraction`` (a separate
 stretch, cut before windowing) picks the best checkpoint. Labels are never trained on.
 
-Scoring (``reconstruction.ReconstructionModule.series_scores``): each step's score is the
+Scoring (``tsssm.training.ReconstructionModule.series_scores``): each step's score is the
 squared reconstruction error, averaged over channels and over the windows that cover it;
 higher is more anomalous. The threshold comes from the scores of the training prefix alone
-(windows inside the prefix; ``tsssm.anomaly_metrics.train_threshold``); a test step is
+(windows inside the prefix; ``tsssm.metrics.train_threshold``); a test step is
 flagged when its score exceeds it.
 
 metrics.json ``test`` (over the steps from ``train_end`` on): ``precision``, ``recall``,
@@ -18,52 +18,98 @@ metrics.json ``test`` (over the steps from ``train_end`` on): ``precision``, ``r
 once any step of it is flagged (Xu et al. 2018; this inflates the figures, report it beside
 the point-wise one); ``auroc`` and ``aupr`` are threshold-free; ``threshold``, ``steps``,
 ``anomalies`` (labelled steps), ``segments`` and ``flagged`` describe the test.
-predictions.parquet follows the ``"anomaly"`` schema, one row per test step; ``value`` is the
-first channel's value (series with more channels add one ``value_<channel>`` column each).
+predictions.parquet, one row per test step (series with more channels add one
+``value_<channel>`` column each after these):
+
+    model           str       the model
+    series          str       series id
+    time            float     time step (index or seconds)
+    value           float     the series' (first channel's) value
+    score           float     anomaly score; higher is more anomalous
+    threshold       float     the score above which a step is flagged
+    label           int       1 for a labelled anomaly, else 0
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import lightning.pytorch as pl
 import numpy as np
 import polars
 
-from tsssm.anomaly_metrics import anomaly_report, anomaly_segments, train_threshold
-from tsssm.data import StandardScaler
-from tsssm.data.anomaly import AnomalySeries, load_anomaly, sliding_windows
+import tsssm.data as tsssm_data
+from tsssm import training
+from tsssm.recipes._schema import Context
+from tsssm.recipes.base import Recipe
+from tsssm.recipes.config import ConfigError, ModelConfig, TrainConfig
 
-from .base import Recipe
-from .config import ConfigError, ModelConfig, TrainConfig
-from .loaders import SplitDataModule
-from .reconstruction import ReconstructionModule, ReconstructionWindows
-from .tasks import AnomalyDataConfig
+from .spec import Task
 
-# anomaly_report's names of the point-adjusted figures -> the names metrics.json uses.
-_POINT_ADJUSTED = {"pa_precision": "precision_point_adjusted",
-                   "pa_recall": "recall_point_adjusted", "pa_f1": "f1_point_adjusted"}
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
+
+    from tsssm.data.anomaly import AnomalySeries
+    from tsssm.training import ReconstructionModule, SplitDataModule
+
+THRESHOLD_METHODS = ("quantile", "mean_std")
+PREDICTION_COLUMNS = ("model", "series", "time", "value", "score", "threshold", "label")
 
 
-def detection_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float
-                      ) -> dict[str, Any]:
-    """Point-wise and point-adjusted P/R/F1, AUROC, AUPR of ``scores`` [T] against
-    ``labels`` [T] (0/1), flagging steps with score > ``threshold`` (see the module
-    docstring for the keys)."""
-    report = anomaly_report(labels, scores, threshold)
-    metrics: dict[str, Any] = {_POINT_ADJUSTED.get(key, key): value
-                               for key, value in report.items()}
-    metrics.update(steps=len(labels), anomalies=int(labels.sum()),
-                   segments=len(anomaly_segments(labels)),
-                   flagged=int((scores > threshold).sum()))
-    return metrics
+@dataclass
+class AnomalyDataConfig:
+    """A labelled series for reconstruction-based anomaly detection (see
+    ``tsssm.data.load_anomaly``).
+
+    ``dataset`` is ``"KDD-TSAD_135"``, ``"mitdb"``, ``"yahoo"`` (shipped with aeon/sktime) or
+    a ``.csv``/UCR anomaly archive ``.txt`` file. Steps ``[0, train_end)`` are the
+    anomaly-free training prefix (``train_end``: the series' own when it defines one, which
+    KDD-TSAD and archive files do; required otherwise); the last ``val_fraction`` of it
+    picks the best checkpoint; the steps from ``train_end`` on are the test. Models see
+    windows of ``window`` steps, ``stride`` apart for training and ``score_stride`` apart
+    for scoring. The threshold comes from the scores of the training prefix only:
+    ``threshold = "quantile"`` (their ``quantile``) or ``"mean_std"`` (mean + ``k`` std).
+    """
+
+    dataset: str = "KDD-TSAD_135"
+    train_end: int | None = None
+    window: int = 64
+    stride: int = 1
+    score_stride: int = 1
+    val_fraction: float = 0.2
+    threshold: str = "quantile"
+    quantile: float = 0.99
+    k: float = 3.0
+
+
+def _validate_anomaly(data: AnomalyDataConfig, ctx: Context) -> None:
+    for key in ("window", "stride", "score_stride"):
+        if getattr(data, key) < 1:
+            raise ctx.error(f"data.{key}", f"data.{key} must be at least 1")
+    if data.score_stride > data.window:
+        raise ctx.error("data.score_stride", f"data.score_stride {data.score_stride} exceeds "
+                                             f"data.window {data.window}: some steps would "
+                                             "get no score")
+    if data.train_end is not None and data.train_end < 1:
+        raise ctx.error("data.train_end", "data.train_end must be at least 1")
+    if not 0 < data.val_fraction < 1:
+        raise ctx.error("data.val_fraction", f"data.val_fraction must lie in (0, 1), not "
+                                             f"{data.val_fraction}")
+    if data.threshold not in THRESHOLD_METHODS:
+        raise ctx.error("data.threshold", f"data.threshold must be one of "
+                                          f"{list(THRESHOLD_METHODS)}, not {data.threshold!r}")
+    if not 0 < data.quantile < 1:
+        raise ctx.error("data.quantile", f"data.quantile must lie in (0, 1), not "
+                                         f"{data.quantile}")
+    if not data.k > 0:
+        raise ctx.error("data.k", f"data.k must be positive, not {data.k}")
 
 
 class AnomalyRecipe(Recipe):
     """Reconstruction-based anomaly detection; see the module docstring."""
 
-    task = "anomaly"
+    task = "anomaly_detection"
     series: AnomalySeries
     scaled: np.ndarray  # float32 [T, C], standardised with the training prefix's statistics
     windows: dict[str, np.ndarray]  # "train", "val", "test": float32 [W, C, L]
@@ -78,7 +124,7 @@ class AnomalyRecipe(Recipe):
 
     def setup(self) -> None:
         data = self.data
-        series = load_anomaly(data.dataset, train_end=data.train_end)
+        series = tsssm_data.load_anomaly(data.dataset, train_end=data.train_end)
         if data.train_end is not None and series.train_end != data.train_end:
             # Named series and archive files carry their own prefix; a recipe may shorten
             # or move it (the series checks the new prefix holds no labelled anomaly).
@@ -102,31 +148,33 @@ class AnomalyRecipe(Recipe):
         if len(series.values) - end < data.window:
             raise ConfigError(f"{self.config.source}: the test part has {len(series.values) - end}"
                               f" steps, fewer than data.window = {data.window}")
-        scaler = StandardScaler.fit(series.values[:end])
+        scaler = tsssm_data.StandardScaler.fit(series.values[:end])
         self.scaled = scaler.transform(series.values.astype(np.float64)).astype(np.float32)
         self.windows = {
-            "train": sliding_windows(self.scaled[:cut], data.window, data.stride),
-            "val": sliding_windows(self.scaled[cut:end], data.window, data.stride),
-            "test": sliding_windows(self.scaled[end:], data.window, data.score_stride),
+            "train": tsssm_data.sliding_windows(self.scaled[:cut], data.window, data.stride),
+            "val": tsssm_data.sliding_windows(self.scaled[cut:end], data.window, data.stride),
+            "test": tsssm_data.sliding_windows(self.scaled[end:], data.window, data.score_stride),
         }
 
     def build_module(self, model: ModelConfig, train: TrainConfig) -> ReconstructionModule:
-        return ReconstructionModule(
+        return training.ReconstructionModule(
             model.name, model.options, n_chans=self.scaled.shape[1], n_times=self.data.window,
-            lr=train.lr, weight_decay=train.weight_decay, lr_decay=train.lr_decay,
-            seed=train.seed,
+            optimization=train.optimization(), seed=train.seed,
         )
 
     def datamodule(self, train: TrainConfig) -> SplitDataModule:
         """Batches are dicts: ``x`` [B, C, L] and ``index`` [B]."""
-        parts = (ReconstructionWindows(self.windows[key]) for key in ("train", "val", "test"))
-        return SplitDataModule(*parts, batch_size=train.batch_size, seed=train.seed,
+        parts = (tsssm_data.ReconstructionWindows(self.windows[key])
+                 for key in ("train", "val", "test"))
+        return training.SplitDataModule(*parts, batch_size=train.batch_size, seed=train.seed,
                                num_workers=train.num_workers)
 
     def evaluate(
         self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer
     ) -> tuple[dict[str, Any], polars.DataFrame]:
-        if not isinstance(module, ReconstructionModule):
+        from tsssm.metrics import detection_metrics, train_threshold
+
+        if not isinstance(module, training.ReconstructionModule):
             raise TypeError(f"AnomalyRecipe evaluates a ReconstructionModule, not {module!r}")
         data, end = self.data, self.train_end
         train_scores = module.series_scores(self.scaled[:end], data.score_stride)
@@ -156,3 +204,24 @@ class AnomalyRecipe(Recipe):
             for index, channel in enumerate(series.channel_names):
                 columns[f"value_{channel}"] = series.values[end:, index].astype(np.float64)
         return polars.DataFrame(columns)
+
+
+def bundled_names() -> frozenset[str]:
+    """The labelled series shipped with aeon and sktime (when installed)."""
+    return frozenset(tsssm_data.list_anomaly())
+
+
+TASK = Task(
+    name="anomaly_detection",
+    model_task="reconstruction",
+    summary="flag the anomalous steps of a series by how badly a model trained on its normal "
+            "prefix reconstructs them",
+    data_config=AnomalyDataConfig,
+    validate=_validate_anomaly,
+    derived=("n_chans", "n_times"),
+    bundled=bundled_names,
+    path_kind="file",
+    recipe=AnomalyRecipe,
+    prediction_columns=PREDICTION_COLUMNS,
+    headline_metrics=("f1", "auroc"),
+)

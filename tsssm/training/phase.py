@@ -1,58 +1,23 @@
-"""``PhaseModule``: any registered phase recogniser trained through Lightning on whole
-recordings, and the dataset/collation that batch recordings of different lengths.
+"""``PhaseModule``: any registered phase recogniser trained on whole recordings.
 
-A batch holds whole recordings padded to the longest: ``x`` [B, T, F], ``labels`` [B, T],
-``progress`` [B, T], ``video_progress`` [B, T], ``lengths`` [B] and ``index`` [B] (position of
-each recording in its split). Losses and metrics count valid steps only.
+A batch holds whole recordings padded to the longest (``tsssm.data.pad_recordings``):
+``x`` [B, T, F], ``labels`` [B, T], ``progress`` [B, T], ``video_progress`` [B, T], ``lengths``
+[B] and ``index`` [B] (position of each recording in its split). Losses and metrics count
+valid steps only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
 
-from tsssm.data import PhaseSequence, StandardScaler
-from tsssm.models import create_model, length_mask, phase_loss
+from tsssm.models import length_mask, phase_loss
 
-from .lightning_module import Batch, RecipeModule
+from .module import Batch, TaskModule
 
 
-class PhaseDataset(Dataset):
-    """Recordings as training items, inputs standardised by ``scaler`` (when given)."""
-
-    def __init__(self, sequences: Sequence[PhaseSequence],
-                 scaler: StandardScaler | None = None) -> None:
-        self.sequences, self.scaler = list(sequences), scaler
-
-    def __len__(self) -> int:
-        return len(self.sequences)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        sequence = self.sequences[index]
-        x = sequence.inputs if self.scaler is None else self.scaler.transform(sequence.inputs)
-        return {"x": x, "labels": sequence.labels, "progress": sequence.progress,
-                "video_progress": sequence.video_progress, "index": torch.tensor(index)}
-
-
-def pad_recordings(items: list[dict[str, torch.Tensor]]) -> Batch:
-    """Stack items of different lengths, zero-padded at the end, with their ``lengths``."""
-    lengths = torch.tensor([len(item["labels"]) for item in items])
-    batch: Batch = {"lengths": lengths, "index": torch.stack([item["index"] for item in items])}
-    for key in ("x", "labels", "progress", "video_progress"):
-        batch[key] = torch.nn.utils.rnn.pad_sequence([item[key] for item in items],
-                                                     batch_first=True)
-    return batch
-
-
-def fit_input_scaler(sequences: Sequence[PhaseSequence]) -> StandardScaler:
-    """Per-feature mean and std over every step of ``sequences`` (the training part)."""
-    return StandardScaler.fit(torch.cat([s.inputs for s in sequences]).double().numpy())
-
-
-class PhaseModule(RecipeModule):
+class PhaseModule(TaskModule):
     """Wraps ``create_model(model_name, ...)``: ``x`` [B, T, F] -> ``logits`` [B, T, C],
     ``progress`` [B, T] (and ``video_progress``).
 
@@ -65,7 +30,7 @@ class PhaseModule(RecipeModule):
         model_name, model_options: passed to ``tsssm.models.create_model``.
         n_inputs, n_phases: F and C.
         progress_weight, video_progress_weight: loss weights.
-        lr, weight_decay, lr_decay, seed: see :class:`RecipeModule`.
+        optimization, seed: see :class:`~tsssm.training.module.TaskModule`.
     """
 
     def __init__(
@@ -76,17 +41,12 @@ class PhaseModule(RecipeModule):
         n_phases: int,
         progress_weight: float = 1.0,
         video_progress_weight: float = 0.0,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        lr_decay: float = 1.0,
+        optimization: dict[str, Any] | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.model = create_model(
-            model_name, n_inputs=n_inputs, n_phases=n_phases,
-            predict_video_progress=video_progress_weight > 0, **model_options,
-        )
+        shape = {"n_inputs": n_inputs, "n_phases": n_phases,
+                 "predict_video_progress": video_progress_weight > 0}
+        super().__init__(model_name, model_options, shape, optimization, seed)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None
                 ) -> dict[str, torch.Tensor]:
@@ -107,8 +67,7 @@ class PhaseModule(RecipeModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss, _, _ = self._loss(batch)
-        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True,
-                 batch_size=len(batch["lengths"]))
+        self.log_train_loss(loss, len(batch["lengths"]))
         return loss
 
     def on_validation_epoch_start(self) -> None:

@@ -1,12 +1,11 @@
-"""Chimera's three models as scikit-learn-style estimators.
+"""``AnomalyDetector``: reconstruction-based anomaly detection over any registered
+``"reconstruction"`` model, and its preset ``ChimeraAnomalyDetector``.
 
-    ChimeraClassifier(model_options={"d_model": 32}).fit(X, y).predict(X_new)  # X [n, C, T]
-    ChimeraForecaster(lookback=96, horizon=24).fit(frame).predict()
     detector = ChimeraAnomalyDetector(window=64).fit(normal_series)             # [T, C]
     detector.score_samples(series)   # [T]: higher = more anomalous
     detector.predict(series)         # [T]: 1 = anomalous, 0 = normal
 
-Conventions of :class:`ChimeraAnomalyDetector`, chosen to match ``tsssm.anomaly_metrics`` and
+Conventions of :class:`AnomalyDetector`, chosen to match ``tsssm.anomaly_metrics`` and
 the labels of ``tsssm.data.load_anomaly`` rather than scikit-learn's outlier detectors:
 ``score_samples`` is higher for MORE anomalous steps (scikit-learn's is higher for normal
 ones), ``decision_function`` is ``score_samples - threshold_`` (positive = anomalous), and
@@ -17,88 +16,25 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import lightning.pytorch as pl
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
-from torch.utils.data import DataLoader
 
-from tsssm.anomaly_metrics import train_threshold
 from tsssm.data import StandardScaler
 from tsssm.data.anomaly import sliding_windows
+from tsssm.data.windows import ReconstructionWindows
+from tsssm.metrics import train_threshold
 from tsssm.models import model_entry
-from tsssm.recipes.reconstruction import ReconstructionModule, ReconstructionWindows
-
-from ._lightning import quiet_lightning
-from .classification import WindowClassifier
-from .forecasting import SMambaForecaster
+from tsssm.training import (
+    ReconstructionModule,
+    SplitDataModule,
+    estimator_train_config,
+    fit,
+    optimization_dict,
+)
 
 SeriesInput = Any  # an array [T, C] or [T], or a list of them (several series, same C)
-
-
-class ChimeraClassifier(WindowClassifier):
-    """Chimera (``"chimera_classifier"``) as a window classifier: ``X`` [n_windows, n_chans,
-    n_times] (or ``mne.Epochs``, or [n_windows, n_times] for one channel). ``model_options``
-    take the backbone's options (``d_model``, ``d_state``, ``expand``, ``n_layers``, ``d_ff``,
-    ``dropout``, ``season_period``, ``bidirectional``, ``backend``). Everything else is
-    :class:`WindowClassifier`'s."""
-
-    model_name: ClassVar[str | None] = "chimera_classifier"
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # scikit-learn's generic checks demand > 83 % training accuracy on 2-feature blobs
-        # (windows of 2 samples) after the few epochs a test affords; a 2-D scan over
-        # time needs more. Learning is tested on real windows in our own tests instead.
-        tags.classifier_tags.poor_score = True
-        return tags
-
-
-class ChimeraForecaster(SMambaForecaster):
-    """Chimera (``"chimera"``) as a multivariate forecaster, with :class:`SMambaForecaster`'s
-    data handling, training and ``predict``/``score``.
-
-    Args:
-        d_model, d_ff, n_layers, d_state, dropout: backbone sizes.
-        season_period: the seasonal lag of the 2-D scan's time direction, in steps.
-        Others: see :class:`SMambaForecaster` (``model`` may name another forecaster, whose
-            options are then the ones it accepts).
-    """
-
-    def __init__(
-        self,
-        lookback: int = 96,
-        horizon: int = 96,
-        model: str = "chimera",
-        d_model: int = 32,
-        d_ff: int = 64,
-        n_layers: int = 2,
-        d_state: int = 8,
-        dropout: float = 0.1,
-        season_period: int = 12,
-        max_epochs: int = 10,
-        batch_size: int = 32,
-        lr: float = 1e-3,
-        patience: int = 3,
-        validation_fraction: float = 0.1,
-        random_state: int = 0,
-        verbose: bool = False,
-    ) -> None:
-        super().__init__(
-            lookback=lookback, horizon=horizon, model=model, d_model=d_model, d_ff=d_ff,
-            n_layers=n_layers, d_state=d_state, dropout=dropout, max_epochs=max_epochs,
-            batch_size=batch_size, lr=lr, patience=patience,
-            validation_fraction=validation_fraction, random_state=random_state, verbose=verbose,
-        )
-        self.season_period = season_period
-
-    def _model_options(self) -> dict[str, Any]:
-        options = super()._model_options()
-        if self.model == "chimera":
-            options.update(d_state=self.d_state, season_period=self.season_period)
-        return options
 
 
 def as_series_list(X: SeriesInput, name: str = "X") -> tuple[list[np.ndarray], bool]:
@@ -144,9 +80,9 @@ def as_series_list(X: SeriesInput, name: str = "X") -> tuple[list[np.ndarray], b
     return series, single
 
 
-class ChimeraAnomalyDetector(BaseEstimator):
-    """Reconstruction-based anomaly detector over a registered ``"reconstruction"`` model
-    (Chimera's by default); see the module docstring for its output conventions.
+class AnomalyDetector(BaseEstimator):
+    """Reconstruction-based anomaly detector over a registered ``"reconstruction"`` model;
+    see the module docstring for its output conventions.
 
     ``fit`` standardises the (normal) training series with their per-channel statistics,
     cuts them into windows of ``window`` steps, ``stride`` apart, and trains the model to
@@ -159,12 +95,14 @@ class ChimeraAnomalyDetector(BaseEstimator):
     Args:
         window, stride, score_stride: window length, and the spacing of the windows trained
             on and scored (``score_stride`` at most ``window``).
-        model, model_options: the registered model and its options (not ``n_chans`` or
-            ``n_times``: they come from the data and ``window``).
+        model, model_options: the registered model (None: the preset's ``default_model``)
+            and its options (not ``n_chans`` or ``n_times``: they come from the data and
+            ``window``).
         threshold, quantile, k: how ``threshold_`` is chosen from training scores.
         max_epochs, batch_size, lr, patience, validation_fraction: training.
         random_state: seed of the weights, dropout and shuffling.
-        verbose: show Lightning's progress bar.
+        device: ``"auto"`` (a GPU when one is available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+        verbose: show Lightning's progress bar and notices.
 
     Attributes after ``fit``: ``module_`` (the trained ``ReconstructionModule``),
     ``scaler_``, ``n_features_in_`` (channels), ``train_scores_`` (scores of the training
@@ -176,7 +114,7 @@ class ChimeraAnomalyDetector(BaseEstimator):
         window: int = 64,
         stride: int = 1,
         score_stride: int = 1,
-        model: str = "chimera_anomaly",
+        model: str | None = None,
         model_options: dict[str, Any] | None = None,
         threshold: str = "quantile",
         quantile: float = 0.99,
@@ -187,6 +125,7 @@ class ChimeraAnomalyDetector(BaseEstimator):
         patience: int = 3,
         validation_fraction: float = 0.2,
         random_state: int = 0,
+        device: str = "auto",
         verbose: bool = False,
     ) -> None:
         self.window = window
@@ -203,7 +142,17 @@ class ChimeraAnomalyDetector(BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.device = device
         self.verbose = verbose
+
+    default_model: ClassVar[str | None] = None
+
+    def _model_name(self) -> str:
+        name = self.model if self.model is not None else self.default_model
+        if name is None or model_entry(name).task != "reconstruction":
+            raise ValueError(f"{type(self).__name__}: model {name!r} is not a reconstruction "
+                             "model (tsssm.models.list_models('reconstruction'))")
+        return name
 
     def _check_params(self) -> None:
         name = type(self).__name__
@@ -217,8 +166,7 @@ class ChimeraAnomalyDetector(BaseEstimator):
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError(f"{name}: validation_fraction must lie in [0, 1), got "
                              f"{self.validation_fraction!r}")
-        if model_entry(self.model).task != "reconstruction":
-            raise ValueError(f"{name}: model {self.model!r} is not a reconstruction model")
+        self._model_name()
         clashing = sorted(set(self.model_options or {}) & {"n_chans", "n_times"})
         if clashing:
             raise ValueError(f"{name}: model_options {clashing} come from the data and "
@@ -247,7 +195,7 @@ class ChimeraAnomalyDetector(BaseEstimator):
         return ReconstructionWindows(np.concatenate(
             [sliding_windows(part, self.window, self.stride) for part in parts]))
 
-    def fit(self, X: SeriesInput, y: None = None) -> ChimeraAnomalyDetector:
+    def fit(self, X: SeriesInput, y: None = None) -> AnomalyDetector:
         """Train on normal series ``X`` ([T, C], [T], or a list of them); returns ``self``.
         ``y`` is ignored (unsupervised)."""
         self._check_params()
@@ -263,25 +211,21 @@ class ChimeraAnomalyDetector(BaseEstimator):
                 val.append(values[cut:])
             else:
                 train.append(values)
-        generator = torch.Generator().manual_seed(self.random_state)
-        loader = DataLoader(self._windows(train), batch_size=self.batch_size, shuffle=True,
-                            generator=generator)
-        val_loader = DataLoader(self._windows(val), batch_size=self.batch_size) if val else None
-        callbacks = [EarlyStopping("val_loss", patience=self.patience)] if val else []
+        train_windows = self._windows(train)
+        settings = estimator_train_config(
+            self.device, max_epochs=self.max_epochs, patience=self.patience,
+            batch_size=min(self.batch_size, len(train_windows)), progress_bar=self.verbose,
+            seed=self.random_state)
+        data = SplitDataModule(train_windows, self._windows(val) if val else None, None,
+                               settings.batch_size, self.random_state)
         with torch.random.fork_rng():
             torch.manual_seed(self.random_state)
             self.module_ = ReconstructionModule(
-                self.model, dict(self.model_options or {}), n_chans=self.n_features_in_,
-                n_times=self.window, lr=self.lr, seed=self.random_state,
+                self._model_name(), dict(self.model_options or {}),
+                n_chans=self.n_features_in_, n_times=self.window,
+                optimization=optimization_dict(lr=self.lr), seed=self.random_state,
             )
-            with quiet_lightning(self.verbose):
-                trainer = pl.Trainer(
-                    max_epochs=self.max_epochs, accelerator="auto", devices=1, logger=False,
-                    enable_checkpointing=False, enable_progress_bar=self.verbose,
-                    enable_model_summary=self.verbose, callbacks=callbacks,
-                    limit_val_batches=1.0 if val else 0,
-                )
-                trainer.fit(self.module_, loader, val_loader)
+            fit(self.module_, data, settings, verbose=self.verbose)
         self.module_.eval()
         self.train_scores_ = np.concatenate(
             [self.module_.series_scores(values, self.score_stride) for values in scaled])
@@ -318,3 +262,10 @@ class ChimeraAnomalyDetector(BaseEstimator):
         tags.requires_fit = True
         tags.non_deterministic = False
         return tags
+
+
+class ChimeraAnomalyDetector(AnomalyDetector):
+    """Chimera's reconstruction model (``"chimera_anomaly"``) as an :class:`AnomalyDetector`;
+    ``model_options`` take its options (``d_model``, ``d_state``, ``n_layers``, ...)."""
+
+    default_model: ClassVar[str | None] = "chimera_anomaly"

@@ -1,4 +1,5 @@
-"""Reading run folders for the app: plain functions, no Streamlit, never a write.
+"""Reading run folders (for the app, ``tsssm runs`` and ``tsssm show``): plain functions, no
+Streamlit, no torch, never a write.
 
 Everything here reads with json, tomllib and polars only (nothing is unpickled; checkpoints
 are never opened). A damaged file never raises out of :func:`read_run`: it becomes a line in
@@ -10,14 +11,14 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from tsssm.recipes.prediction_columns import missing_columns
-from tsssm.recipes.run_folder import CONFIG, ENVIRONMENT, METRICS, PREDICTIONS, STATUS
+from .folder import CONFIG, ENVIRONMENT, METRICS, PREDICTIONS, STATUS
 
 RUN_FILES = (CONFIG, STATUS, METRICS, ENVIRONMENT)
 LOGS = "logs"
@@ -134,12 +135,12 @@ def read_run(path: Path) -> RunInfo:
                    tuple(problems))
 
 
-def read_predictions(path: Path, task: str) -> pl.DataFrame:
-    """predictions.parquet of the run folder ``path``, checked against the columns of
-    ``task`` (``tsssm.recipes.prediction_columns``).
+def read_predictions(path: Path, task: str, columns: Sequence[str]) -> pl.DataFrame:
+    """predictions.parquet of the run folder ``path``, checked against the prediction
+    ``columns`` of its ``task`` (``tsssm.tasks.get_task(task).prediction_columns``).
 
     Raises:
-        RunFileError: the file is missing, not Parquet, or lacks a column of ``task``.
+        RunFileError: the file is missing, not Parquet, or lacks one of ``columns``.
     """
     file = path / PREDICTIONS
     if not file.is_file():
@@ -148,7 +149,7 @@ def read_predictions(path: Path, task: str) -> pl.DataFrame:
         frame = pl.read_parquet(file)
     except (OSError, pl.exceptions.PolarsError) as error:
         raise RunFileError(f"{PREDICTIONS} cannot be read: {error}") from None
-    missing = missing_columns(task, frame.columns)
+    missing = [name for name in columns if name not in frame.columns]
     if missing:
         raise RunFileError(f"{PREDICTIONS} lacks the {task} column(s) {missing} "
                            f"(it has {frame.columns})")
@@ -196,24 +197,3 @@ def read_curves(path: Path) -> pl.DataFrame:
             .agg(pl.col("value").last())
             .sort("model", "metric", "epoch")
             .select("model", pl.col("epoch").cast(pl.Int64), "metric", "value"))
-
-
-def read_series(config: dict[str, Any]) -> pl.DataFrame:
-    """The data file a forecasting run read (``[data]`` of its config), on the file's scale,
-    as ``tsssm.data.load_series`` returns it: the date column, then the variates.
-
-    Raises:
-        RunFileError: the config names no data set, or it cannot be loaded here (moved,
-            changed, or a bundled data set that fails its checksum).
-    """
-    from tsssm.data import DataError, load_series
-    from tsssm.recipes.forecasting import dataset_path
-
-    data = config.get("data", {})
-    if "dataset" not in data:
-        raise RunFileError(f"{CONFIG} names no data.dataset")
-    try:
-        return load_series(dataset_path(data["dataset"]), data.get("date_column", "date"),
-                           data.get("columns"), data.get("fill", "none"))
-    except (DataError, OSError) as error:
-        raise RunFileError(f"the run's data {data['dataset']} cannot be loaded: {error}") from None

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from . import RUNS_DIR_ENV, SCRIPT
+from tsssm.app import RUNS_DIR_ENV, SCRIPT
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 # What Streamlit draws when a script raises: its exception box.

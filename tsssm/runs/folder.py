@@ -9,7 +9,7 @@ a half-written file. Layout::
     predictions.parquet                             checkpoints/<model>/*.ckpt
     logs/<model>/version_<k>/metrics.csv (Lightning's CSVLogger; one version per attempt)
 
-Checkpoints go through the same atomic write (``callbacks.AtomicCheckpointIO``); the CSV logs
+Checkpoints go through the same atomic write (``tsssm.training.callbacks.AtomicCheckpointIO``); the CSV logs
 are Lightning's own append-only files.
 """
 
@@ -18,9 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import socket
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -160,29 +158,6 @@ class RunFolder:
             kept = pl.read_parquet(path).filter(pl.col("model") != model)
             frame = pl.concat([kept, frame], how="vertical_relaxed")
         write_parquet(path, frame)
-
-
-def environment(device: str) -> dict[str, Any]:
-    """Versions and hardware of this process (for environment.json)."""
-    import lightning
-    import torch
-
-    import tsssm
-
-    return {
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "lightning": lightning.__version__,
-        "polars": pl.__version__,
-        "tsssm": tsssm.__version__,
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "device": device,
-        "cuda": torch.version.cuda,
-        "threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "command": sys.argv,
-    }
 
 
 def _alive(status: dict[str, Any]) -> bool | None:

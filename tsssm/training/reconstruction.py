@@ -1,7 +1,8 @@
-"""Reconstruction-based anomaly scoring, shared by the ``"anomaly"`` recipe and
-``tsssm.estimators.ChimeraAnomalyDetector``: a registered ``"reconstruction"`` model learns to
-reproduce windows of normal data; a time step's anomaly score is the squared reconstruction
-error (averaged over channels) of the windows that cover it, averaged over those windows.
+"""``ReconstructionModule``: reconstruction-based anomaly scoring, shared by the
+``anomaly_detection`` task and ``tsssm.estimators.AnomalyDetector``: a registered
+``"reconstruction"`` model learns to reproduce windows of normal data; a time step's anomaly
+score is the squared reconstruction error (averaged over channels) of the windows that cover
+it, averaged over those windows.
 
 Shapes: T time steps, C channels, W windows of L steps.
 """
@@ -13,29 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
 
 from tsssm.data.anomaly import fold_window_scores, sliding_windows
-from tsssm.models import create_model
 
-from .lightning_module import Batch, RecipeModule
-
-
-class ReconstructionWindows(Dataset):
-    """Windows float32 [W, C, L] as batch items: ``x`` [C, L] and ``index`` [] (the window's
-    position, which the training clock counts)."""
-
-    def __init__(self, windows: np.ndarray) -> None:
-        self.windows = torch.as_tensor(np.ascontiguousarray(windows), dtype=torch.float32)
-
-    def __len__(self) -> int:
-        return len(self.windows)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {"x": self.windows[index], "index": torch.tensor(index)}
+from .module import Batch, TaskModule
 
 
-class ReconstructionModule(RecipeModule):
+class ReconstructionModule(TaskModule):
     """Wraps ``create_model(model_name, n_chans=..., n_times=...)``, a ``"reconstruction"``
     model: ``x`` [B, C, L] -> reconstruction [B, C, L].
 
@@ -45,7 +30,7 @@ class ReconstructionModule(RecipeModule):
     Args:
         model_name, model_options: passed to ``tsssm.models.create_model``.
         n_chans, n_times: the windows' shape (``n_times`` = window length L).
-        lr, weight_decay, lr_decay, seed: see :class:`RecipeModule`.
+        optimization, seed: see :class:`~tsssm.training.module.TaskModule`.
     """
 
     def __init__(
@@ -54,14 +39,11 @@ class ReconstructionModule(RecipeModule):
         model_options: dict[str, Any],
         n_chans: int,
         n_times: int,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        lr_decay: float = 1.0,
+        optimization: dict[str, Any] | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.model = create_model(model_name, n_chans=n_chans, n_times=n_times, **model_options)
+        super().__init__(model_name, model_options, {"n_chans": n_chans, "n_times": n_times},
+                         optimization, seed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` [B, C, L] -> reconstruction [B, C, L]."""
@@ -69,8 +51,7 @@ class ReconstructionModule(RecipeModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss = F.mse_loss(self(batch["x"]), batch["x"])
-        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True,
-                 batch_size=len(batch["x"]))
+        self.log_train_loss(loss, len(batch["x"]))
         return loss
 
     def on_validation_epoch_start(self) -> None:

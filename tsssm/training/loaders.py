@@ -18,6 +18,8 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from tsssm.data.windows import WindowDataset
+
 from .config import ConfigError
 
 
@@ -94,9 +96,12 @@ class SplitDataModule(pl.LightningDataModule):
     Training batches come from a shuffled, sharded, resumable :class:`EpochSampler`
     (incomplete last batch dropped); validation sees every item once across processes; the
     test runs in one process. ``collate_fn`` builds a batch from items (default: stacking).
+    ``val`` or ``test`` may be None (an estimator without held-out data):
+    :func:`tsssm.training.fit` then skips validation.
     """
 
-    def __init__(self, train: Dataset, val: Dataset, test: Dataset, batch_size: int,
+    def __init__(self, train: Dataset, val: Dataset | None, test: Dataset | None,
+                 batch_size: int,
                  seed: int, num_workers: int = 0,
                  collate_fn: Callable[[list[Any]], Any] | None = None) -> None:
         super().__init__()
@@ -135,3 +140,16 @@ class SplitDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return DataLoader(self.splits["test"], batch_size=self.batch_size,
                           **self.loader_options)
+
+
+class WindowDataModule(SplitDataModule):
+    """:class:`SplitDataModule` whose training windows know the epoch being drawn, for the
+    seeds of their augmentation."""
+
+    def train_dataloader(self) -> ResumableDataLoader:
+        loader = super().train_dataloader()
+        train = self.splits["train"]
+        if isinstance(train, WindowDataset):
+            # Workers copy the dataset when an epoch starts, after the sampler's set_epoch.
+            train.sampler = loader.sampler
+        return loader

@@ -1,7 +1,9 @@
-"""Lightning pieces of a recipe's training: callbacks, and finding where to resume from."""
+"""Lightning callbacks of :func:`tsssm.training.fit`, and finding where to resume from."""
 
 from __future__ import annotations
 
+import copy
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
-from .run_folder import atomic_file
+from tsssm.runs import atomic_file
 
 BEST, LAST = "best", "last"
 
@@ -64,6 +66,37 @@ class TrainingClock(Callback):
     def load_state_dict(self, state_dict: dict[str, float]) -> None:
         self.wall_s, self.busy_s = state_dict["wall_s"], state_dict["busy_s"]
         self.windows = int(state_dict["windows"])
+
+
+class BestWeights(Callback):
+    """Keeps, in memory, a copy of the weights of the epoch with the lowest ``val_loss``
+    (the estimators' way to keep the best epoch without writing checkpoints)."""
+
+    def __init__(self) -> None:
+        self.best_score = math.inf
+        self.best_epoch: int | None = None
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        score = trainer.callback_metrics.get("val_loss")
+        if trainer.sanity_checking or score is None or not float(score) < self.best_score:
+            return
+        self.best_score, self.best_epoch = float(score), trainer.current_epoch
+        self.state = copy.deepcopy(pl_module.state_dict())
+
+
+class EpochHistory(Callback):
+    """The logged epoch metrics (``train_loss``, ``val_loss``, ...), one dict per epoch."""
+
+    def __init__(self) -> None:
+        self.epochs: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        record = {"epoch": float(trainer.current_epoch)}
+        for key, value in trainer.callback_metrics.items():
+            if not key.endswith("_step"):
+                record[key.removesuffix("_epoch")] = float(value)
+        self.epochs.append(record)
 
 
 def training_callbacks(

@@ -1,0 +1,220 @@
+"""Task ``eeg_classification``: classify fixed-length EEG windows, split by subject.
+
+Data: the recordings of ``[data]`` (``EEGDataConfig``: a bundled set or a folder), checked
+for bad channels, preprocessed by the configured chain, cut into windows
+(``tsssm.data.eeg.EEGWindows``) and split by subject, so no subject's windows sit in two
+parts (Bonn, which publishes no subjects, is split by segment). Training windows may be
+augmented with MONAI's signal transforms (``tsssm.data.augmentation``). Models: any registered
+``"classification"`` model (``femba``, ``femba_mamba_head``, ``chimera_classifier``); the main
+model may start from the encoder of a masked-reconstruction pre-training (``data.pretrained``:
+a ``.ckpt`` or an ``eeg_pretraining`` run folder, read with ``weights_only=True``), frozen or not.
+
+Evaluation (``WindowClassificationRecipe``): balanced accuracy, accuracy, AUROC, AUPR, kappa and
+macro F1 over the test windows, and per test subject (not for Bonn: one segment holds one
+class); predictions.parquet, one row per (recording, window):
+
+    model           str       the model
+    recording       str       recording id
+    subject         str       subject id
+    start_s         float     window start from the recording start, seconds
+    label           str       true class name
+    prediction      str       predicted class name
+    probability     float     probability of the positive class (binary tasks), else of
+                              the predicted class
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import tsssm.data as tsssm_data
+import tsssm.data.eeg as eeg_data
+from tsssm.recipes._schema import Context
+from tsssm.recipes.config import ConfigError, ModelConfig, TrainConfig
+
+from ._eeg_windows import (
+    EEG_LAYOUTS,
+    EEGWindowsConfig,
+    listed_subjects,
+    load_recordings,
+    make_windows,
+    resolve_path,
+    split_windows,
+    validate_eeg_windows,
+)
+from ._window_classification import WindowClassificationRecipe
+from .spec import Task
+
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
+    import polars
+
+    from tsssm.data.windows import Augment, WindowSplit
+    from tsssm.training import ClassificationModule
+
+METADATA_COLUMNS = ("recording", "subject", "start_s")
+PREDICTION_COLUMNS = ("model", *METADATA_COLUMNS, "label", "prediction", "probability")
+
+
+@dataclass
+class EEGDataConfig(EEGWindowsConfig):
+    """EEG window classification: :class:`EEGWindowsConfig` plus labels, augmentation and a
+    pre-trained start.
+
+    Labels: mental arithmetic is rest (0) vs arithmetic (1), from the recordings.
+    ``label_map`` maps Bonn set letters (only the sets listed are loaded; default: each set
+    its own class) or EEGMMIDB annotations (default: T0 rest, T1, T2) to classes 0..K-1;
+    ``class_names`` names the K classes (default: the keys of each class joined by "+").
+    ``augment`` lists MONAI signal transforms applied to training windows
+    (``{name = "SignalRandScale", prob = 0.5, boundaries = [0.9, 1.1]}``, see
+    ``tsssm.data.augmentation``). ``pretrained`` is a pre-training checkpoint (``.ckpt``)
+    or an ``eeg_pretraining`` run folder (relative to the recipe file) whose encoder starts the
+    main model (the baselines train from scratch); ``freeze_encoder`` then trains its head
+    only.
+    """
+
+    label_map: dict = field(default_factory=dict)
+    class_names: list[str] = field(default_factory=list)
+    augment: list[dict] = field(default_factory=list)
+    pretrained: str | None = None
+    freeze_encoder: bool = False
+
+
+def _default_label_map(layout: str) -> dict[str, int]:
+    if layout == "bonn":
+        return {letter: number for number, letter in enumerate(eeg_data.BONN_SETS)}
+    return dict(eeg_data.EEGMMIDB_EVENT_MAP) if layout == "eegmmidb" else {}
+
+
+def _validate_eeg(data: EEGDataConfig, ctx: Context) -> None:
+    validate_eeg_windows(data, ctx)
+    if data.layout == "mental_arithmetic":
+        if data.label_map:
+            raise ctx.error("data.label_map", "data.label_map: mental arithmetic takes its "
+                                              "labels from the recordings (rest 0, "
+                                              "arithmetic 1); leave it out")
+        classes = list(eeg_data.MENTAL_ARITHMETIC_CLASSES)
+    else:
+        data.label_map = data.label_map or _default_label_map(data.layout)
+        values = list(data.label_map.values())
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise ctx.error("data.label_map", f"data.label_map values must be class numbers "
+                                              f"(integers), got {data.label_map}")
+        if sorted(set(values)) != list(range(max(values, default=-1) + 1)) or len(
+                set(values)) < 2:
+            raise ctx.error("data.label_map", f"data.label_map must use the classes 0..K-1, "
+                                              f"each at least once, K >= 2; got {values}")
+        unknown = sorted(set(data.label_map) - set(eeg_data.BONN_SETS))
+        if data.layout == "bonn" and unknown:
+            raise ctx.error("data.label_map", f"data.label_map: {unknown} are not Bonn sets "
+                                              f"{list(eeg_data.BONN_SETS)}")
+        classes = ["+".join(k for k, v in data.label_map.items() if v == number)
+                   for number in range(max(values) + 1)]
+    data.class_names = data.class_names or classes
+    if len(data.class_names) != len(classes):
+        raise ctx.error("data.class_names", f"data.class_names names {len(data.class_names)} "
+                                            f"classes; the labels have {len(classes)}")
+    try:
+        tsssm_data.SignalAugmentation(data.augment)
+    except ValueError as error:
+        raise ctx.error("data.augment", f"data.{error}") from None
+    if data.pretrained is not None:
+        data.pretrained = resolve_path(data.pretrained, "data.pretrained", ctx)
+        if not Path(data.pretrained).exists():
+            raise ctx.error("data.pretrained", f"data.pretrained: no checkpoint file or run "
+                                               f"folder {data.pretrained}")
+    elif data.freeze_encoder:
+        raise ctx.error("data.freeze_encoder", "data.freeze_encoder needs data.pretrained "
+                                               "(an encoder to freeze)")
+
+
+def pretrained_checkpoint(path: str | Path) -> Path:
+    """The checkpoint file of ``path``: the file itself, or the best checkpoint of a run
+    folder (``checkpoints/<model>/best.ckpt``, exactly one model).
+
+    Raises:
+        ConfigError: no such file, or a run folder without exactly one best checkpoint.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    found = sorted(path.glob("checkpoints/*/best.ckpt"))
+    if len(found) != 1:
+        listed = ", ".join(str(p.relative_to(path)) for p in found) or "none"
+        raise ConfigError(f"data.pretrained: {path} is not a checkpoint file, nor a run folder "
+                          f"with one best checkpoint (found: {listed})")
+    return found[0]
+
+
+class EEGRecipe(WindowClassificationRecipe):
+    """EEG window classification; see the module docstring."""
+
+    task = "eeg_classification"
+    prediction_columns = PREDICTION_COLUMNS
+
+    @property
+    def data(self) -> EEGDataConfig:
+        return self.config.data
+
+    def load_windows(self) -> WindowSplit:
+        data = self.data
+        recordings = listed_subjects(data, load_recordings(data.layout, data.dataset,
+                                                           data.label_map))
+        if data.layout == "eegmmidb":
+            windows = make_windows(data, recordings, "annotations", data.label_map)
+        else:
+            windows = make_windows(data, recordings, "recording")
+        parts = split_windows(data, windows)
+        test_metadata = parts.test.metadata.select(METADATA_COLUMNS)
+        group = None if data.layout == "bonn" else "subject"
+        return tsssm_data.WindowSplit(parts.train, parts.val, parts.test, test_metadata,
+                           list(data.class_names), group)
+
+    def train_augmentation(self) -> Augment | None:
+        augment = self.data.augment
+        return tsssm_data.SignalAugmentation(augment) if augment else None
+
+    def build_module(self, model: ModelConfig, train: TrainConfig) -> ClassificationModule:
+        """The module of ``model``; the main model starts from ``data.pretrained`` when set."""
+        module = super().build_module(model, train)
+        data = self.data
+        if data.pretrained is None or model is not self.config.model:
+            return module
+        if not hasattr(module.model, "load_pretrained_encoder"):
+            raise ConfigError(f"{self.config.source}: data.pretrained: model {model.name!r} "
+                              "cannot start from a pre-trained encoder (choose femba or "
+                              "femba_mamba_head)")
+        checkpoint = pretrained_checkpoint(data.pretrained)
+        try:
+            module.model.load_pretrained_encoder(checkpoint, freeze_encoder=data.freeze_encoder)
+        except ValueError as error:
+            raise ConfigError(f"{self.config.source}: data.pretrained {checkpoint}: {error} "
+                              "(pre-train with the same encoder options, channels and window "
+                              "length)") from None
+        return module
+
+    def evaluate(self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer
+                 ) -> tuple[dict[str, Any], polars.DataFrame]:
+        metrics, predictions = super().evaluate(model, module, trainer)
+        if model is self.config.model and self.data.pretrained is not None:
+            metrics["pretrained"] = str(pretrained_checkpoint(self.data.pretrained))
+            metrics["freeze_encoder"] = self.data.freeze_encoder
+        return metrics, predictions
+
+
+TASK = Task(
+    name="eeg_classification",
+    model_task="classification",
+    summary="classify fixed-length EEG windows, split by subject (optionally from a "
+            "pre-trained encoder)",
+    data_config=EEGDataConfig,
+    validate=_validate_eeg,
+    derived=("n_chans", "n_times", "n_outputs"),
+    bundled=lambda: frozenset(EEG_LAYOUTS),
+    path_kind="dir",
+    recipe=EEGRecipe,
+    prediction_columns=PREDICTION_COLUMNS,
+    headline_metrics=("balanced_accuracy", "auroc"),
+)
