@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 # The browser driver is test tooling: it lives beside the browser test, not in the package.
 sys.path.insert(0, str(REPO / "tests" / "app"))
 import browser  # noqa: E402
+
 QUIET = ["train.progress_bar=false", "train.threads=1"]
 # Per task shown: the recipe file of its short run and the overrides that cut it down.
 SHORT_RUNS = {

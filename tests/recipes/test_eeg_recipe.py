@@ -203,7 +203,8 @@ def test_bad_eeg_data_tables_name_the_key(data: dict[str, Any], message: str) ->
 def test_eeg_recipe_refuses_non_classification_models() -> None:
     raw = eeg_recipe()
     raw["model"] = {"name": "femba_pretrain"}
-    with pytest.raises(ConfigError, match="unknown model 'femba_pretrain'; eeg_classification models: chimera"):
+    with pytest.raises(ConfigError,
+                       match="unknown model 'femba_pretrain'; eeg_classification models: chim"):
         from_dict(raw, source="test")
 
 
