@@ -25,7 +25,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from .data.ucr import import_aeon
+from .data.timeseries_packages import import_aeon
 
 ClassifierKind = Literal["auto", "minirocket", "1nn-euclidean", "1nn-dtw"]
 

@@ -145,11 +145,9 @@ def test_index_maps_back_to_timestamps(etth1: ForecastingData) -> None:
     assert etth1.timestamps_for(item["index"], horizon_step=H - 1)[0] == stamps[-1]
     both = etth1.timestamps_for(torch.tensor([0, 10]), horizon_step=0)
     assert both.to_list() == [datetime(2016, 7, 5, 0), datetime(2016, 7, 5, 10)]
-    frame = etth1.prediction_frame([item["index"]], item["y"][None])
-    assert frame.height == H
-    assert frame["date"].to_list() == stamps.to_list()
     raw_ot = load_series(bundled_dataset("ETTh1"), columns=["OT"])["OT"][TRAIN_END]
-    assert frame["OT"][0] == pytest.approx(raw_ot, abs=1e-4)
+    target = etth1.inverse_transform(item["y"].double().numpy())  # [H, V], the file's scale
+    assert target[0, etth1.variates.index("OT")] == pytest.approx(raw_ot, abs=1e-4)
 
 
 def test_calendar_features_follow_timeenc_1(etth1: ForecastingData) -> None:

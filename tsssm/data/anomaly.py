@@ -38,7 +38,7 @@ import numpy as np
 import polars as pl
 
 from .series import DataError
-from .ucr import INSTALL_HINT, shipped_data_dir
+from .timeseries_packages import INSTALL_HINT, shipped_data_dir
 
 Reduce = Literal["mean", "max"]
 

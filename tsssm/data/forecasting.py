@@ -205,31 +205,3 @@ class ForecastingData:
                 raise IndexError(f"horizon_step {horizon_step} not in [0, {self.horizon})")
             rows = rows[:, horizon_step]
         return self.timestamps.gather(rows.ravel())
-
-    def prediction_frame(
-        self,
-        index: int | Sequence[int] | torch.Tensor,
-        prediction: torch.Tensor | np.ndarray,
-        inverse: bool = True,
-    ) -> pl.DataFrame:
-        """Long frame of predictions [N, H, V] for windows ``index``: one row per window and
-        step with columns ``index``, ``step`` (0-based), the date column and the variates (on
-        the file's scale when ``inverse``)."""
-        if isinstance(prediction, torch.Tensor):
-            prediction = prediction.detach().cpu().double().numpy()
-        rows = self.target_rows(index)
-        expected = (*rows.shape, self.n_variates)
-        if prediction.shape != expected:
-            raise ValueError(f"prediction has shape {prediction.shape}, expected {expected}")
-        values = self.inverse_transform(prediction) if inverse else prediction
-        frame = pl.DataFrame(
-            {
-                "index": (rows[:, 0] - self.lookback).repeat(self.horizon),
-                "step": np.tile(np.arange(self.horizon), len(rows)),
-                self.timestamps.name: self.timestamps.gather(rows.ravel()),
-            }
-        )
-        flat = values.reshape(-1, self.n_variates)
-        return frame.with_columns(
-            pl.Series(name, flat[:, j]) for j, name in enumerate(self.variates)
-        )

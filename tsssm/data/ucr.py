@@ -25,19 +25,17 @@ part can differ in ``n_times``.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Literal, NamedTuple
 
 import numpy as np
 
 from ._bundled import bundled_folder
 from .series import DataError
+from .timeseries_packages import INSTALL_HINT, import_aeon, shipped_data_dir
 
 Ragged = Literal["error", "pad", "truncate"]
 Split = Literal["train", "test"]
@@ -45,7 +43,6 @@ Split = Literal["train", "test"]
 BUNDLED_UCR = ("ECG200",)
 TEXT_SUFFIXES = (".txt", ".tsv", ".csv")
 AEON_SUFFIXES = (".ts", ".arff")
-INSTALL_HINT = 'pip install "tsssm[timeseries-datasets]"'
 _SEPARATORS = re.compile(r"[,\s]+")
 _MISSING_TOKENS = frozenset({"?", "nan", "NaN", "NAN"})
 
@@ -80,18 +77,6 @@ class UCRData(NamedTuple):
     X: np.ndarray
     y: np.ndarray
     info: UCRInfo
-
-
-def import_aeon(module: str, what: str) -> ModuleType:
-    """Import ``module`` of the optional dependency aeon, or say how to install it.
-
-    Raises:
-        ImportError: aeon is not installed; the message names ``what`` needs it.
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        raise ImportError(f"{what} needs aeon: {INSTALL_HINT}") from error
 
 
 def read_ucr_file(path: str | Path, ragged: Ragged = "error") -> UCRData:
@@ -244,14 +229,6 @@ def aeon_ucr_problems() -> dict[str, Path]:
         if (train.parent / f"{name}_TEST.ts").is_file() and _is_classification(train):
             problems[name] = train.parent
     return problems
-
-
-def shipped_data_dir(package: str) -> Path | None:
-    """``<package>/datasets/data`` of an installed aeon or sktime (located, not imported)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
-        return None
-    return Path(spec.origin).parent / "datasets" / "data"
 
 
 def _split_file(folder: Path, name: str, part: str) -> Path:
