@@ -30,7 +30,6 @@ from .phase import (
     PhaseMLP,
     PhaseMLPConfig,
     PhaseModel,
-    PhaseShape,
     PhaseSSM,
     PhaseSSMConfig,
     PhaseStreamState,
@@ -38,6 +37,13 @@ from .phase import (
     PhaseTCNConfig,
     length_mask,
     phase_loss,
+)
+from .shapes import (
+    ClassificationShape,
+    ForecastingShape,
+    PhaseShape,
+    PretrainingShape,
+    ReconstructionShape,
 )
 from .smamba import SMamba, SMambaClassifier, SMambaClassifierConfig, SMambaConfig
 
@@ -50,6 +56,7 @@ __all__ = [
     "ChimeraConfig",
     "ChimeraForClassification",
     "ChimeraForClassificationConfig",
+    "ClassificationShape",
     "DLinear",
     "DLinearConfig",
     "FEMBAConfig",
@@ -59,6 +66,7 @@ __all__ = [
     "FEMBAMambaHeadConfig",
     "FEMBAPretrain",
     "FEMBAPretrainConfig",
+    "ForecastingShape",
     "GlobalRelationBlock",
     "ITransformer",
     "ITransformerConfig",
@@ -72,6 +80,8 @@ __all__ = [
     "PhaseStreamState",
     "PhaseTCN",
     "PhaseTCNConfig",
+    "PretrainingShape",
+    "ReconstructionShape",
     "SMamba",
     "SMambaClassifier",
     "SMambaClassifierConfig",

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._registry import register_model
-from .smamba import ForecastingShape, VariateTokenConfig, VariateTokenForecaster
+from .shapes import ForecastingShape
+from .smamba import VariateTokenConfig, VariateTokenForecaster
 
 
 @dataclass

@@ -35,8 +35,7 @@ from torch import nn
 from tsssm.layers import SSM2D, RevIN
 
 from ._registry import register_model
-from .shapes import ClassificationShape, ReconstructionShape, _check_positive
-from .smamba import ForecastingShape
+from .shapes import ClassificationShape, ForecastingShape, ReconstructionShape, _check_positive
 
 
 @dataclass

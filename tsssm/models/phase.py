@@ -36,42 +36,13 @@ from torch import nn
 from tsssm.layers import BiMamba, MambaMixer, MambaStreamState
 
 from ._registry import register_model
-
-
-def _check_int(config: object, name: str, minimum: int) -> None:
-    value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"{type(config).__name__}: `{name}` must be an integer >= {minimum}, got {value!r}"
-        )
+from .shapes import PhaseShape, check_int
 
 
 def _check_fraction(config: object, name: str) -> None:
     value = getattr(config, name)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
         raise ValueError(f"{type(config).__name__}: `{name}` must lie in [0, 1), got {value!r}")
-
-
-@dataclass
-class PhaseShape:
-    """What every phase recogniser is told about its task.
-
-    Attributes:
-        n_inputs: F, features per step.
-        n_phases: C, phases (7 for Cholec80, 5 for sleep stages).
-        online: causal (each output sees only the past; streams) or offline (sees the whole
-            recording).
-        predict_video_progress: also predict the elapsed fraction of the recording.
-    """
-
-    n_inputs: int
-    n_phases: int
-    online: bool = True
-    predict_video_progress: bool = False
-
-    def __post_init__(self) -> None:
-        _check_int(self, "n_inputs", 1)
-        _check_int(self, "n_phases", 2)
 
 
 @dataclass
@@ -90,7 +61,7 @@ class PhaseSSMConfig(PhaseShape):
         super().__post_init__()
         for name, minimum in (("d_model", 1), ("d_state", 1), ("n_local_layers", 0),
                               ("n_global_layers", 0), ("local_window", 1)):
-            _check_int(self, name, minimum)
+            check_int(self, name, minimum)
         _check_fraction(self, "dropout")
 
 
@@ -104,8 +75,8 @@ class PhaseNetConfig(PhaseShape):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_int(self, "d_model", 1)
-        _check_int(self, "n_layers", 1)
+        check_int(self, "d_model", 1)
+        check_int(self, "n_layers", 1)
         _check_fraction(self, "dropout")
 
 

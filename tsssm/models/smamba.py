@@ -20,17 +20,7 @@ from torch import nn
 from tsssm.layers import BiMamba, RevIN
 
 from ._registry import register_model
-from .shapes import ClassificationShape
-
-
-@dataclass
-class ForecastingShape:
-    """What every forecaster is told about its data: window lengths and widths."""
-
-    lookback: int
-    horizon: int
-    n_variates: int
-    n_time_features: int = 0  # > 0: calendar features are given beside the series
+from .shapes import ClassificationShape, ForecastingShape
 
 
 @dataclass

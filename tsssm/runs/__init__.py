@@ -1,0 +1,65 @@
+"""Run folders: where a recipe writes, and what the app, ``tsssm runs`` and ``tsssm show`` read.
+
+``folder`` lays a run folder out and writes its files atomically; ``reading`` parses them for
+readers, turning damage into messages. Nothing here imports torch or Lightning, so readers
+start in a blink.
+
+    folder = RunFolder.create("runs", "etth1_smamba")     # runs/etth1_smamba-<time>/
+    [read_run(path) for path in find_runs(Path("runs"))]   # RunInfo of every run folder
+"""
+
+from .folder import (
+    CONFIG,
+    ENVIRONMENT,
+    METRICS,
+    PREDICTIONS,
+    STATUS,
+    RunFolder,
+    atomic_file,
+    is_live,
+    list_runs,
+    now,
+    read_json,
+    run_state,
+    write_json,
+    write_parquet,
+    write_text,
+)
+from .reading import (
+    RUN_FILES,
+    RunFileError,
+    RunInfo,
+    file_stamp,
+    find_runs,
+    log_files,
+    read_curves,
+    read_predictions,
+    read_run,
+)
+
+__all__ = [
+    "CONFIG",
+    "ENVIRONMENT",
+    "METRICS",
+    "PREDICTIONS",
+    "RUN_FILES",
+    "STATUS",
+    "RunFileError",
+    "RunFolder",
+    "RunInfo",
+    "atomic_file",
+    "file_stamp",
+    "find_runs",
+    "is_live",
+    "list_runs",
+    "log_files",
+    "now",
+    "read_curves",
+    "read_json",
+    "read_predictions",
+    "read_run",
+    "run_state",
+    "write_json",
+    "write_parquet",
+    "write_text",
+]
