@@ -1,6 +1,7 @@
 """EEG data on MNE: reading any format MNE reads (plus the Bonn text segments), a
 preprocessing chain kept as data, lazy fixed-length windows with labels and metadata, splits
-by subject, and loaders of the bundled data sets (``datasets/eeg/``).
+by subject, loaders of the bundled data sets (``datasets/eeg/``) and readers of the TUH
+corpora FEMBA reports on (TUAB, TUAR, TUSL; :mod:`tsssm.data.eeg.tuh`).
 
 Typical use::
 
@@ -35,6 +36,7 @@ from .reading import (
     BAD_CHANNEL_CHOICES,
     BONN_SFREQ,
     EEGRecording,
+    WindowLabeller,
     find_bad_channels,
     handle_bad_channels,
     read_bonn_segment,
@@ -42,6 +44,19 @@ from .reading import (
     standard_channel_names,
 )
 from .splits import EEGSplit, check_subject_split, subject_split
+from .tuh import (
+    TUAB_CLASSES,
+    TUAR_ARTIFACT_TYPES,
+    TUAR_MODES,
+    TUSL_CLASSES,
+    TUARLabels,
+    TUHEvent,
+    TUSLLabels,
+    load_tuab,
+    load_tuar,
+    load_tusl,
+    read_tuh_csv,
+)
 from .windows import UNLABELLED, EEGWindows
 
 __all__ = [
@@ -54,6 +69,10 @@ __all__ = [
     "PRESETS",
     "STEP_NAMES",
     "TCP_PAIRS",
+    "TUAB_CLASSES",
+    "TUAR_ARTIFACT_TYPES",
+    "TUAR_MODES",
+    "TUSL_CLASSES",
     "UNLABELLED",
     "EEGRecording",
     "EEGSplit",
@@ -61,15 +80,23 @@ __all__ = [
     "Preprocessing",
     "Preset",
     "Step",
+    "TUARLabels",
+    "TUHEvent",
+    "TUSLLabels",
+    "WindowLabeller",
     "check_subject_split",
     "find_bad_channels",
     "handle_bad_channels",
     "load_bonn",
     "load_eegmmidb",
     "load_mental_arithmetic",
+    "load_tuab",
+    "load_tuar",
+    "load_tusl",
     "preset",
     "read_bonn_segment",
     "read_raw",
+    "read_tuh_csv",
     "standard_channel_names",
     "subject_split",
 ]
