@@ -14,10 +14,12 @@ from tsssm.data.eeg import (
     FEMBA_TUH,
     TCP_PAIRS,
     EEGWindows,
+    Preprocessing,
     TUHEvent,
     load_tuab,
     load_tuar,
     load_tusl,
+    preset,
     read_tuh_csv,
 )
 
@@ -139,7 +141,7 @@ def test_tuar_needs_the_montage_and_the_annotations(tuar_root: Path) -> None:
         EEGWindows.from_recordings(recordings, 5.0, labels="windows",
                                    preprocessing=FAST[1:])
     with pytest.raises(DataError, match="has no window labeller"):
-        EEGWindows.from_recordings(load_tuab_like(tuar_root), 5.0, labels="windows")
+        EEGWindows.from_recordings(without_labeller(tuar_root), 5.0, labels="windows")
     with pytest.raises(DataError, match=r"no montage folder .*01_tcp_ar"):
         load_tuar(tuar_root)
     (tuar_root / "edf" / "02_tcp_le" / "aaaaaaju_s007_t000.csv").unlink()
@@ -149,7 +151,7 @@ def test_tuar_needs_the_montage_and_the_annotations(tuar_root: Path) -> None:
         load_tuar(tuar_root, mode="multi", montages=["02_tcp_le"])
 
 
-def load_tuab_like(root: Path):
+def without_labeller(root: Path):
     """The TUAR recording without its labeller (as a TUAB recording would come)."""
     recording = load_tuar(root, montages=["02_tcp_le"])[0]
     recording.window_labels = None
@@ -170,3 +172,21 @@ def test_tusl_majority_labels(tmp_path) -> None:
     # bckg; bckg 3 s over slow 2 s; slow 4 s over seiz 1 s; slow; then no event (0) over seiz
     assert windows.labels.tolist() == [1, 1, 3, 3, 0, 0]
     assert windows.metadata["subject"].to_list() == ["aaaaaaju"] * 4 + ["aaaaaajv"] * 2
+
+
+def test_the_biofoundation_preset_scales_microvolts_as_the_released_task(tmp_path) -> None:
+    recording = tuh_raw(tmp_path)
+    released = preset("femba_biofoundation")
+    assert (released.window_s, released.stride_s) == (5.0, 5.0)
+    out = released.preprocessing.apply(recording.copy(), "tuh").get_data()
+    montage = Preprocessing(FEMBA_TUH.preprocessing.steps[:-1]).apply(recording.copy(), "tuh")
+    microvolts = montage.get_data() * 1e6  # BioFoundation's windows are in µV ...
+    np.testing.assert_allclose(out, (microvolts + 20) / 40, rtol=1e-6, atol=1e-9)  # ... scaled
+
+
+def tuh_raw(tmp_path: Path) -> mne.io.BaseRaw:
+    """A 12-s TUH recording read as the readers do (10-05 channel names)."""
+    folder = tmp_path / "train"
+    for name in ("normal", "abnormal"):
+        write_edf(folder / name / "01_tcp_ar" / f"aaaaaaa{name[0]}_s001_t000.edf", 12.0)
+    return load_tuab(tmp_path)[0].raw.load_data(verbose="error")

@@ -23,6 +23,7 @@ from .bundled import (
     load_mental_arithmetic,
 )
 from .preprocessing import (
+    FEMBA_BIOFOUNDATION,
     FEMBA_TUH,
     PRESETS,
     STEP_NAMES,
@@ -64,6 +65,7 @@ __all__ = [
     "BONN_SETS",
     "BONN_SFREQ",
     "EEGMMIDB_EVENT_MAP",
+    "FEMBA_BIOFOUNDATION",
     "FEMBA_TUH",
     "MENTAL_ARITHMETIC_CLASSES",
     "PRESETS",
