@@ -14,9 +14,11 @@ released convolution drops trailing channels that do not fill a patch where tsss
 so an odd channel count does not load); and which output type a classifier has, among those
 with ``num_classes`` outputs (``"bc"``, ``"ml"``, ``"mcc"``), which only names its use.
 
-The released task also rescales its input, ``(x + 20) / 40`` (its ``input_normalization``
-with quartiles -20 and 20), before the model; that is data preparation and stays outside the
-module: :func:`biofoundation_input_scaling`.
+The released task also rescales its input (windows in µV), ``(x + 20) / 40`` (its
+``input_normalization`` with "quartiles" -20 and 20), before the model; that is data
+preparation and stays outside the module: the EEG preset ``femba_biofoundation``
+(:mod:`tsssm.data.eeg.preprocessing`) prepares TUH recordings so, and
+:func:`biofoundation_input_scaling` rescales windows already in µV.
 """
 
 from __future__ import annotations

@@ -30,8 +30,14 @@ from torch import nn
 from tsssm.layers import MambaMixer
 
 from .._registry import register_model
-from .checkpoints import Checkpoint, encoder_tensors, load_matching, read_state_dict
-from .config import FEMBAConfig, FEMBAMambaHeadConfig
+from .checkpoints import (
+    Checkpoint,
+    encoder_tensors,
+    is_biofoundation,
+    load_matching,
+    read_state_dict,
+)
+from .config import BIOFOUNDATION_ARCHITECTURE, FEMBAConfig, FEMBAMambaHeadConfig
 from .encoder import FEMBAEncoder
 
 
@@ -142,7 +148,16 @@ def load_pretrained_encoder(encoder: FEMBAEncoder, checkpoint: Checkpoint,
         ValueError: a tensor is missing, unexpected, or of another shape (named, with both
             shapes: e.g. a pre-training on other window lengths changes ``pos_embed``).
     """
-    tensors = encoder_tensors(read_state_dict(checkpoint, "load_pretrained_encoder"))
-    load_matching(encoder, tensors, "load_pretrained_encoder", "encoder")
+    caller = "load_pretrained_encoder"
+    state = read_state_dict(checkpoint, caller)
+    tensors = encoder_tensors(state, caller)
+    if is_biofoundation(state):
+        # the token layout changes no shape: a wrong one would load without an error
+        options = {name: getattr(encoder.config, name) for name in BIOFOUNDATION_ARCHITECTURE}
+        if options != BIOFOUNDATION_ARCHITECTURE:
+            raise ValueError(f"{caller}: a BioFoundation FEMBA checkpoint needs an encoder "
+                             f"with {BIOFOUNDATION_ARCHITECTURE}, this one has {options}; "
+                             "build the model with biofoundation_options(checkpoint)")
+    load_matching(encoder, tensors, caller, "encoder")
     encoder.requires_grad_(not freeze_encoder)
     return encoder
