@@ -20,6 +20,7 @@ from torch import nn
 from tsssm.models import create_model
 from tsssm.models.femba import (
     FEMBAMambaHead,
+    FEMBAPretrain,
     FEMBAReconstructor,
     biofoundation_config,
     biofoundation_input_scaling,
@@ -208,16 +209,23 @@ def test_the_reference_is_in_the_released_layout() -> None:
 
 
 @pytest.mark.parametrize("size", list(RELEASED_SIZES))
-def test_sizes_are_inferred_for_every_released_config(size: str) -> None:
-    with torch.device("meta"):
-        state = ReleasedTask(*RELEASED_SIZES[size], "bc").state_dict()
+@pytest.mark.parametrize("task", ["fine-tuning", "pre-training"])
+def test_sizes_are_inferred_for_every_released_config(size: str, task: str) -> None:
+    with torch.device("meta"):  # shapes only: the huge size holds 386 M parameters
+        state = ReleasedTask(*RELEASED_SIZES[size],
+                             "bc" if task == "fine-tuning" else None).state_dict()
         config = biofoundation_config(state)
-        model = FEMBAMambaHead(config)
+        model = FEMBAMambaHead(config) if task == "fine-tuning" else FEMBAPretrain(config)
     embed_dim, n_blocks = RELEASED_SIZES[size]
     assert (config.embed_dim, config.n_blocks, config.n_chans, config.n_times) == (
         embed_dim, n_blocks, CHANNELS, SAMPLES)
-    assert (config.expand, config.d_state, config.d_conv, config.head_dim) == (4, 16, 4, 256)
-    assert (config.block_norm, config.token_layout, config.n_outputs) == ("post", "embedding", 2)
+    assert (config.expand, config.d_state, config.d_conv) == (4, 16, 4)
+    assert (config.block_norm, config.token_layout) == ("post", "embedding")
+    if task == "fine-tuning":
+        assert (config.head_dim, config.n_outputs) == (256, 2)
+    else:
+        assert (config.masking, config.decoder, config.decoder_kernel) == (
+            "zero", "conv", (31, 31))
     assert sum(p.numel() for p in model.parameters()) == sum(v.numel() for v in state.values())
 
 
@@ -284,9 +292,10 @@ def test_reconstruction_equals_the_released_decoder(size: str, tmp_path) -> None
                                    rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("freeze", [True, False])
-def test_fine_tuning_a_new_head_on_the_released_encoder(freeze: bool, tmp_path) -> None:
-    task = released("tiny", seed=7)
+@pytest.mark.parametrize(("source", "freeze"), [("bc", True), ("bc", False), (None, True)])
+def test_fine_tuning_a_new_head_on_the_released_encoder(source: str | None, freeze: bool,
+                                                         tmp_path) -> None:
+    task = released("tiny", classification_type=source, seed=7)  # None: a pre-training
     path = tmp_path / "tuab.safetensors"
     save_safetensors(task, path)
     options = biofoundation_options(path)
