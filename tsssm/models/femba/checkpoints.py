@@ -85,8 +85,16 @@ def _load_weights_only(path: Path) -> object:
         if not unsafe:
             raise
     stand_ins = [(type(name.rpartition(".")[2], (_StandIn,), {}), name) for name in unsafe]
-    with torch.serialization.safe_globals(stand_ins):
-        return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with torch.serialization.safe_globals(stand_ins):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        # e.g. a subclass of list or dict among the other objects: weights_only fills only
+        # real lists and dicts, so the stand-ins cannot take their place
+        raise pickle.UnpicklingError(
+            f"{path}: its tensors cannot be read without running code of the objects stored "
+            f"beside them ({', '.join(unsafe)}); save its state dict alone (e.g. with "
+            f"safetensors) and load that: {error}") from None
 
 
 def read_state_dict(checkpoint: Checkpoint, caller: str) -> Mapping[str, object]:
