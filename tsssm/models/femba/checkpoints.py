@@ -61,6 +61,13 @@ class _StandIn:
         del values
 
 
+def _stand_in(full_name: str) -> type:
+    """A :class:`_StandIn` class that ``weights_only`` takes for the global ``full_name``: it
+    matches an allowed class by ``f"{__module__}.{__qualname__}"``, as the file names it."""
+    module, _, name = full_name.rpartition(".")
+    return type(name, (_StandIn,), {"__module__": module, "__qualname__": name})
+
+
 def _unsafe_globals(path: Path) -> list[str]:
     """The globals a zip checkpoint names beyond those ``weights_only`` allows (none for a
     file of another format, or a torch without this check)."""
@@ -84,7 +91,7 @@ def _load_weights_only(path: Path) -> object:
         unsafe = _unsafe_globals(path)
         if not unsafe:
             raise
-    stand_ins = [(type(name.rpartition(".")[2], (_StandIn,), {}), name) for name in unsafe]
+    stand_ins = [_stand_in(name) for name in unsafe]
     try:
         with torch.serialization.safe_globals(stand_ins):
             return torch.load(path, map_location="cpu", weights_only=True)
