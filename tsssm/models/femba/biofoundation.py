@@ -8,11 +8,13 @@ holding its weights: a :class:`FEMBAMambaHead` for a fine-tuning checkpoint, a
 :class:`FEMBAReconstructor` for a pre-training one. :func:`biofoundation_options` gives the
 encoder's options, to fine-tune a new head from the released encoder.
 
-What cannot be read from the tensors, and is taken as in every released config: the patch
-stride equals the patch size; windows hold ``chan_groups * patch_chans`` channels (the
-released convolution drops trailing channels that do not fill a patch where tsssm pads them,
-so an odd channel count does not load); and which output type a classifier has, among those
-with ``num_classes`` outputs (``"bc"``, ``"ml"``, ``"mcc"``), which only names its use.
+What cannot be read from the tensors is taken as in every released config: the patch stride
+equals the patch size; the two scan directions are added (the released module can also
+multiply them, which tsssm does not offer); windows hold ``chan_groups * patch_chans``
+channels (the released convolution drops trailing channels that do not fill a patch where
+tsssm pads them, so an odd channel count does not load). The classifier's output type is an
+argument: ``"mc"`` and ``"mmc"`` shape the logits per channel, ``"bc"``, ``"ml"`` and
+``"mcc"`` (``num_classes`` logits) only name their use.
 
 The released task also rescales its input (windows in µV), ``(x + 20) / 40`` (its
 ``input_normalization`` with "quartiles" -20 and 20), before the model; that is data
