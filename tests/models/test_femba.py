@@ -24,6 +24,9 @@ from tsssm.models import (
 SHAPE = {"n_chans": 5, "n_times": 40}
 TINY = {"embed_dim": 4, "n_blocks": 2, "patch_chans": 2, "patch_times": 8, "d_state": 4,
         "expand": 2}
+# The released FEMBA's architecture (BioFoundation), tsssm's other choice of each option.
+RELEASED = {"block_norm": "post", "token_layout": "embedding"}
+RELEASED_PRETRAIN = {**RELEASED, "masking": "zero", "decoder": "conv", "decoder_kernel": (3, 5)}
 
 
 def pretrain_model(**options):
@@ -99,8 +102,9 @@ def test_loss_scores_only_the_masked_samples() -> None:
     assert masked_reconstruction_loss(reconstruction, changed, mask) > loss + 0.1
 
 
-def test_hidden_patches_do_not_reach_the_encoder() -> None:
-    model = pretrain_model().eval()
+@pytest.mark.parametrize("options", [{}, RELEASED_PRETRAIN])
+def test_hidden_patches_do_not_reach_the_encoder(options: dict) -> None:
+    model = pretrain_model(**options).eval()
     x = torch.randn(2, 5, 40)
     patch_mask = model.random_patch_mask(2, torch.Generator().manual_seed(1))
     out = model(x, patch_mask)
@@ -131,8 +135,12 @@ def test_pretraining_learns_to_fill_in() -> None:
 
 
 @pytest.mark.parametrize("name", ["femba_pretrain", "femba", "femba_mamba_head"])
-def test_gradients_reach_every_parameter(name: str) -> None:
-    model = pretrain_model() if name == "femba_pretrain" else classifier(name)
+@pytest.mark.parametrize("released", [False, True])
+def test_gradients_reach_every_parameter(name: str, released: bool) -> None:
+    if name == "femba_pretrain":
+        model = pretrain_model(**(RELEASED_PRETRAIN if released else {}))
+    else:
+        model = classifier(name, **(RELEASED if released else {}))
     x = torch.randn(3, 5, 40)
     if name == "femba_pretrain":
         out = model(x)
@@ -210,8 +218,9 @@ def test_mixer_step_chunk_equals_stepping() -> None:
 
 
 @pytest.mark.parametrize("name", ["femba", "femba_mamba_head"])
-def test_streaming_equals_the_offline_recording(name: str) -> None:
-    model = classifier(name).eval()
+@pytest.mark.parametrize("options", [{}, RELEASED])
+def test_streaming_equals_the_offline_recording(name: str, options: dict) -> None:
+    model = classifier(name, **options).eval()
     recording = torch.randn(2, 5, 4 * 40)
     windows = recording.split(40, dim=-1)
     with torch.no_grad():
@@ -271,7 +280,37 @@ def test_bad_inputs_are_named() -> None:
                                    torch.zeros(1, 2, 3, dtype=torch.bool))
 
 
+def test_token_layouts_hold_the_same_patch_embeddings() -> None:
+    encoder = classifier().encoder
+    patches = torch.randn(2, 3, 5, 4)  # [B, G, N, E]
+    group = encoder.join_patches(patches)
+    torch.testing.assert_close(group[:, 1, 2 * 4 + 3], patches[:, 2, 1, 3])  # g * E + e
+    torch.testing.assert_close(encoder.split_tokens(group), patches)
+    released = classifier(**RELEASED).encoder
+    embedding = released.join_patches(patches)
+    torch.testing.assert_close(embedding[:, 1, 3 * 3 + 2], patches[:, 2, 1, 3])  # e * G + g
+    torch.testing.assert_close(released.split_tokens(embedding), patches)
+    assert isinstance(released.norm, torch.nn.Identity)  # post-norm: no final norm
+
+
+@pytest.mark.parametrize(("classification_type", "shape"), [
+    ("bc", (2, 2)), ("ml", (2, 2)), ("mcc", (2, 2)), ("mc", (2, 5)), ("mmc", (2, 5, 2))])
+@pytest.mark.parametrize("name", ["femba", "femba_mamba_head"])
+def test_output_types(name: str, classification_type: str, shape: tuple) -> None:
+    model = classifier(name, n_outputs=2, classification_type=classification_type).eval()
+    x = torch.randn(2, 5, 40)
+    assert model(x).shape == shape
+    assert next(iter(model.stream([x]))).shape == shape
+
+
 @pytest.mark.parametrize(("name", "options", "message"), [
+    ("femba", {"block_norm": "sandwich"}, "block_norm"),
+    ("femba", {"token_layout": "time"}, "token_layout"),
+    ("femba", {"classification_type": "multi"}, "classification_type"),
+    ("femba", {"classification_type": "mc", "n_outputs": 3}, "must be 2"),
+    ("femba_pretrain", {"masking": "noise"}, "masking"),
+    ("femba_pretrain", {"decoder": "mlp"}, "decoder"),
+    ("femba_pretrain", {"decoder_kernel": (30, 31)}, "two odd positive integers"),
     ("femba_pretrain", {"mask_ratio": 0.0}, "mask_ratio"),
     ("femba_pretrain", {"mask_ratio": 1.0}, "mask_ratio"),
     ("femba", {"embed_dim": 0}, "embed_dim"),

@@ -1,6 +1,7 @@
 """EEG data on MNE: reading any format MNE reads (plus the Bonn text segments), a
 preprocessing chain kept as data, lazy fixed-length windows with labels and metadata, splits
-by subject, and loaders of the bundled data sets (``datasets/eeg/``).
+by subject, loaders of the bundled data sets (``datasets/eeg/``) and readers of the TUH
+corpora FEMBA reports on (TUAB, TUAR, TUSL; :mod:`tsssm.data.eeg.tuh`).
 
 Typical use::
 
@@ -22,6 +23,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "load_bonn": ".bundled",
     "load_eegmmidb": ".bundled",
     "load_mental_arithmetic": ".bundled",
+    "FEMBA_BIOFOUNDATION": ".preprocessing",
     "FEMBA_TUH": ".preprocessing",
     "PRESETS": ".preprocessing",
     "STEP_NAMES": ".preprocessing",
@@ -33,6 +35,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "BAD_CHANNEL_CHOICES": ".reading",
     "BONN_SFREQ": ".reading",
     "EEGRecording": ".reading",
+    "WindowLabeller": ".reading",
     "find_bad_channels": ".reading",
     "handle_bad_channels": ".reading",
     "read_bonn_segment": ".reading",
@@ -41,6 +44,17 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "EEGSplit": ".splits",
     "check_subject_split": ".splits",
     "subject_split": ".splits",
+    "TUAB_CLASSES": ".tuh",
+    "TUAR_ARTIFACT_TYPES": ".tuh",
+    "TUAR_MODES": ".tuh",
+    "TUSL_CLASSES": ".tuh",
+    "TUARLabels": ".tuh",
+    "TUHEvent": ".tuh",
+    "TUSLLabels": ".tuh",
+    "load_tuab": ".tuh",
+    "load_tuar": ".tuh",
+    "load_tusl": ".tuh",
+    "read_tuh_csv": ".tuh",
     "UNLABELLED": ".windows",
     "EEGWindows": ".windows",
 })

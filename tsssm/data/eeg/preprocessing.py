@@ -12,8 +12,9 @@ A step is written ``{"step": "filter", "l_freq": 0.1, "h_freq": 75.0}`` in a con
   only the pairs are kept, named as written.
 - ``standard_names()``: rename channels to their 10-05 spelling (``"EEG Fp1"`` -> ``"Fp1"``).
 - ``robust_scale()``: per channel ``(x - median) / IQR`` over the recording (FEMBA).
-- ``scale(factor=1e5)``: multiply every channel by one fixed factor (``1e5`` turns volts into
-  units of 10 µV), keeping amplitude differences between recordings that ``robust_scale``
+- ``scale(factor=1e5, offset=0.0)``: multiply every channel by one fixed factor (``1e5``
+  turns volts into units of 10 µV), then add ``offset``, keeping amplitude differences between
+  recordings that ``robust_scale``
   would remove.
 
 Shapes: C channels, T samples of a recording.
@@ -120,20 +121,22 @@ def robust_scale(raw: mne.io.BaseRaw, source: str) -> mne.io.BaseRaw:
     )
 
 
-def scale(raw: mne.io.BaseRaw, factor: float, source: str) -> mne.io.BaseRaw:
-    """Every channel ``[C, T]`` multiplied by the same fixed ``factor`` (no per-recording
-    statistics, so the relative amplitude of two recordings is kept).
+def scale(raw: mne.io.BaseRaw, factor: float, source: str, offset: float = 0.0
+          ) -> mne.io.BaseRaw:
+    """Every channel ``[C, T]`` multiplied by the same fixed ``factor``, plus ``offset`` (no
+    per-recording statistics, so the relative amplitude of two recordings is kept).
 
     Raises:
-        DataError: ``factor`` is not a finite, non-zero number.
+        DataError: ``factor`` is not a finite, non-zero number, or ``offset`` not finite.
     """
-    if isinstance(factor, bool) or not isinstance(factor, int | float) or not (
-        np.isfinite(factor) and factor != 0
-    ):
-        raise DataError(
-            f"{source}: scale: factor must be a finite non-zero number; got {factor!r}"
-        )
-    return raw.apply_function(lambda x: x * factor, picks="all", verbose="error")
+    def finite(value: object) -> bool:
+        return not isinstance(value, bool) and isinstance(value, int | float) and bool(
+            np.isfinite(value))
+
+    if not (finite(factor) and factor != 0 and finite(offset)):
+        raise DataError(f"{source}: scale: factor must be a finite non-zero number and offset "
+                        f"a finite number; got {factor!r} and {offset!r}")
+    return raw.apply_function(lambda x: x * factor + offset, picks="all", verbose="error")
 
 
 CUSTOM_STEPS: dict[str, Callable[..., mne.io.BaseRaw]] = {
@@ -271,12 +274,23 @@ FEMBA_TUH = Preset(
     window_s=5.0,
     stride_s=5.0,
 )
-PRESETS = {FEMBA_TUH.name: FEMBA_TUH}
+# What BioFoundation's released FEMBA checkpoints were trained on: its TUH preparation (the
+# same montage, filters and rate, windows in µV) and its task's fixed input scaling
+# (x + 20) / 40, here on volts: x * 1e6 / 40 + 0.5. No per-recording scaling.
+FEMBA_BIOFOUNDATION = Preset(
+    name="femba_biofoundation",
+    preprocessing=Preprocessing((*FEMBA_TUH.preprocessing.steps[:-1],
+                                 Step("scale", {"factor": 1e6 / 40, "offset": 0.5}))),
+    window_s=5.0,
+    stride_s=5.0,
+)
+PRESETS = {preset.name: preset for preset in (FEMBA_TUH, FEMBA_BIOFOUNDATION)}
 
 
 def preset(name: str) -> Preset:
     """The preset ``name`` (``"femba_tuh"``: TCP montage, 0.1-75 Hz, 60 Hz notch, 256 Hz,
-    IQR scaling, 5-s windows)."""
+    IQR scaling, 5-s windows; ``"femba_biofoundation"``: the same with the released FEMBA's
+    fixed scaling instead of the IQR's, for its checkpoints)."""
     if name not in PRESETS:
         raise DataError(f"unknown preprocessing preset {name!r}; presets: {sorted(PRESETS)}")
     return PRESETS[name]

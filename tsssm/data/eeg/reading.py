@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import mne
 import numpy as np
@@ -36,6 +36,18 @@ _SUFFIX = re.compile(r"(-REF|-LE|-AR)$", re.IGNORECASE)
 _CHUNK_SECONDS = 60.0  # the bad-channel check reads this much at a time
 
 
+class WindowLabeller(Protocol):
+    """Labels of a recording's windows, computed from the prepared (preprocessed) signal's
+    channels and rate, e.g. from a TUH annotation file (:mod:`tsssm.data.eeg.tuh`)."""
+
+    def __call__(self, ch_names: Sequence[str], sfreq: float, n_samples: int,
+                 starts: np.ndarray, n_times: int) -> np.ndarray:
+        """int64 labels [W] (one per window) or [W, K] (e.g. one per channel) of the W
+        windows starting at the samples ``starts`` [W] and ``n_times`` samples long, of a
+        signal of ``n_samples`` samples at ``sfreq`` Hz with channels ``ch_names``."""
+        ...
+
+
 @dataclass
 class EEGRecording:
     """One recording and what windows need to know about it.
@@ -47,6 +59,8 @@ class EEGRecording:
         label: the class of the whole recording (mental arithmetic rest 0 / task 1, Bonn set),
             or ``None`` where labels come from annotations or there are none.
         path: the file it was read from, when MNE does not know it (a Bonn text segment).
+        window_labels: labels each window from the recording's annotation file, for
+            ``labels="windows"`` (the TUAR and TUSL readers set it).
     """
 
     raw: mne.io.BaseRaw
@@ -54,6 +68,7 @@ class EEGRecording:
     subject: str
     label: int | None = None
     path: Path | None = None
+    window_labels: WindowLabeller | None = None
 
     @property
     def source(self) -> str:

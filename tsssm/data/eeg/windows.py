@@ -3,10 +3,12 @@ demand from each recording (a Raw on disk, a preloaded Raw, or a memory-mapped c
 preprocessed signal), so a data set larger than memory still trains.
 
 Labels come from the recording (``labels="recording"``), from annotations
-(``labels="annotations"`` with an ``event_map`` such as ``{"T1": 0, "T2": 1}``), or there are
-none (``labels=None``, label -1, for pre-training).
+(``labels="annotations"`` with an ``event_map`` such as ``{"T1": 0, "T2": 1}``), from the
+recording's own window labeller (``labels="windows"``: e.g. TUAR's artifact fraction per
+window and channel), or there are none (``labels=None``, label -1, for pre-training).
 
-Shapes: an item is ``x`` float32 [n_chans, n_times] and ``y`` int64 [] (the class).
+Shapes: an item is ``x`` float32 [n_chans, n_times] and ``y`` int64 [] (the class), or [K]
+for a labeller that gives K labels per window (e.g. one per channel).
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from .preprocessing import Preprocessing
 from .reading import BadChannels, EEGRecording, handle_bad_channels
 
 UNLABELLED = -1
-LABEL_CHOICES = ("recording", "annotations", None)
-Labels = Literal["recording", "annotations"] | None
+LABEL_CHOICES = ("recording", "annotations", "windows", None)
+Labels = Literal["recording", "annotations", "windows"] | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,7 +63,8 @@ class EEGWindows(Dataset):
     """Fixed-length windows of EEG recordings, read on demand.
 
     Build it with :meth:`from_recordings`. ``windows[i]`` is ``(x, y)``: ``x`` float32
-    [n_chans, n_times], ``y`` int64 [] (-1 for unlabelled windows); :attr:`metadata` is a
+    [n_chans, n_times], ``y`` int64 [] (-1 for unlabelled windows; [K] from a labeller that
+    gives K labels per window); :attr:`metadata` is a
     polars DataFrame with one row per window: ``recording``, ``subject``, ``start_s`` (start
     in seconds from the recording's first sample), ``label``.
     """
@@ -91,7 +94,9 @@ class EEGWindows(Dataset):
             stride_s: step between window starts in seconds (default: ``window_s``).
             labels: ``"recording"`` (each recording's ``label``), ``"annotations"`` (windows
                 inside each annotation listed in ``event_map``, labelled by it; an
-                annotation of duration 0 gives one window from its onset) or ``None``.
+                annotation of duration 0 gives one window from its onset), ``"windows"``
+                (each recording's ``window_labels``, windows tiled from its start) or
+                ``None``.
             event_map: {annotation description: class} for ``labels="annotations"``.
             preprocessing: a :class:`Preprocessing` chain or its config (list of dicts).
             bad_channels: what to do with NaN/flat channels (``"raise"``, ``"drop"``,
@@ -150,12 +155,13 @@ class EEGWindows(Dataset):
 
     @property
     def labels(self) -> np.ndarray:
-        """int64 [N] label of every window (-1: unlabelled)."""
+        """int64 [N] (or [N, K]) label of every window (-1: unlabelled)."""
         return self._index["label"].to_numpy()
 
     @property
     def metadata(self) -> pl.DataFrame:
-        """One row per window: recording (str), subject (str), start_s (f64), label (i64)."""
+        """One row per window: recording (str), subject (str), start_s (f64), label (i64, or
+        an array of K)."""
         ids = pl.Series([s.id for s in self._signals])
         subjects = pl.Series([s.subject for s in self._signals])
         rates = pl.Series([s.sfreq for s in self._signals])
@@ -316,6 +322,9 @@ def _windows(
         )
     if labels == "annotations":
         starts, classes = _annotated_starts(signal, n_times, stride, event_map or {})
+    elif labels == "windows":
+        starts = np.arange(0, total - n_times + 1, stride, dtype=np.int64)
+        classes = _labelled_windows(signal, recording, starts, n_times)
     else:
         if labels == "recording" and recording.label is None:
             raise DataError(
@@ -328,6 +337,23 @@ def _windows(
     return pl.DataFrame(
         {"signal": np.full(len(starts), number, dtype=np.int64), "start": starts, "label": classes}
     )
+
+
+def _labelled_windows(signal: _Signal, recording: EEGRecording, starts: np.ndarray,
+                      n_times: int) -> np.ndarray:
+    """int64 [W] or [W, K] labels of the windows at ``starts`` from the recording's
+    ``window_labels``, checked."""
+    if recording.window_labels is None:
+        raise DataError(f"{signal.source}: recording {recording.id!r} has no window labeller; "
+                        'labels="windows" needs one (e.g. from load_tuar or load_tusl)')
+    classes = np.asarray(recording.window_labels(signal.ch_names, signal.sfreq,
+                                                 signal.n_times, starts, n_times))
+    if classes.ndim not in (1, 2) or len(classes) != len(starts) or not np.issubdtype(
+            classes.dtype, np.integer):
+        raise DataError(f"{signal.source}: the window labeller gave {classes.dtype} labels of "
+                        f"shape {classes.shape}; {len(starts)} windows need integer labels "
+                        "[W] or [W, K]")
+    return classes.astype(np.int64)
 
 
 def _annotated_starts(

@@ -1,9 +1,18 @@
 """FEMBA (Tegon et al., "FEMBA: Efficient and Scalable EEG Analysis with a Bidirectional Mamba
 Foundation Model", 2025): an EEG encoder of patch tokens over channels × time and
 bidirectional Mamba blocks, pre-trained by masked-patch reconstruction (``femba_pretrain``)
-and fine-tuned as a window classifier (``femba``, ``femba_mamba_head``).
+and fine-tuned as a window classifier (``femba``, ``femba_mamba_head``); the checkpoints
+BioFoundation releases load with :func:`load_biofoundation`.
 """
 
+from .biofoundation import (
+    BIOFOUNDATION_INPUT_QUARTILES,
+    biofoundation_config,
+    biofoundation_input_scaling,
+    biofoundation_options,
+    load_biofoundation,
+)
+from .checkpoints import is_biofoundation, read_state_dict
 from .classification import (
     FEMBA,
     FEMBAClassifierModel,
@@ -13,6 +22,7 @@ from .classification import (
     load_pretrained_encoder,
 )
 from .config import (
+    BIOFOUNDATION_ARCHITECTURE,
     FEMBA_PRESETS,
     FEMBAConfig,
     FEMBAEncoderConfig,
@@ -22,12 +32,20 @@ from .config import (
     femba_preset,
 )
 from .encoder import BiMambaBlock, FEMBAEncoder, FEMBAStreamState
-from .pretraining import FEMBAPretrain, masked_reconstruction_loss
+from .pretraining import (
+    ConvDecoder,
+    FEMBAPretrain,
+    FEMBAReconstructor,
+    masked_reconstruction_loss,
+)
 
 __all__ = [
+    "BIOFOUNDATION_ARCHITECTURE",
+    "BIOFOUNDATION_INPUT_QUARTILES",
     "FEMBA",
     "FEMBA_PRESETS",
     "BiMambaBlock",
+    "ConvDecoder",
     "FEMBAClassifierModel",
     "FEMBAConfig",
     "FEMBAEncoder",
@@ -37,10 +55,17 @@ __all__ = [
     "FEMBAOptions",
     "FEMBAPretrain",
     "FEMBAPretrainConfig",
+    "FEMBAReconstructor",
     "FEMBAStreamState",
     "LinearHead",
     "MambaHead",
+    "biofoundation_config",
+    "biofoundation_input_scaling",
+    "biofoundation_options",
     "femba_preset",
+    "is_biofoundation",
+    "load_biofoundation",
     "load_pretrained_encoder",
     "masked_reconstruction_loss",
+    "read_state_dict",
 ]

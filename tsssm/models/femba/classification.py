@@ -1,11 +1,17 @@
 """FEMBA classifiers (task "classification"): the encoder plus a small head, fine-tuned from a
 pre-trained encoder when one is at hand.
 
-``forward(x [B, C, T]) -> logits [B, n_outputs]``. Two heads, as in the paper:
+``forward(x [B, C, T]) -> logits [B, n_outputs]`` (per channel for the released FEMBA's
+multi-output types, see :class:`~tsssm.models.femba.config.FEMBAConfig`). Two heads, as in the
+paper:
 
 - ``femba``: the mean of the tokens, then one linear layer.
 - ``femba_mamba_head``: tokens projected to ``head_dim``, GELU, one Mamba mixer across the
-  tokens of the window, their mean, then one linear layer.
+  tokens of the window, their mean, then one linear layer (the released FEMBA's
+  ``MambaClassifier``, which has no dropout: set ``dropout=0``).
+
+Encoders are initialised from a tsssm pre-training checkpoint or from one BioFoundation
+releases (see :func:`load_pretrained_encoder`).
 
 :meth:`FEMBAClassifierModel.stream` scores a long recording window by window in one pass (see
 :mod:`tsssm.models.femba.encoder` for what the carried state means); the head reads each
@@ -14,8 +20,8 @@ window's tokens on their own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
+import math
+from collections.abc import Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -24,10 +30,15 @@ from torch import nn
 from tsssm.layers import MambaMixer
 
 from .._registry import register_model
-from .config import FEMBAConfig, FEMBAMambaHeadConfig
+from .checkpoints import (
+    Checkpoint,
+    encoder_tensors,
+    is_biofoundation,
+    load_matching,
+    read_state_dict,
+)
+from .config import BIOFOUNDATION_ARCHITECTURE, FEMBAConfig, FEMBAMambaHeadConfig
 from .encoder import FEMBAEncoder
-
-Checkpoint = str | Path | Mapping[str, object]
 
 
 class LinearHead(nn.Module):
@@ -60,9 +71,10 @@ class MambaHead(nn.Module):
 
 
 class FEMBAClassifierModel(nn.Module):
-    """A FEMBA encoder and a head: windows [B, C, T] -> logits [B, n_outputs].
+    """A FEMBA encoder and a head: windows [B, C, T] -> logits [B, *config.output_shape]
+    ([B, n_outputs] unless ``classification_type`` is ``"mc"`` or ``"mmc"``).
 
-    Subclasses set ``self.head`` (tokens [B, N, D] -> logits [B, n_outputs]), where
+    Subclasses set ``self.head`` (tokens [B, N, D] -> [B, :attr:`n_logits`]), where
     D = ``self.encoder.d_model``.
     """
 
@@ -72,17 +84,23 @@ class FEMBAClassifierModel(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = FEMBAEncoder(config.encoder_config())
+        self.n_logits = math.prod(config.output_shape)
+
+    def _logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens [B, N, D] -> logits [B, *config.output_shape]."""
+        return self.head(tokens).reshape(tokens.shape[0], *self.config.output_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` [B, C, T] -> logits [B, n_outputs]."""
-        return self.head(self.encoder(x))
+        """``x`` [B, C, T] -> logits [B, *config.output_shape]."""
+        return self._logits(self.encoder(x))
 
     @torch.no_grad()
     def stream(self, chunks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
-        """Logits [B, n_outputs] of each consecutive window [B, C, T] of ``chunks``, the
-        encoder's forward scans carried from window to window (inference only)."""
+        """Logits [B, *config.output_shape] of each consecutive window [B, C, T] of
+        ``chunks``, the encoder's forward scans carried from window to window (inference
+        only)."""
         for tokens in self.encoder.stream(chunks):
-            yield self.head(tokens)
+            yield self._logits(tokens)
 
     def load_pretrained_encoder(self, checkpoint: Checkpoint,
                                 freeze_encoder: bool = False) -> FEMBAClassifierModel:
@@ -98,7 +116,7 @@ class FEMBA(FEMBAClassifierModel):
 
     def __init__(self, config: FEMBAConfig) -> None:
         super().__init__(config)
-        self.head = LinearHead(self.encoder.d_model, config.n_outputs, config.dropout)
+        self.head = LinearHead(self.encoder.d_model, self.n_logits, config.dropout)
 
 
 @register_model("femba_mamba_head", FEMBAMambaHeadConfig, task="classification")
@@ -107,45 +125,8 @@ class FEMBAMambaHead(FEMBAClassifierModel):
 
     def __init__(self, config: FEMBAMambaHeadConfig) -> None:
         super().__init__(config)
-        self.head = MambaHead(self.encoder.d_model, config.head_dim, config.n_outputs,
+        self.head = MambaHead(self.encoder.d_model, config.head_dim, self.n_logits,
                               config.d_state, config.d_conv, config.dropout, config.backend)
-
-
-def _state_dict_of(checkpoint: Checkpoint) -> Mapping[str, object]:
-    """The tensors of a checkpoint: a path (read with ``weights_only=True``), a state dict, or
-    a Lightning-style dict holding one under ``"state_dict"``."""
-    if isinstance(checkpoint, str | Path):
-        path = Path(checkpoint)
-        if not path.is_file():
-            raise FileNotFoundError(f"load_pretrained_encoder: no checkpoint file at {path}")
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(checkpoint, Mapping):
-        raise TypeError(f"load_pretrained_encoder: a checkpoint must be a path or a mapping "
-                        f"of tensors, got {type(checkpoint).__name__}")
-    state = checkpoint.get("state_dict", checkpoint)
-    if not isinstance(state, Mapping):
-        raise TypeError("load_pretrained_encoder: the checkpoint's `state_dict` is a "
-                        f"{type(state).__name__}, not a mapping of tensors")
-    return state
-
-
-def _encoder_tensors(state: Mapping[str, object]) -> dict[str, torch.Tensor]:
-    """The tensors under the one ``...encoder.`` prefix of ``state``, keyed without it."""
-    prefixes = {key[: key.index("encoder.") + len("encoder.")] for key in state
-                if key.startswith("encoder.") or ".encoder." in key}
-    prefixes = {p for p in prefixes if p == "encoder." or p.endswith(".encoder.")}
-    if len(prefixes) != 1:
-        found = ", ".join(sorted(prefixes)) or "none"
-        raise ValueError("load_pretrained_encoder: the checkpoint needs exactly one set of "
-                         f"encoder weights (keys under '<prefix>encoder.'); found: {found}")
-    prefix = prefixes.pop()
-    tensors = {key[len(prefix):]: value for key, value in state.items()
-               if key.startswith(prefix)}
-    for key, value in tensors.items():
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"load_pretrained_encoder: `{prefix}{key}` is a "
-                            f"{type(value).__name__}, not a tensor")
-    return tensors
 
 
 def load_pretrained_encoder(encoder: FEMBAEncoder, checkpoint: Checkpoint,
@@ -154,10 +135,12 @@ def load_pretrained_encoder(encoder: FEMBAEncoder, checkpoint: Checkpoint,
 
     Args:
         encoder: the encoder to fill (e.g. ``classifier.encoder``).
-        checkpoint: a file written by ``torch.save`` (read with ``weights_only=True``: plain
-            tensors only, never pickled code), or the state dict itself. The encoder's
-            tensors are those under ``encoder.`` (a :class:`FEMBAPretrain` state dict) or
-            ``<anything>.encoder.`` (e.g. a Lightning module's ``model.encoder.``).
+        checkpoint: a file or the state dict itself: tsssm's (``torch.save`` or a Lightning
+            ``.ckpt``; the encoder's tensors are those under ``encoder.`` or
+            ``<anything>.encoder.``), or BioFoundation's released FEMBA (``.safetensors``
+            or its Lightning ``.ckpt``), whose encoder needs ``encoder`` built with the
+            released architecture and sizes: ``biofoundation_options(checkpoint)``. Files
+            are read without unpickling code (see :func:`read_state_dict`).
         freeze_encoder: stop gradients to the encoder's parameters (``requires_grad=False``),
             so fine-tuning trains the head only.
 
@@ -165,18 +148,16 @@ def load_pretrained_encoder(encoder: FEMBAEncoder, checkpoint: Checkpoint,
         ValueError: a tensor is missing, unexpected, or of another shape (named, with both
             shapes: e.g. a pre-training on other window lengths changes ``pos_embed``).
     """
-    tensors = _encoder_tensors(_state_dict_of(checkpoint))
-    expected = encoder.state_dict()
-    problems = [f"missing `{key}`" for key in expected if key not in tensors]
-    problems += [f"unexpected `{key}`" for key in tensors if key not in expected]
-    problems += [
-        f"`{key}` has shape {tuple(tensors[key].shape)} in the checkpoint but "
-        f"{tuple(value.shape)} in the model"
-        for key, value in expected.items() if key in tensors and tensors[key].shape != value.shape
-    ]
-    if problems:
-        raise ValueError("load_pretrained_encoder: the checkpoint does not fit this encoder: "
-                         + "; ".join(problems))
-    encoder.load_state_dict(tensors)
+    caller = "load_pretrained_encoder"
+    state = read_state_dict(checkpoint, caller)
+    tensors = encoder_tensors(state, caller)
+    if is_biofoundation(state):
+        # the token layout changes no shape: a wrong one would load without an error
+        options = {name: getattr(encoder.config, name) for name in BIOFOUNDATION_ARCHITECTURE}
+        if options != BIOFOUNDATION_ARCHITECTURE:
+            raise ValueError(f"{caller}: a BioFoundation FEMBA checkpoint needs an encoder "
+                             f"with {BIOFOUNDATION_ARCHITECTURE}, this one has {options}; "
+                             "build the model with biofoundation_options(checkpoint)")
+    load_matching(encoder, tensors, caller, "encoder")
     encoder.requires_grad_(not freeze_encoder)
     return encoder

@@ -3,7 +3,12 @@
 Shapes: B windows, C = ``n_chans``, T = ``n_times``; G = channel groups and N = time patches
 of a window (see :class:`~tsssm.layers.patching.PatchEmbed2d`); E = ``embed_dim``;
 D = ``d_model = E * G``. A window [B, C, T] becomes N tokens [B, N, D]: token n holds the
-embeddings of the G patches of time patch n, plus a learned positional embedding.
+embeddings of the G patches of time patch n (group-major, feature ``g * E + e``, or, with
+``token_layout="embedding"`` as in the released FEMBA, feature ``e * G + g``), plus a learned
+positional embedding.
+
+Blocks are pre-norm with a final LayerNorm (tsssm's choice), or post-norm without one
+(``block_norm="post"``, the released FEMBA's).
 
 Streaming. A bidirectional block reads each window forwards and backwards. Over a long
 recording cut into consecutive windows, :meth:`FEMBAEncoder.stream` carries the *forward* scan
@@ -30,14 +35,17 @@ from .config import FEMBAEncoderConfig
 
 
 class BiMambaBlock(nn.Module):
-    """Pre-norm residual block: ``h + dropout(forward_scan(norm h) + backward_scan(norm h))``.
+    """Residual block of a forward and a backward scan, ``[B, L, D]`` -> ``[B, L, D]``.
 
-    ``[B, L, D]`` -> ``[B, L, D]``. The forward and backward mixers have their own weights.
+    ``norm="pre"``: ``h + dropout(forward_scan(norm h) + backward_scan(norm h))``;
+    ``norm="post"``: ``norm(h + dropout(forward_scan(h) + backward_scan(h)))``. The forward
+    and backward mixers have their own weights.
     """
 
     def __init__(self, d_model: int, d_state: int, d_conv: int, expand: int, dropout: float,
-                 backend: str) -> None:
+                 backend: str, norm: str = "pre") -> None:
         super().__init__()
+        self.pre_norm = norm == "pre"
         self.norm = nn.LayerNorm(d_model)
         self.mixer = BiMamba(d_model, d_state=d_state, d_conv=d_conv, expand=expand,
                              backend=backend)
@@ -51,17 +59,18 @@ class BiMambaBlock(nn.Module):
         given, from zero otherwise. The backward scan restarts every ``window`` tokens
         (``None``: one window of L tokens; L must be a multiple of ``window``).
         """
-        normed = self.norm(hidden)
-        batch, length, width = normed.shape
+        inputs = self.norm(hidden) if self.pre_norm else hidden
+        batch, length, width = inputs.shape
         mixers = self.mixer
         if state is None:
-            forward = mixers.forward_mixer(normed)
+            forward = mixers.forward_mixer(inputs)
         else:
-            forward = mixers.forward_mixer.step_chunk(normed, state)
+            forward = mixers.forward_mixer.step_chunk(inputs, state)
         window = window or length
-        windows = normed.reshape(batch * (length // window), window, width)
+        windows = inputs.reshape(batch * (length // window), window, width)
         backward = mixers.backward_mixer(windows, reverse=True).reshape(batch, length, width)
-        return hidden + self.dropout(forward + backward)
+        out = hidden + self.dropout(forward + backward)
+        return out if self.pre_norm else self.norm(out)
 
     def initial_stream_state(self, batch: int, device: torch.device) -> MambaStreamState:
         """Zero state of the forward scan."""
@@ -92,10 +101,11 @@ class FEMBAEncoder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
             BiMambaBlock(self.d_model, config.d_state, config.d_conv, config.expand,
-                         config.dropout, config.backend)
+                         config.dropout, config.backend, config.block_norm)
             for _ in range(config.n_blocks)
         )
-        self.norm = nn.LayerNorm(self.d_model)
+        # Post-norm blocks already end in a norm; the released FEMBA has no final one.
+        self.norm = nn.LayerNorm(self.d_model) if config.block_norm == "pre" else nn.Identity()
 
     def check_windows(self, x: torch.Tensor, name: str = "x", recording: bool = False) -> None:
         """Raise a ValueError naming ``name`` unless ``x`` is a float tensor [B, C, T] (with
@@ -117,14 +127,27 @@ class FEMBAEncoder(nn.Module):
         self.check_windows(x)
         return self.patch_embed(x)
 
+    def join_patches(self, patches: torch.Tensor) -> torch.Tensor:
+        """Patch embeddings [B, G, L, E] -> token features [B, L, D] in ``token_layout``."""
+        batch, groups, n_patches, width = patches.shape
+        order = (0, 2, 1, 3) if self.config.token_layout == "group" else (0, 2, 3, 1)
+        return patches.permute(*order).reshape(batch, n_patches, groups * width)
+
+    def split_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`join_patches`: tokens [B, L, D] -> [B, G, L, E]."""
+        batch, n_patches, _ = tokens.shape
+        if self.config.token_layout == "group":
+            return tokens.reshape(batch, n_patches, self.n_groups, -1).permute(0, 2, 1, 3)
+        return tokens.reshape(batch, n_patches, -1, self.n_groups).permute(0, 3, 1, 2)
+
     def encode_patches(self, patches: torch.Tensor, window: int | None = None,
                        states: list[MambaStreamState] | None = None) -> torch.Tensor:
         """Patch embeddings [B, G, L, E] -> tokens [B, L, D], where L is ``n_tokens`` or, for
         k consecutive windows side by side on the time axis, ``k * n_tokens`` (then pass
         ``window=n_tokens``). ``window`` and ``states`` act as in :meth:`BiMambaBlock.forward`;
         positions count tokens within each window."""
-        batch, groups, n_patches, width = patches.shape
-        tokens = patches.permute(0, 2, 1, 3).reshape(batch, n_patches, groups * width)
+        n_patches = patches.shape[2]
+        tokens = self.join_patches(patches)
         positions = self.pos_embed.repeat(1, n_patches // self.n_tokens, 1)  # [1, N, D]
         hidden = self.dropout(tokens + positions)
         for i, block in enumerate(self.blocks):
