@@ -9,8 +9,8 @@ a half-written file. Layout::
     predictions.parquet                             checkpoints/<model>/*.ckpt
     logs/<model>/version_<k>/metrics.csv (Lightning's CSVLogger; one version per attempt)
 
-Checkpoints go through the same atomic write (``tsssm.training.callbacks.AtomicCheckpointIO``); the CSV logs
-are Lightning's own append-only files.
+Checkpoints go through the same atomic write (``tsssm.training.callbacks.AtomicCheckpointIO``);
+the CSV logs are Lightning's own append-only files.
 """
 
 from __future__ import annotations
