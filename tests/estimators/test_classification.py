@@ -3,6 +3,8 @@ pre-training checkpoints."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mne
 import numpy as np
 import pytest
@@ -169,3 +171,26 @@ def test_fine_tunes_from_a_pretraining_checkpoint(tmp_path) -> None:
     wider = FEMBAClassifier.from_pretrained(path, model_options={**TINY, "embed_dim": 6})
     with pytest.raises(ValueError, match="`pos_embed` has shape"):
         wider.fit(x, y)
+
+
+def test_from_pretrained_takes_a_released_biofoundation_checkpoint(tmp_path: Path) -> None:
+    from tests.models.test_femba_release import CHANNELS, SAMPLES, released, save_safetensors
+    from tsssm.models.femba import load_biofoundation
+
+    path = tmp_path / "femba_tiny.safetensors"
+    task = released("tiny")
+    save_safetensors(task, path)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8, CHANNELS, SAMPLES)).astype(np.float32)
+    y = np.array([0, 1] * 4)
+    clf = FEMBAClassifier.from_pretrained(path, freeze_encoder=True, max_epochs=1,
+                                          batch_size=4, device="cpu").fit(X, y)
+    encoder = clf.module_.encoder
+    assert encoder.config.embed_dim == 35 and not any(
+        p.requires_grad for p in encoder.parameters())
+    # The encoder holds the released weights (frozen: unchanged by the fit).
+    reference = load_biofoundation(path).encoder.state_dict()
+    assert all(torch.equal(value, reference[key]) for key, value in encoder.state_dict().items())
+    assert clf.predict_proba(X).shape == (8, 2)
+    with pytest.raises(ValueError, match="reads windows of 22 channels"):
+        FEMBAClassifier.from_pretrained(path, max_epochs=1).fit(X[:, :, :640], y)

@@ -194,9 +194,14 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         if clashing:
             raise ValueError(f"{type(self).__name__}: model_options {clashing} are read from "
                              "the data in fit; leave them out")
-        fields = {f.name for f in dataclasses.fields(model_entry(name).config_cls)}
+        entry = model_entry(name)
+        fields = {f.name for f in dataclasses.fields(entry.config_cls)}
         if "sfreq" in fields and self.sfreq_ is not None:
             options["sfreq"] = self.sfreq_
+        if self.pretrained is not None and hasattr(entry.model_cls, "pretrained_options"):
+            # A released checkpoint brings its encoder's sizes and architecture.
+            options = entry.model_cls.pretrained_options(self.pretrained, options,
+                                                         self.n_chans_, self.n_times_)
         module = ClassificationModule(
             name, options, n_chans=self.n_chans_, n_times=self.n_times_,
             n_outputs=len(self.classes_),

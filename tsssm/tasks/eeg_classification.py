@@ -25,6 +25,7 @@ class); predictions.parquet, one row per (recording, window):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,11 +178,24 @@ class EEGRecipe(WindowClassificationRecipe):
         return tsssm_data.SignalAugmentation(augment) if augment else None
 
     def build_module(self, model: ModelConfig, train: TrainConfig) -> ClassificationModule:
-        """The module of ``model``; the main model starts from ``data.pretrained`` when set."""
-        module = super().build_module(model, train)
+        """The module of ``model``; the main model starts from ``data.pretrained`` when set
+        (tsssm's pre-training checkpoints, or BioFoundation's released FEMBA, whose sizes
+        and architecture then complete the model's options)."""
+        from tsssm.models import model_entry
+
         data = self.data
         if data.pretrained is None or model is not self.config.model:
-            return module
+            return super().build_module(model, train)
+        model_cls = model_entry(model.name).model_cls
+        if hasattr(model_cls, "pretrained_options"):
+            n_chans, n_times = self.split.window_shape
+            try:
+                options = model_cls.pretrained_options(
+                    pretrained_checkpoint(data.pretrained), model.options, n_chans, n_times)
+            except ValueError as error:
+                raise ConfigError(f"{self.config.source}: data.pretrained: {error}") from None
+            model = dataclasses.replace(model, options=options)
+        module = super().build_module(model, train)
         if not hasattr(module.model, "load_pretrained_encoder"):
             raise ConfigError(f"{self.config.source}: data.pretrained: model {model.name!r} "
                               "cannot start from a pre-trained encoder (choose femba or "

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -101,6 +102,36 @@ class FEMBAClassifierModel(nn.Module):
         only)."""
         for tokens in self.encoder.stream(chunks):
             yield self._logits(tokens)
+
+    @staticmethod
+    def pretrained_options(checkpoint: Checkpoint, options: dict[str, Any], n_chans: int,
+                           n_times: int) -> dict[str, Any]:
+        """``options`` completed with what ``checkpoint``'s encoder needs, so that
+        :meth:`load_pretrained_encoder` fits: for a released BioFoundation checkpoint its
+        sizes and architecture (read from the tensors); tsssm's own checkpoints need nothing
+        (their sizes must be given).
+
+        Raises:
+            ValueError: the released encoder was trained on windows of other channels or
+                length, or ``options`` contradict its sizes (named).
+        """
+        from .biofoundation import biofoundation_options
+
+        if not is_biofoundation(read_state_dict(checkpoint, "pretrained_options")):
+            return dict(options)
+        released = biofoundation_options(checkpoint)
+        window = (released.pop("n_chans"), released.pop("n_times"))
+        if window != (n_chans, n_times):
+            raise ValueError(f"the released encoder reads windows of {window[0]} channels x "
+                             f"{window[1]} samples; the data gives {n_chans} x {n_times} (use "
+                             "the femba_biofoundation preprocessing and 5-s windows)")
+        clashes = {k: (v, released[k]) for k, v in options.items()
+                   if k in released and v != released[k]}
+        if clashes:
+            shown = ", ".join(f"{k}={mine!r} (checkpoint: {theirs!r})"
+                              for k, (mine, theirs) in clashes.items())
+            raise ValueError(f"model options contradict the released encoder: {shown}")
+        return {**options, **released}
 
     def load_pretrained_encoder(self, checkpoint: Checkpoint,
                                 freeze_encoder: bool = False) -> FEMBAClassifierModel:
