@@ -239,10 +239,10 @@ def test_streaming_equals_the_offline_recording(name: str, options: dict) -> Non
 def test_stream_state_is_per_recording() -> None:
     encoder = classifier().encoder.eval()
     state = encoder.init_stream(batch=2)
-    encoder.step_chunk(torch.randn(2, 5, 40), state)
+    encoder.step(torch.randn(2, 5, 40), state)
     assert state.windows == 1
     with pytest.raises(ValueError, match="holds 2 recordings, the chunk 3"):
-        encoder.step_chunk(torch.randn(3, 5, 40), state)
+        encoder.step(torch.randn(3, 5, 40), state)
 
 
 @pytest.mark.parametrize(("preset", "millions"), [("femba_tiny", 7.8), ("femba_base", 47.7)])

@@ -26,7 +26,8 @@ class DLinearConfig(ForecastingShape):
     moving_average: int = 25
 
 
-@register_model("dlinear", DLinearConfig, task="forecasting")
+@register_model("dlinear", DLinearConfig, task="forecasting",
+                example={"moving_average": 5})
 class DLinear(nn.Module):
     """``[batch, lookback, n_variates]`` -> ``[batch, horizon, n_variates]``."""
 
@@ -55,7 +56,8 @@ class ITransformerConfig(VariateTokenConfig):
     n_heads: int = 8
 
 
-@register_model("itransformer", ITransformerConfig, task="forecasting")
+@register_model("itransformer", ITransformerConfig, task="forecasting",
+                example={"d_model": 16, "d_ff": 16, "n_layers": 1, "n_heads": 2})
 class ITransformer(VariateTokenForecaster):
     """``[batch, lookback, n_variates]`` -> ``[batch, horizon, n_variates]``."""
 

@@ -183,7 +183,8 @@ class CellHead(nn.Module):
         return self.project(self.readout(cells).flatten(-2))
 
 
-@register_model("chimera", ChimeraConfig, task="forecasting")
+@register_model("chimera", ChimeraConfig, task="forecasting",
+                example={"d_model": 8, "d_state": 4, "d_ff": 16, "n_layers": 1, "season_period": 4})
 class Chimera(nn.Module):
     """Chimera forecaster: ``[batch, lookback, n_variates]`` -> ``[batch, horizon,
     n_variates]``; calendar features (``n_time_features > 0``) are extra rows of the grid."""
@@ -217,7 +218,8 @@ class Chimera(nn.Module):
         return forecast if stats is None else self.revin.denormalize(forecast, stats)
 
 
-@register_model("chimera_classifier", ChimeraForClassificationConfig, task="classification")
+@register_model("chimera_classifier", ChimeraForClassificationConfig, task="classification",
+                example={"d_model": 8, "d_state": 4, "d_ff": 16, "n_layers": 1, "season_period": 4})
 class ChimeraForClassification(nn.Module):
     """Chimera classifier: ``[batch, n_chans, n_times]`` -> logits ``[batch, n_outputs]``:
     the backbone with :func:`mlp_value_embedding`, then one :class:`CellHead` over all
@@ -240,7 +242,8 @@ class ChimeraForClassification(nn.Module):
         return self.head(cells.flatten(1, 2))  # cells [b, n_chans * n_times, d_model]
 
 
-@register_model("chimera_anomaly", ChimeraAnomalyConfig, task="reconstruction")
+@register_model("chimera_anomaly", ChimeraAnomalyConfig, task="reconstruction",
+                example={"d_model": 8, "d_state": 4, "d_ff": 16, "n_layers": 1, "season_period": 4})
 class ChimeraAnomaly(nn.Module):
     """Chimera reconstruction model: ``[batch, n_chans, n_times]`` -> the same shape."""
 

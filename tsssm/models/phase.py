@@ -37,6 +37,7 @@ from tsssm.layers import BiMamba, MambaMixer, MambaStreamState
 
 from ._registry import register_model
 from .shapes import PhaseShape, check_int
+from .streaming import StreamingModel
 
 
 def _check_fraction(config: object, name: str) -> None:
@@ -285,8 +286,10 @@ class PhaseStreamState:
     steps: int = 0
 
 
-@register_model("phase_ssm", PhaseSSMConfig, task="phase")
-class PhaseSSM(PhaseModel):
+@register_model("phase_ssm", PhaseSSMConfig, task="phase",
+                example={"d_model": 8, "d_state": 4, "n_local_layers": 1, "n_global_layers": 1,
+                         "local_window": 4})
+class PhaseSSM(StreamingModel, PhaseModel):
     """Input projection, local aggregation blocks, global relation blocks, heads.
 
     ``forward(x [B, T, F], lengths)`` -> ``logits`` [B, T, C], ``progress`` [B, T] (and
@@ -347,7 +350,8 @@ class PhaseSSM(PhaseModel):
             )
 
 
-@register_model("phase_mlp", PhaseMLPConfig, task="phase")
+@register_model("phase_mlp", PhaseMLPConfig, task="phase",
+                example={"d_model": 8, "n_layers": 1})
 class PhaseMLP(PhaseModel):
     """Per-step classifier: each step's features alone give its outputs (no temporal model)."""
 
@@ -383,7 +387,8 @@ class DilatedResidualLayer(nn.Module):
         return hidden + self.dropout(self.pointwise(out))
 
 
-@register_model("phase_tcn", PhaseTCNConfig, task="phase")
+@register_model("phase_tcn", PhaseTCNConfig, task="phase",
+                example={"d_model": 8, "n_layers": 2})
 class PhaseTCN(PhaseModel):
     """Single-stage MS-TCN (Farha & Gall, 2019): a 1×1 input convolution, then dilated residual
     layers with dilations 1, 2, 4, ...; causal (left-padded) when ``online``."""

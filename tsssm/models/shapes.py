@@ -107,3 +107,13 @@ class PhaseShape:
     def __post_init__(self) -> None:
         check_int(self, "n_inputs", 1)
         check_int(self, "n_phases", 2)
+
+
+# The data shape of each task's tiny example models (``ModelEntry.example_config``).
+EXAMPLE_SHAPES: dict[str, dict[str, int]] = {
+    "forecasting": {"lookback": 16, "horizon": 4, "n_variates": 3},
+    "classification": {"n_chans": 4, "n_times": 32, "n_outputs": 3},
+    "pretraining": {"n_chans": 4, "n_times": 32},
+    "reconstruction": {"n_chans": 3, "n_times": 16},
+    "phase": {"n_inputs": 5, "n_phases": 3},
+}

@@ -123,7 +123,8 @@ class VariateTokenForecaster(nn.Module):
         return forecast if stats is None else self.revin.denormalize(forecast, stats)
 
 
-@register_model("smamba", SMambaConfig, task="forecasting")
+@register_model("smamba", SMambaConfig, task="forecasting",
+                example={"d_model": 16, "d_ff": 16, "n_layers": 1})
 class SMamba(VariateTokenForecaster):
     """S-Mamba forecaster: ``[batch, lookback, n_variates]`` -> ``[batch, horizon, n_variates]``."""
 
@@ -132,7 +133,8 @@ class SMamba(VariateTokenForecaster):
         self.layers = nn.ModuleList(VariateEncoderLayer(config) for _ in range(config.n_layers))
 
 
-@register_model("smamba_classifier", SMambaClassifierConfig, task="classification")
+@register_model("smamba_classifier", SMambaClassifierConfig, task="classification",
+                example={"d_model": 16, "d_ff": 16, "n_layers": 1})
 class SMambaClassifier(nn.Module):
     """S-Mamba's encoder, pooled: ``[batch, n_chans, n_times]`` -> logits ``[batch,
     n_outputs]``. Each channel's window is one token; the tokens go through the

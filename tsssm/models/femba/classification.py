@@ -21,7 +21,6 @@ window's tokens on their own.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -31,6 +30,7 @@ from torch import nn
 from tsssm.layers import MambaMixer
 
 from .._registry import register_model
+from ..streaming import StreamingModel
 from .checkpoints import (
     Checkpoint,
     encoder_tensors,
@@ -39,7 +39,7 @@ from .checkpoints import (
     read_state_dict,
 )
 from .config import BIOFOUNDATION_ARCHITECTURE, FEMBAConfig, FEMBAMambaHeadConfig
-from .encoder import FEMBAEncoder
+from .encoder import FEMBAEncoder, FEMBAStreamState
 
 
 class LinearHead(nn.Module):
@@ -71,7 +71,7 @@ class MambaHead(nn.Module):
         return self.linear(self.dropout(hidden.mean(dim=1)))
 
 
-class FEMBAClassifierModel(nn.Module):
+class FEMBAClassifierModel(StreamingModel, nn.Module):
     """A FEMBA encoder and a head: windows [B, C, T] -> logits [B, *config.output_shape]
     ([B, n_outputs] unless ``classification_type`` is ``"mc"`` or ``"mmc"``).
 
@@ -95,13 +95,23 @@ class FEMBAClassifierModel(nn.Module):
         """``x`` [B, C, T] -> logits [B, *config.output_shape]."""
         return self._logits(self.encoder(x))
 
-    @torch.no_grad()
-    def stream(self, chunks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
-        """Logits [B, *config.output_shape] of each consecutive window [B, C, T] of
-        ``chunks``, the encoder's forward scans carried from window to window (inference
-        only)."""
-        for tokens in self.encoder.stream(chunks):
-            yield self._logits(tokens)
+    def forward_recording(self, recording: torch.Tensor) -> torch.Tensor:
+        """A recording [B, C, k * T] of k consecutive windows -> logits [B, k,
+        *config.output_shape]: what :meth:`step` gives window after window, in one call."""
+        tokens = self.encoder.forward_recording(recording)  # [B, k * N, D]
+        batch, n_tokens = tokens.shape[0], self.encoder.n_tokens
+        per_window = tokens.reshape(batch * (tokens.shape[1] // n_tokens), n_tokens, -1)
+        return self._logits(per_window).reshape(batch, -1, *self.config.output_shape)
+
+    def init_stream(self, batch: int = 1) -> FEMBAStreamState:
+        """Zero state for :meth:`step` of ``batch`` recordings streamed side by side."""
+        return self.encoder.init_stream(batch)
+
+    def step(self, window: torch.Tensor, state: FEMBAStreamState) -> torch.Tensor:
+        """The next window [B, C, T] of each recording -> its logits [B,
+        *config.output_shape], the encoder's forward scans carried from window to window;
+        ``state`` is updated in place."""
+        return self._logits(self.encoder.step(window, state))
 
     @staticmethod
     def pretrained_options(checkpoint: Checkpoint, options: dict[str, Any], n_chans: int,
@@ -141,7 +151,9 @@ class FEMBAClassifierModel(nn.Module):
         return self
 
 
-@register_model("femba", FEMBAConfig, task="classification")
+@register_model("femba", FEMBAConfig, task="classification",
+                example={"embed_dim": 8, "n_blocks": 1, "patch_times": 8, "d_state": 4,
+                         "expand": 2})
 class FEMBA(FEMBAClassifierModel):
     """FEMBA with a linear head on the mean token."""
 
@@ -150,7 +162,9 @@ class FEMBA(FEMBAClassifierModel):
         self.head = LinearHead(self.encoder.d_model, self.n_logits, config.dropout)
 
 
-@register_model("femba_mamba_head", FEMBAMambaHeadConfig, task="classification")
+@register_model("femba_mamba_head", FEMBAMambaHeadConfig, task="classification",
+                example={"embed_dim": 8, "n_blocks": 1, "patch_times": 8, "d_state": 4,
+                         "expand": 2, "head_dim": 8})
 class FEMBAMambaHead(FEMBAClassifierModel):
     """FEMBA with a small Mamba head."""
 

@@ -22,7 +22,6 @@ call. The first window of a stream equals :meth:`FEMBAEncoder.forward` on that w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -31,6 +30,7 @@ from torch import nn
 from tsssm.layers import BiMamba, MambaStreamState
 from tsssm.layers.patching import PatchEmbed2d
 
+from ..streaming import StreamingModel
 from .config import FEMBAEncoderConfig
 
 
@@ -79,14 +79,14 @@ class BiMambaBlock(nn.Module):
 
 @dataclass
 class FEMBAStreamState:
-    """What :meth:`FEMBAEncoder.step_chunk` carries between windows: one forward-scan state
+    """What :meth:`FEMBAEncoder.step` carries between windows: one forward-scan state
     per block, and the number of windows seen."""
 
     blocks: list[MambaStreamState] = field(default_factory=list)
     windows: int = 0
 
 
-class FEMBAEncoder(nn.Module):
+class FEMBAEncoder(StreamingModel, nn.Module):
     """Windows [B, C, T] -> tokens [B, N, D] (see the module docstring)."""
 
     def __init__(self, config: FEMBAEncoderConfig) -> None:
@@ -172,31 +172,19 @@ class FEMBAEncoder(nn.Module):
         return self.encode_patches(patches, window=self.n_tokens)
 
     def init_stream(self, batch: int = 1) -> FEMBAStreamState:
-        """Zero state for :meth:`step_chunk` of ``batch`` recordings streamed side by side."""
+        """Zero state for :meth:`step` of ``batch`` recordings streamed side by side."""
         device = self.pos_embed.device
         return FEMBAStreamState([block.initial_stream_state(batch, device)
                                  for block in self.blocks])
 
-    def step_chunk(self, chunk: torch.Tensor, state: FEMBAStreamState) -> torch.Tensor:
+    def step(self, chunk: torch.Tensor, state: FEMBAStreamState) -> torch.Tensor:
         """The next window [B, C, T] of each recording -> its tokens [B, N, D]; ``state`` is
         updated in place."""
         self.check_windows(chunk, "chunk")
         if state.blocks and state.blocks[0].ssm.shape[0] != chunk.shape[0]:
-            raise ValueError(f"FEMBAEncoder.step_chunk: the stream holds "
+            raise ValueError(f"FEMBAEncoder.step: the stream holds "
                              f"{state.blocks[0].ssm.shape[0]} recordings, the chunk "
                              f"{chunk.shape[0]}")
         tokens = self.encode_patches(self.patch_embed(chunk), states=state.blocks)
         state.windows += 1
         return tokens
-
-    @torch.no_grad()
-    def stream(self, chunks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
-        """Tokens [B, N, D] of each window [B, C, T] of ``chunks`` in turn (consecutive
-        windows of the same B recordings), with the forward scans carried across them.
-        Inference only (no gradients), so memory stays that of one window."""
-        state: FEMBAStreamState | None = None
-        for chunk in chunks:
-            if state is None:
-                state = self.init_stream(chunk.shape[0] if isinstance(chunk, torch.Tensor)
-                                         else 1)
-            yield self.step_chunk(chunk, state)

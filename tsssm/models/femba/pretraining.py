@@ -70,7 +70,9 @@ class ConvDecoder(nn.Module):
         return self.patch_conv(patches)[:, 0]
 
 
-@register_model("femba_pretrain", FEMBAPretrainConfig, task="pretraining")
+@register_model("femba_pretrain", FEMBAPretrainConfig, task="pretraining",
+                example={"embed_dim": 8, "n_blocks": 1, "patch_times": 8, "d_state": 4,
+                         "expand": 2})
 class FEMBAPretrain(nn.Module):
     """Encoder, mask token (``masking="token"``) and decoder for masked-patch reconstruction.
 
