@@ -33,6 +33,20 @@ class Context:
         return ConfigError(f"{self.source}: {message}")
 
 
+def resolve_layout(data: Any, layouts: Iterable[str], ctx: Context) -> None:
+    """Set ``data.layout`` for a ``[data]`` table whose ``dataset`` is a bundled set (its own
+    layout) or a folder in one of ``layouts`` (which ``data.layout`` must then name)."""
+    layouts = list(layouts)
+    if data.dataset in layouts:
+        if data.layout not in ("", data.dataset):
+            raise ctx.error("data.layout", f"data.layout {data.layout!r} contradicts the "
+                                           f"bundled data set {data.dataset!r}")
+        data.layout = data.dataset
+    elif data.layout not in layouts:
+        raise ctx.error("data.layout", f"data.layout must be one of {layouts} for the folder "
+                                       f"{data.dataset}, not {data.layout!r}")
+
+
 def suggest(key: str, candidates: Iterable[str]) -> str:
     match = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import tsssm.data.eeg as eeg_data
 from tsssm.data.series import DataError
-from tsssm.recipes._schema import Context
+from tsssm.recipes._schema import Context, resolve_layout
 
 if TYPE_CHECKING:
     from tsssm.data.eeg import EEGRecording, EEGSplit, EEGWindows
@@ -69,14 +69,7 @@ def resolve_path(value: str, key: str, ctx: Context) -> str:
 
 
 def validate_eeg_windows(data: EEGWindowsConfig, ctx: Context) -> None:
-    if data.dataset in EEG_LAYOUTS:
-        if data.layout not in ("", data.dataset):
-            raise ctx.error("data.layout", f"data.layout {data.layout!r} contradicts the "
-                                           f"bundled data set {data.dataset!r}")
-        data.layout = data.dataset
-    elif data.layout not in EEG_LAYOUTS:
-        raise ctx.error("data.layout", f"data.layout must be one of {list(EEG_LAYOUTS)} for "
-                                       f"the folder {data.dataset}, not {data.layout!r}")
+    resolve_layout(data, EEG_LAYOUTS, ctx)
     if isinstance(data.preprocessing, str) and data.preprocessing not in eeg_data.PRESETS:
         raise ctx.error("data.preprocessing", f"data.preprocessing: unknown preset "
                                               f"{data.preprocessing!r}; presets: "

@@ -167,7 +167,7 @@ class AnomalyRecipe(Recipe):
         parts = (tsssm_data.ReconstructionWindows(self.windows[key])
                  for key in ("train", "val", "test"))
         return training.SplitDataModule(*parts, batch_size=train.batch_size, seed=train.seed,
-                               num_workers=train.num_workers)
+                                        num_workers=train.num_workers)
 
     def evaluate(
         self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer

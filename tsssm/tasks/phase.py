@@ -30,7 +30,7 @@ import polars
 import tsssm.data as tsssm_data
 from tsssm import training
 from tsssm.data._bundled import BUNDLED_FOLDER_SHA256
-from tsssm.recipes._schema import Context
+from tsssm.recipes._schema import Context, resolve_layout
 from tsssm.recipes.base import Recipe
 from tsssm.recipes.config import ModelConfig, TrainConfig
 
@@ -78,14 +78,7 @@ class PhaseDataConfig:
 
 
 def _validate_phase(data: PhaseDataConfig, ctx: Context) -> None:
-    if data.dataset in PHASE_LAYOUTS:
-        if data.layout not in ("", data.dataset):
-            raise ctx.error("data.layout", f"data.layout {data.layout!r} contradicts the "
-                                           f"bundled data set {data.dataset!r}")
-        data.layout = data.dataset
-    elif data.layout not in PHASE_LAYOUTS:
-        raise ctx.error("data.layout", f"data.layout must be one of {list(PHASE_LAYOUTS)} for "
-                                       f"the folder {data.dataset}, not {data.layout!r}")
+    resolve_layout(data, PHASE_LAYOUTS, ctx)
     if data.inputs not in CHOLEC80_INPUTS:
         raise ctx.error("data.inputs", f"data.inputs must be one of {list(CHOLEC80_INPUTS)}, "
                                        f"not {data.inputs!r}")

@@ -99,6 +99,28 @@ class TaskModule(pl.LightningModule):
             self.train(was_training)
 
 
+class WindowTaskModule(TaskModule):
+    """A :class:`TaskModule` over windows ``x`` [B, C, T] (pre-training, reconstruction).
+
+    Args:
+        model_name, model_options: passed to ``tsssm.models.create_model``.
+        n_chans, n_times: the windows' shape.
+        optimization, seed: see :class:`TaskModule`.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        model_options: dict[str, Any],
+        n_chans: int,
+        n_times: int,
+        optimization: dict[str, Any] | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(model_name, model_options, {"n_chans": n_chans, "n_times": n_times},
+                         optimization, seed)
+
+
 def optimization_dict(**settings: Any) -> dict[str, Any]:
     """:class:`Optimization` fields as the plain dict modules take (checked now)."""
     return dataclasses.asdict(Optimization(**settings))

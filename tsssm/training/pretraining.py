@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -12,13 +10,13 @@ from torch.utils.data import DataLoader, Dataset
 from tsssm.data.windows import WindowDataset
 from tsssm.models import masked_reconstruction_loss
 
-from .module import Batch, TaskModule
+from .module import Batch, WindowTaskModule
 
 # Masks of held-out windows are drawn from (this, the module's seed, the window's index).
 _EVAL_MASK_STREAM = 7
 
 
-class PretrainModule(TaskModule):
+class PretrainModule(WindowTaskModule):
     """Wraps ``create_model(model_name, n_chans=..., n_times=...)``, a masked-reconstruction
     model (``femba_pretrain``): ``model(x [B, C, T], patch_mask=None)`` -> ``reconstruction``
     [B, C, T] and ``mask`` [B, C, T] (True on hidden samples).
@@ -28,23 +26,8 @@ class PretrainModule(TaskModule):
     windows with masks fixed per window (see :meth:`eval_patch_mask`), exact however the
     windows are batched.
 
-    Args:
-        model_name, model_options: passed to ``tsssm.models.create_model``.
-        n_chans, n_times: the windows' shape.
-        optimization, seed: see :class:`~tsssm.training.module.TaskModule`.
+    Args: those of :class:`~tsssm.training.module.WindowTaskModule`.
     """
-
-    def __init__(
-        self,
-        model_name: str,
-        model_options: dict[str, Any],
-        n_chans: int,
-        n_times: int,
-        optimization: dict[str, Any] | None = None,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(model_name, model_options, {"n_chans": n_chans, "n_times": n_times},
-                         optimization, seed)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         x = batch["x"]

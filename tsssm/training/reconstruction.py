@@ -9,41 +9,24 @@ Shapes: T time steps, C channels, W windows of L steps.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from tsssm.data.anomaly import fold_window_scores, sliding_windows
 
-from .module import Batch, TaskModule
+from .module import Batch, WindowTaskModule
 
 
-class ReconstructionModule(TaskModule):
+class ReconstructionModule(WindowTaskModule):
     """Wraps ``create_model(model_name, n_chans=..., n_times=...)``, a ``"reconstruction"``
     model: ``x`` [B, C, L] -> reconstruction [B, C, L].
 
     Trains on the mean squared error; logs ``train_loss`` and ``val_loss`` (the mean squared
     error over every validation value, exact however the windows are batched).
 
-    Args:
-        model_name, model_options: passed to ``tsssm.models.create_model``.
-        n_chans, n_times: the windows' shape (``n_times`` = window length L).
-        optimization, seed: see :class:`~tsssm.training.module.TaskModule`.
+    Args: those of :class:`~tsssm.training.module.WindowTaskModule`.
     """
-
-    def __init__(
-        self,
-        model_name: str,
-        model_options: dict[str, Any],
-        n_chans: int,
-        n_times: int,
-        optimization: dict[str, Any] | None = None,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(model_name, model_options, {"n_chans": n_chans, "n_times": n_times},
-                         optimization, seed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` [B, C, L] -> reconstruction [B, C, L]."""
