@@ -17,7 +17,6 @@ import argparse
 import logging
 import os
 import sys
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -152,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _show(args.run, Path(args.runs))
     except (ConfigError, DataError, FileNotFoundError) as error:
         _fail(str(error))
+    except BrokenPipeError:  # `tsssm runs | head`: the reader has all it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 0
 
 
 def _hide_lightning_tips() -> None:
@@ -186,7 +189,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"run folder: {recipe.folder.path}", flush=True)
     metrics = recipe.run()
     if leader:
-        print(_metrics_table(metrics, _headline(recipe.folder.path)))
+        print(_metrics_table(metrics, _headline(recipe.config.run.task)))
         print(f"run folder: {recipe.folder.path}")
     return 0
 
@@ -206,14 +209,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
                      for r in lines)
 
 
-def _headline(run_dir: Path) -> tuple[str, ...]:
-    """The headline test metrics of the run's task (read from its config.toml)."""
+def _headline(task: str) -> tuple[str, ...]:
+    """The headline test metrics of ``task`` (none for an unknown one)."""
     from tsssm.tasks import TASKS
 
-    try:
-        task = tomllib.loads((run_dir / "config.toml").read_text()).get("run", {}).get("task")
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        task = None
     return TASKS[task].headline_metrics if task in TASKS else ()
 
 
@@ -230,51 +229,56 @@ def _metrics_table(metrics: dict[str, Any], headline: tuple[str, ...]) -> str:
 
 
 def _runs(runs_dir: Path) -> int:
-    from tsssm.runs import list_runs, run_state
+    from tsssm.runs import find_runs, read_run, run_state
 
     if not runs_dir.is_dir():
         _fail(f"no runs folder {runs_dir}")
-    runs = list_runs(runs_dir)
-    if not runs:
+    infos = sorted((read_run(path) for path in find_runs(runs_dir)),
+                   key=lambda info: (str(info.status.get("created", "")), info.name))
+    if not infos:
         print(f"no runs in {runs_dir}")
         return 0
     rows = []
-    for run in runs:
-        status, metrics = run.status(), run.metrics()
-        headline, scores = _headline(run.path), []
-        for model in status.get("models", {}):
-            test = metrics.get(model, {}).get("test")
+    for info in infos:
+        if info.problems:  # damaged: one line that says what, the rest of the list goes on
+            rows.append([info.name, "-", "damaged", "; ".join(info.problems)])
+            continue
+        headline, scores = _headline(info.task), []
+        for model in info.models:
+            test = info.test_metrics(model)
             values = " ".join(f"{k}={_fmt(test.get(k))}" for k in headline) if test else "-"
             scores.append(f"{model} {values}")
-        created = status.get("created", "")[:19].replace("T", " ")
-        rows.append([run.path.name, created, run_state(status), ", ".join(scores)])
+        created = info.created[:19].replace("T", " ")
+        rows.append([info.name, created, run_state(info.status), ", ".join(scores)])
     print(_table(["run", "started", "status", "test metrics per model"], rows))
     return 0
 
 
 def _show(run: str, runs_dir: Path) -> int:
-    from tsssm.runs import RunFolder, run_state
+    from tsssm.runs import read_run, run_state
 
     path = Path(run)
     if not path.is_dir() and (runs_dir / run).is_dir():
         path = runs_dir / run
-    if not (path / "status.json").is_file():
+    if not path.is_dir() or not (path / "status.json").exists():
         _fail(f"{run} is not a run folder (no status.json)")
-    folder = RunFolder(path)
-    status = folder.status()
+    info = read_run(path)
+    status = info.status
     print(f"run:      {path}")
+    for problem in info.problems:
+        print(f"damaged:  {problem}")
     print(f"status:   {run_state(status)}  (started {status.get('created', '-')}, "
           f"finished {status.get('finished') or '-'})")
     if status.get("error"):
         print(f"error:    {status['error']}")
-    states = ", ".join(f"{m} {s}" for m, s in status.get("models", {}).items())
+    models = status.get("models", {})
+    states = ", ".join(f"{m} {s}" for m, s in models.items()) if isinstance(models, dict) else "-"
     print(f"models:   {states}")
-    metrics = folder.metrics()
-    if metrics:
+    if info.metrics:
         print()
-        print(_metrics_table(metrics, _headline(path)))
+        print(_metrics_table(info.metrics, _headline(info.task)))
     print("\nfiles:")
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink()):
         print(f"  {file.relative_to(path)}  ({file.stat().st_size:,} bytes)")
     return 0
 

@@ -26,6 +26,7 @@ from .folder import (
     write_text,
 )
 from .reading import (
+    MAX_SMALL_FILE_BYTES,
     RUN_FILES,
     RunFileError,
     RunInfo,
@@ -40,6 +41,7 @@ from .reading import (
 __all__ = [
     "CONFIG",
     "ENVIRONMENT",
+    "MAX_SMALL_FILE_BYTES",
     "METRICS",
     "PREDICTIONS",
     "RUN_FILES",

@@ -10,6 +10,8 @@ message naming the file and what is wrong with it.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +27,8 @@ LOGS = "logs"
 LOG_FILE = "metrics.csv"
 # Columns of Lightning's CSV logs that are not per-epoch curves.
 _LOG_INDEX = ("epoch", "step")
+# The small files of a run folder are kilobytes; a bigger one is damage, never read whole.
+MAX_SMALL_FILE_BYTES = 16 * 2**20
 
 
 class RunFileError(Exception):
@@ -98,7 +102,8 @@ def find_runs(runs_dir: Path) -> list[Path]:
     if not runs_dir.is_dir():
         raise RunFileError(f"{runs_dir} is not a folder")
     return sorted(p for p in runs_dir.iterdir()
-                  if p.is_dir() and any((p / name).is_file() for name in RUN_FILES))
+                  if p.is_dir() and not p.is_symlink()
+                  and any((p / name).exists() or (p / name).is_symlink() for name in RUN_FILES))
 
 
 def file_stamp(path: Path) -> int:
@@ -109,30 +114,94 @@ def file_stamp(path: Path) -> int:
         return 0
 
 
+def read_small_file(file: Path) -> str:
+    """The UTF-8 text of one small run file, read without following a symbolic link, without
+    blocking (a FIFO or device is refused unopened) and never past
+    :data:`MAX_SMALL_FILE_BYTES`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        RunFileError: not a regular file, too large, or not UTF-8 (the message says which,
+            never the content).
+    """
+    info = os.lstat(file)
+    if not stat.S_ISREG(info.st_mode):
+        raise RunFileError("is not a regular file")
+    if info.st_size > MAX_SMALL_FILE_BYTES:
+        raise RunFileError(f"is {info.st_size:,} bytes, too large for a run file")
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    descriptor = os.open(file, flags)
+    with os.fdopen(descriptor, "rb") as handle:
+        data = handle.read(MAX_SMALL_FILE_BYTES + 1)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RunFileError("is not UTF-8 text") from None
+
+
 def read_run(path: Path) -> RunInfo:
     """The config, status, metrics and environment of the run folder ``path``."""
     problems: list[str] = []
     parsed: dict[str, dict[str, Any]] = {}
     for name in RUN_FILES:
         file = path / name
-        if not file.is_file():
+        try:
+            text = read_small_file(file)
+        except FileNotFoundError:
             if name in (CONFIG, STATUS):  # metrics and environment come later in a run
                 problems.append(f"{name} is missing")
             parsed[name] = {}
             continue
+        except (OSError, RunFileError) as error:
+            problems.append(f"{name} {error}" if isinstance(error, RunFileError)
+                            else f"{name} cannot be read: {error.strerror}")
+            parsed[name] = {}
+            continue
         try:
-            text = file.read_text(encoding="utf-8")
             content = tomllib.loads(text) if name == CONFIG else json.loads(text)
-        except (OSError, UnicodeDecodeError, ValueError) as error:
-            problems.append(f"{name} cannot be read: {error}")
+        except ValueError as error:
+            problems.append(f"{name} is not valid {'TOML' if name == CONFIG else 'JSON'} "
+                            f"({type(error).__name__} at {_where(error)})")
             parsed[name] = {}
             continue
         if not isinstance(content, dict):
             problems.append(f"{name} holds a {type(content).__name__}, not a table")
             content = {}
         parsed[name] = content
+    problems += _drop_malformed(parsed)
     return RunInfo(path, parsed[CONFIG], parsed[STATUS], parsed[METRICS], parsed[ENVIRONMENT],
                    tuple(problems))
+
+
+# Entries whose values must be tables (dicts): file -> keys (None: every value of the file).
+_TABLES: dict[str, tuple[str, ...] | None] = {
+    CONFIG: ("run", "data", "model", "train"), STATUS: ("models",), METRICS: None}
+
+
+def _drop_malformed(parsed: dict[str, dict[str, Any]]) -> list[str]:
+    """Remove, in place, the entries of parsed run files that are not tables where readers
+    expect tables (``metrics.json``'s per-model entries, ``status.json``'s ``models``...);
+    one problem line for each."""
+    problems = []
+    for name, keys in _TABLES.items():
+        content = parsed[name]
+        for key in list(content) if keys is None else [k for k in keys if k in content]:
+            if not isinstance(content[key], dict):
+                problems.append(f"{name}: {key!r} holds a {type(content[key]).__name__}, "
+                                "not a table")
+                del content[key]
+    for model, entry in parsed[METRICS].items():
+        if "test" in entry and not isinstance(entry["test"], dict):
+            problems.append(f"{METRICS}: {model!r}.test holds a "
+                            f"{type(entry['test']).__name__}, not a table")
+            del entry["test"]
+    return problems
+
+
+def _where(error: ValueError) -> str:
+    """Line and column of a JSON or TOML error (its message may quote the file)."""
+    line, column = getattr(error, "lineno", None), getattr(error, "colno", None)
+    return f"line {line}, column {column}" if line is not None else "an unknown place"
 
 
 def read_predictions(path: Path, task: str, columns: Sequence[str]) -> pl.DataFrame:
