@@ -238,7 +238,7 @@ def test_troubled_run_folders(troubled_dir: Path) -> None:
     status = dict(zip(table["run"], table["status"], strict=True))
     assert status == {"bad-json": "corrupt", "bad-parquet": "finished", "no-config": "corrupt",
                       "running": "running", "interrupted": "interrupted"}
-    assert "bad-json: metrics.json cannot be read" in texts(overview.warning)[0]
+    assert "bad-json: metrics.json is not valid JSON" in texts(overview.warning)[0]
 
     app = open_page(troubled_dir, run="bad-json")
     assert "metrics.json cannot be read" in texts(app.error)[0]
