@@ -241,7 +241,7 @@ def test_troubled_run_folders(troubled_dir: Path) -> None:
     assert "bad-json: metrics.json is not valid JSON" in texts(overview.warning)[0]
 
     app = open_page(troubled_dir, run="bad-json")
-    assert "metrics.json cannot be read" in texts(app.error)[0]
+    assert "metrics.json is not valid JSON" in texts(app.error)[0]
     app = open_page(troubled_dir, run="bad-parquet")
     assert any("predictions.parquet cannot be read" in e for e in texts(app.error))
     app = open_page(troubled_dir, run="no-config")
