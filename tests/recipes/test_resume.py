@@ -1,5 +1,7 @@
-"""``tsssm run --resume``: a run killed with SIGKILL in the middle of an epoch, then resumed,
-ends with exactly the metrics of a run never interrupted."""
+"""``tsssm run --resume``: a run killed with SIGKILL, or stopped by SIGTERM (pre-emption) or
+SIGINT (Ctrl+C), in the middle of an epoch, then resumed, ends with exactly the metrics of a
+run never interrupted; a signalled run saves a checkpoint, says "interrupted" and exits with
+the signal's status so that a scheduler requeues it."""
 
 from __future__ import annotations
 
@@ -44,8 +46,9 @@ def wait_for_step_checkpoint(output: Path, process: subprocess.Popen) -> Path:
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path,
-                                                           tiny_csv: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
+def test_resume_after_a_stop_matches_an_uninterrupted_run(stop: signal.Signals, tmp_path: Path,
+                                                          tiny_csv: Path) -> None:
     # Dropout on: the resumed run must also draw the same dropout masks.
     recipe = write_recipe(tmp_path / "r.toml", tiny_recipe(
         tiny_csv, run={"baselines": ["dlinear"]}, model={"dropout": 0.2},
@@ -54,11 +57,16 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path,
     reference = start(recipe, tmp_path / "reference")  # runs alongside, on the other core
     killed = start(recipe, tmp_path / "killed")
     run_dir = wait_for_step_checkpoint(tmp_path / "killed", killed)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    killed.send_signal(stop)
+    returncode = killed.wait(timeout=120)
 
     status = json.loads((run_dir / "status.json").read_text())
-    assert status["state"] == "running" and status["models"]["smamba"] == "training"
+    assert status["models"]["smamba"] == "training"
+    if stop == signal.SIGKILL:
+        assert status["state"] == "running"  # it had no chance to say more
+    else:
+        assert returncode == 128 + stop and status["state"] == "interrupted"
+        assert (run_dir / "checkpoints" / "smamba" / "interrupted.ckpt").is_file()
     assert run_state(status) == "interrupted"  # its process is gone
     resume_from = latest_checkpoint(run_dir / "checkpoints" / "smamba")
     assert resume_from is not None
@@ -84,3 +92,17 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path,
     predictions = [pl.read_parquet(d / "predictions.parquet") for d in (reference_dir, run_dir)]
     assert predictions[0].height == predictions[1].height
     assert (predictions[0]["prediction"] - predictions[1]["prediction"]).abs().max() < 1e-5
+
+
+def test_ctrl_c_stops_at_a_step_with_a_checkpoint(tmp_path: Path, tiny_csv: Path) -> None:
+    recipe = write_recipe(tmp_path / "r.toml", tiny_recipe(
+        tiny_csv, run={"baselines": []},
+        train={"batch_size": 8, "checkpoint_every_n_steps": 4, "max_epochs": 2},
+    ))
+    process = start(recipe, tmp_path / "runs")
+    run_dir = wait_for_step_checkpoint(tmp_path / "runs", process)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) == 130
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "interrupted" and "SIGINT" in status["error"]
+    assert checkpoint_step(run_dir / "checkpoints" / "smamba" / "interrupted.ckpt") > 0

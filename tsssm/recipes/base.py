@@ -144,6 +144,8 @@ class Recipe(ABC):
         """Train and evaluate every model not finished yet; returns metrics.json's content."""
         import torch
 
+        from tsssm.training.callbacks import TrainingInterrupted
+
         threads = torch.get_num_threads()
         if self.config.train.threads:
             # On a small or shared CPU, fewer threads than cores avoids costly oversubscription.
@@ -153,6 +155,13 @@ class Recipe(ABC):
             for model in self.config.models():
                 if self.states[model.name] != "finished":
                     self._run_model(model)
+        except TrainingInterrupted as stop:
+            # Pre-emption (SIGTERM) or Ctrl+C: resumable, so "interrupted", and the exit
+            # status a scheduler reads as a signal (143 / 130) so that it can requeue.
+            if self.rank == 0:
+                self.folder.update_status(state="interrupted", error=str(stop),
+                                          interrupted=runs.now(), pid=None)
+            raise SystemExit(stop.exit_status) from None
         except BaseException as error:
             if self.rank == 0:
                 reason = "interrupted" if isinstance(error, KeyboardInterrupt) else (

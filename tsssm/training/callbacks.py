@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,58 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from tsssm.runs import atomic_file
 
-BEST, LAST = "best", "last"
+BEST, LAST, INTERRUPTED = "best", "last", "interrupted"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # a scheduler's pre-emption; Ctrl+C
+
+
+class TrainingInterrupted(Exception):  # noqa: N818 (a stop asked for, not an error)
+    """A fit stopped by ``signum`` (SIGTERM, SIGINT) after saving a resumable checkpoint."""
+
+    def __init__(self, signum: int, checkpoint: Path) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name} after step-boundary "
+                         f"checkpoint {checkpoint}")
+        self.signum, self.checkpoint = signum, checkpoint
+
+    @property
+    def exit_status(self) -> int:
+        """What a process stopped by the signal exits with (143 for SIGTERM, 130 for SIGINT),
+        so that a scheduler sees an interruption and can requeue the job."""
+        return 128 + self.signum
+
+
+class GracefulStop(Callback):
+    """On SIGTERM or SIGINT during a fit: finish the current training step, save
+    ``interrupted.ckpt`` (resumable like any step checkpoint) and stop with
+    :class:`TrainingInterrupted`. A second signal while stopping is ignored.
+
+    The handlers replace the process's (Lightning's own SIGTERM notifier included) for the
+    length of the fit, in the main thread only, and are restored after it.
+    """
+
+    def __init__(self, checkpoints: Path) -> None:
+        self.checkpoints = checkpoints
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received = self.received or signum
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.received is None:
+            return
+        path = self.checkpoints / f"{INTERRUPTED}.ckpt"
+        trainer.save_checkpoint(path)
+        raise TrainingInterrupted(self.received, path)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -129,8 +182,10 @@ def checkpoint_step(path: Path) -> int | None:
 
 def latest_checkpoint(checkpoints: Path) -> Path | None:
     """The readable checkpoint of ``checkpoints`` with the highest global step: ``last.ckpt``
-    (saved after validation) or ``step=<n>.ckpt`` (saved mid-epoch); None if there is none."""
-    candidates = [checkpoints / f"{LAST}.ckpt", *checkpoints.glob("step=*.ckpt")]
+    (saved after validation), ``step=<n>.ckpt`` (saved mid-epoch) or ``interrupted.ckpt``
+    (saved when a signal stopped the fit); None if there is none."""
+    candidates = [checkpoints / f"{LAST}.ckpt", checkpoints / f"{INTERRUPTED}.ckpt",
+                  *checkpoints.glob("step=*.ckpt")]
     steps = {path: checkpoint_step(path) for path in candidates if path.is_file()}
     readable = {path: step for path, step in steps.items() if step is not None}
     return max(readable, key=readable.__getitem__) if readable else None

@@ -36,6 +36,7 @@ from .callbacks import (
     AtomicCheckpointIO,
     BestWeights,
     EpochHistory,
+    GracefulStop,
     TrainingClock,
     latest_checkpoint,
     training_callbacks,
@@ -132,7 +133,10 @@ def fit(
             stopping and the last epoch is kept.
         train: epochs, steps, patience, devices, strategy, precision, clipping...
         checkpoint_dir: write checkpoints there (best, last, every
-            ``train.checkpoint_every_n_steps`` steps); None keeps the best weights in memory.
+            ``train.checkpoint_every_n_steps`` steps, and ``interrupted.ckpt`` when SIGTERM
+            or SIGINT stops the fit, which then raises
+            :class:`~tsssm.training.callbacks.TrainingInterrupted`); None keeps the best
+            weights in memory.
         logger: a Lightning logger (recipes: CSV logs in the run folder), or False.
         resume_from: a checkpoint (of ``checkpoint_dir``) to continue from.
         callbacks: further callbacks.
@@ -146,6 +150,7 @@ def fit(
     if checkpoint_dir is not None:
         best, stop, clock, own = training_callbacks(
             checkpoint_dir, train.patience, train.checkpoint_every_n_steps)
+        own = [*own, GracefulStop(checkpoint_dir)]
         plugins: list[Any] = [AtomicCheckpointIO()]
     else:
         best, clock, plugins = None, TrainingClock(), []
