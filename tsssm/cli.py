@@ -141,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _app(Path(args.runs), args.port, args.address)
     # Imported here: `tsssm --help` stays fast, and import errors show as command errors.
     from tsssm.data.series import DataError
+    from tsssm.runs import RunFileError
     from tsssm.training.config import ConfigError
 
     try:
@@ -149,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "runs":
             return _runs(Path(args.runs))
         return _show(args.run, Path(args.runs))
-    except (ConfigError, DataError, FileNotFoundError) as error:
+    except (ConfigError, DataError, RunFileError, FileNotFoundError) as error:
         _fail(str(error))
     except BrokenPipeError:  # `tsssm runs | head`: the reader has all it wanted
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -164,6 +164,10 @@ def test_wrong_type(recipe_file: Path, override: str, fragment: str) -> None:
         ("run.task=classify", "unknown task 'classify'"),
         ("data.dataset=ETTh9", "data.dataset: no file"),
         ("train.lr.x=1", "cannot set 'train.lr.x': 'train.lr' is not a table"),
+        ("train.lr=inf", "train.lr must be a finite number, not inf"),
+        ("train.gradient_clip_val=nan", "train.gradient_clip_val must be a finite number"),
+        ("train.schedule=step", "train.schedule must be one of ['exponential', 'cosine']"),
+        ("train.warmup_epochs=-1.0", "train.warmup_epochs must not be negative"),
     ],
 )
 def test_invalid_value(recipe_file: Path, override: str, fragment: str) -> None:

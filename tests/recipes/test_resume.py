@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tsssm.recipes import ConfigError
 from tsssm.runs import run_state
 from tsssm.training.callbacks import checkpoint_step, latest_checkpoint
 
@@ -106,3 +107,22 @@ def test_ctrl_c_stops_at_a_step_with_a_checkpoint(tmp_path: Path, tiny_csv: Path
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "interrupted" and "SIGINT" in status["error"]
     assert checkpoint_step(run_dir / "checkpoints" / "smamba" / "interrupted.ckpt") > 0
+
+
+def test_a_damaged_status_or_unreadable_checkpoints_say_what_to_do(tmp_path: Path,
+                                                                    tiny_csv: Path) -> None:
+    from tsssm.recipes import Recipe
+    from tsssm.runs import RunFileError, RunFolder, write_text
+
+    folder = RunFolder.create(tmp_path, "tiny")
+    recipe = write_recipe(tmp_path / "r.toml", tiny_recipe(tiny_csv))
+    write_text(folder.file("config.toml"), recipe.read_text())
+    folder.file("status.json").write_text('{"state": "runn')
+    with pytest.raises(RunFileError, match=r"status\.json is damaged"):
+        Recipe.resume(folder.path)
+    folder.file("status.json").write_text('{"state": "failed", "models": {"smamba": "training"}}')
+    checkpoints = folder.checkpoints("smamba")
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "last.ckpt").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(ConfigError, match="no checkpoint can be read"):
+        Recipe.resume(folder.path)

@@ -65,9 +65,7 @@ class Recipe(ABC):
         self.states = {m.name: states.get(m.name, "pending") for m in config.models()}
         # Decided once, before any training, so that every process of a distributed run
         # resumes each model from the same checkpoint.
-        from tsssm.training.callbacks import latest_checkpoint
-
-        self.resume_from = {m.name: latest_checkpoint(folder.checkpoints(m.name))
+        self.resume_from = {m.name: _resume_checkpoint(folder.checkpoints(m.name))
                             if self.states[m.name] == "training" else None
                             for m in config.models()}
         self._environment_written = False
@@ -234,6 +232,24 @@ class Recipe(ABC):
             return
         runs.write_json(self.folder.file(ENVIRONMENT), training.environment(trainer))
         self._environment_written = True
+
+
+def _resume_checkpoint(checkpoints: Path) -> Path | None:
+    """The newest readable checkpoint to continue a model from; None when it never wrote
+    one (it then trains from the start).
+
+    Raises:
+        ConfigError: it wrote checkpoints but none can be read (truncated, damaged).
+    """
+    from tsssm.training.callbacks import latest_checkpoint
+
+    found = latest_checkpoint(checkpoints)
+    written = sorted(p.name for p in checkpoints.glob("*.ckpt")) if checkpoints.is_dir() else []
+    if found is None and written:
+        raise ConfigError(f"{checkpoints}: no checkpoint can be read ({', '.join(written)}: "
+                          "truncated or damaged); delete them to train this model from the "
+                          "start, or start the recipe again")
+    return found
 
 
 def _shared_run_dir() -> str:

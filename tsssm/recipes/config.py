@@ -15,6 +15,7 @@ Layout of a recipe file::
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 import typing
@@ -284,6 +285,11 @@ def _validate_run(run: RunConfig, tasks: Mapping[str, Task], ctx: Context) -> No
 
 
 def _validate_train(train: TrainConfig, section: str, ctx: Context) -> None:
+    for item in dataclasses.fields(train):
+        value = getattr(train, item.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ctx.error(f"{section}.{item.name}", f"{section}.{item.name} must be a "
+                                                      f"finite number, not {value}")
     positive = ("max_epochs", "batch_size", "num_nodes", "checkpoint_every_n_steps",
                 "log_every_n_steps")
     for key in positive:

@@ -123,7 +123,28 @@ class RunFolder:
     # status.json -----------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        return read_json(self.file(STATUS)) or {}
+        """status.json ({} before the first write).
+
+        Raises:
+            RunFileError: it is damaged (not JSON, not a table); the message says what the
+                user can do.
+        """
+        return self._table(STATUS)
+
+    def _table(self, name: str) -> dict[str, Any]:
+        from .reading import RunFileError
+
+        try:
+            content = read_json(self.file(name))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise RunFileError(
+                f"{self.file(name)} is damaged ({type(error).__name__}); the run cannot be "
+                "resumed from it: start the recipe again (the checkpoints stay in "
+                f"{self.path / 'checkpoints'})") from None
+        if content is not None and not isinstance(content, dict):
+            raise RunFileError(f"{self.file(name)} holds a {type(content).__name__}, not a "
+                               "table: the run folder is damaged; start the recipe again")
+        return content or {}
 
     def update_status(self, **changes: Any) -> dict[str, Any]:
         """Merge ``changes`` into status.json (``models`` entries merge one level deeper)."""
@@ -146,7 +167,8 @@ class RunFolder:
     # metrics.json and predictions.parquet ----------------------------------------------
 
     def metrics(self) -> dict[str, Any]:
-        return read_json(self.file(METRICS)) or {}
+        """metrics.json ({} before the first write); damage raises RunFileError."""
+        return self._table(METRICS)
 
     def record_metrics(self, model: str, entry: dict[str, Any]) -> None:
         write_json(self.file(METRICS), {**self.metrics(), model: entry})

@@ -65,7 +65,17 @@ class TaskModule(pl.LightningModule):
         torch.manual_seed(hash((self.hparams.seed, self.global_step, self.global_rank)) % 2**62)
 
     def log_train_loss(self, loss: torch.Tensor, batch_size: int) -> None:
-        """Log ``train_loss`` per step and per epoch (shown in the progress bar)."""
+        """Log ``train_loss`` per step and per epoch (shown in the progress bar).
+
+        Raises:
+            FloatingPointError: the loss is NaN or infinite (training could only go on
+                producing garbage; the message says what to try).
+        """
+        if not torch.isfinite(loss.detach()).all():
+            raise FloatingPointError(
+                f"the training loss is {loss.item()} at step {self.global_step}: lower the "
+                "learning rate, clip gradients (train.gradient_clip_val) or check the data "
+                "for values whose scale overflows float32")
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True,
                  batch_size=batch_size)
 
