@@ -54,3 +54,19 @@ def test_cosine_warms_up_then_decays_to_the_floor() -> None:
 def test_bad_settings_name_the_problem(bad: dict) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         Optimization(**bad)
+
+
+def test_layer_wise_decay_slows_the_layers_far_from_the_head() -> None:
+    from tsssm.models import model_entry
+
+    entry = model_entry("femba")
+    model = entry.model_cls(entry.example_config())
+    groups = configure(model, Optimization(lr=1.0, layer_decay=0.5), 1, 1)[
+        "optimizer"].param_groups
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    params = dict(model.named_parameters())
+    assert lr_of[id(params["head.linear.weight"])] == 1.0
+    assert lr_of[id(params["encoder.blocks.0.norm.weight"])] == 0.5  # one block: depth 1 of 2
+    assert lr_of[id(params["encoder.pos_embed"])] == 0.25
+    assert lr_of[id(params["encoder.patch_embed.proj.weight"])] == 0.25
+    assert sum(len(g["params"]) for g in groups) == len(params)

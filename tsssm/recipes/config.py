@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # describe the run and must be the same for every model in it.
 PER_MODEL_TRAIN = (
     "max_epochs", "max_steps", "batch_size", "lr", "lr_decay", "weight_decay", "patience",
-    "schedule", "warmup_epochs", "min_lr", "gradient_clip_val",
+    "schedule", "warmup_epochs", "min_lr", "gradient_clip_val", "layer_decay",
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _OVERRIDE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")
@@ -301,6 +301,9 @@ def _validate_train(train: TrainConfig, section: str, ctx: Context) -> None:
     if train.schedule not in SCHEDULES:
         raise ctx.error(f"{section}.schedule", f"{section}.schedule must be one of "
                                                f"{list(SCHEDULES)}, not {train.schedule!r}")
+    if not 0 < train.layer_decay <= 1:
+        raise ctx.error(f"{section}.layer_decay", f"{section}.layer_decay must lie in (0, 1], "
+                                                  f"not {train.layer_decay}")
     for key in ("patience", "weight_decay", "num_workers", "threads", "warmup_epochs",
                 "min_lr", "gradient_clip_val"):
         if getattr(train, key) < 0:

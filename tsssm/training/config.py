@@ -29,6 +29,7 @@ class TrainConfig:
     schedule: str = "exponential"  # or "cosine": linear warm-up, then cosine to min_lr
     warmup_epochs: float = 0.0
     min_lr: float = 0.0
+    layer_decay: float = 1.0  # < 1: each layer's rate is this times the one above it
     gradient_clip_val: float = 0.0  # clip the gradients' global norm to this; 0: no clipping
     patience: int = 3  # early stopping: epochs without a better validation loss
     seed: int = 2024
@@ -51,4 +52,4 @@ class TrainConfig:
         """The optimiser settings, as :class:`~tsssm.training.module.TaskModule` takes them."""
         return {"lr": self.lr, "weight_decay": self.weight_decay, "schedule": self.schedule,
                 "lr_decay": self.lr_decay, "warmup_epochs": self.warmup_epochs,
-                "min_lr": self.min_lr}
+                "min_lr": self.min_lr, "layer_decay": self.layer_decay}

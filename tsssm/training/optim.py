@@ -9,12 +9,14 @@ with ``param._no_weight_decay = True``.
 Schedules: ``"exponential"`` multiplies the rate by ``lr_decay`` after every epoch (1.0:
 constant; 0.5: Time-Series-Library's "type1"); ``"cosine"`` warms up linearly over
 ``warmup_epochs`` (fractions allowed), then follows a half cosine down to ``min_lr`` at the
-last step, stepped per optimiser step.
+last step, stepped per optimiser step. ``layer_decay`` < 1 scales each layer's rate down
+with its distance from the head (:func:`parameter_groups`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -26,6 +28,7 @@ from .config import SCHEDULES
 
 # Parameter names (last part) that never get weight decay.
 _NO_DECAY_NAMES = ("A_log", "D", "bias", "pos_embed", "position", "positions", "mask_token")
+_BLOCK = re.compile(r"(?:^|\.)(?:blocks|layers|mamba_blocks)\.(\d+)\.")
 _NORMS = (nn.LayerNorm, nn.GroupNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.InstanceNorm1d)
 
 
@@ -40,6 +43,7 @@ class Optimization:
     lr_decay: float = 1.0
     warmup_epochs: float = 0.0
     min_lr: float = 0.0
+    layer_decay: float = 1.0
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -48,6 +52,8 @@ class Optimization:
             raise ValueError(f"lr must be a finite number >= 0, not {self.lr}")
         if self.weight_decay < 0 or self.warmup_epochs < 0 or self.min_lr < 0:
             raise ValueError("weight_decay, warmup_epochs and min_lr must not be negative")
+        if not 0 < self.layer_decay <= 1:
+            raise ValueError(f"layer_decay must lie in (0, 1], not {self.layer_decay}")
 
 
 def _is_norm(module: nn.Module) -> bool:
@@ -68,17 +74,43 @@ def no_weight_decay_names(model: nn.Module) -> set[str]:
     return names
 
 
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+def layer_depths(model: nn.Module) -> tuple[dict[str, int], int]:
+    """The depth of every parameter of ``model`` for layer-wise learning-rate decay, and the
+    deepest depth: embeddings (names with ``embed``) 0, block ``i`` of a numbered stack
+    (``blocks.i.``, ``layers.i.``) ``i + 1``, everything else (heads, final norms) the
+    deepest, one past the last block."""
+    found = {name: _BLOCK.search(name) for name, _ in model.named_parameters()}
+    n_blocks = max((int(m.group(1)) + 1 for m in found.values() if m), default=0)
+    depths = {}
+    for name, match in found.items():
+        if match:
+            depths[name] = int(match.group(1)) + 1
+        else:
+            depths[name] = 0 if "embed" in name.rsplit(".", 1)[0] or name.endswith(
+                "pos_embed") else n_blocks + 1
+    return depths, n_blocks + 1
+
+
+def parameter_groups(model: nn.Module, weight_decay: float, lr: float = 1.0,
+                     layer_decay: float = 1.0) -> list[dict]:
     """AdamW groups of the trainable parameters of ``model``: with ``weight_decay``, and
-    without it for :func:`no_weight_decay_names` (empty groups left out)."""
+    without it for :func:`no_weight_decay_names`; with ``layer_decay < 1`` each depth of
+    :func:`layer_depths` gets its own groups at ``lr * layer_decay ** (deepest - depth)``
+    (BEiT's and FEMBA's layer-wise decay: the head learns at ``lr``, the embeddings
+    slowest). Empty groups are left out."""
     skip = no_weight_decay_names(model)
-    decay, plain = [], []
+    depths, deepest = layer_depths(model)
+    groups: dict[tuple[bool, int], dict] = {}
     for name, param in model.named_parameters():
-        if param.requires_grad:
-            (plain if name in skip else decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay},
-              {"params": plain, "weight_decay": 0.0}]
-    return [group for group in groups if group["params"]]
+        if not param.requires_grad:
+            continue
+        depth = depths[name] if layer_decay < 1 else deepest
+        key = (name in skip, depth)
+        if key not in groups:
+            groups[key] = {"params": [], "weight_decay": 0.0 if key[0] else weight_decay,
+                           "lr": lr * layer_decay ** (deepest - depth)}
+        groups[key]["params"].append(param)
+    return [groups[key] for key in sorted(groups)]
 
 
 def cosine_factor(settings: Optimization, step: int, steps_per_epoch: int,
@@ -98,7 +130,9 @@ def configure(model: nn.Module, settings: Optimization, steps_per_epoch: int,
     """What ``LightningModule.configure_optimizers`` returns: AdamW over
     :func:`parameter_groups` and the schedule of ``settings`` (per epoch for
     ``"exponential"``, per step for ``"cosine"``)."""
-    optimizer = torch.optim.AdamW(parameter_groups(model, settings.weight_decay), lr=settings.lr)
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, settings.weight_decay, settings.lr, settings.layer_decay),
+        lr=settings.lr)
     if settings.schedule == "exponential":
         schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=settings.lr_decay)
         return {"optimizer": optimizer,
