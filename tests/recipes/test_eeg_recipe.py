@@ -278,3 +278,45 @@ def test_bundled_eeg_recipe_files_parse_and_round_trip(name: str, tmp_path: Path
     saved = tmp_path / "config.toml"
     saved.write_text(dump_config(config))
     assert load_config(saved).to_dict() == config.to_dict()
+
+
+def write_tuab_tree(root: Path) -> Path:
+    """TUAB's layout with two train subjects and one eval subject, 12-s recordings."""
+    from tests.data.test_tuh import write_edf
+
+    for split, subjects in (("train", ("aaaaaaaa", "aaaaaaab", "aaaaaaad")),
+                            ("eval", ("aaaaaaac",))):
+        for label, folder in enumerate(("normal", "abnormal")):
+            for number, subject in enumerate(subjects):
+                write_edf(root / split / folder / "01_tcp_ar" / f"{subject}_s00{label}_t000.edf",
+                          seconds=12.0, seed=number + 10 * label)
+    return root
+
+
+def test_the_tuab_recipe_tests_on_the_eval_folder(tmp_path: Path) -> None:
+    root = write_tuab_tree(tmp_path / "edf")
+    overrides = [f"data.dataset={root}", "data.fractions=[0.67, 0.33]",
+                 "train.max_epochs=1", "train.batch_size=2", "train.warmup_epochs=0.5",
+                 "model.embed_dim=8", "model.n_blocks=1", "model.d_state=4", "model.expand=2",
+                 "model.head_dim=8", "train.progress_bar=false"]
+    config = load_config(REPO / "recipes" / "tuab_femba.toml", overrides)
+    assert (config.data.layout, config.train.layer_decay) == ("tuab", 0.75)
+    recipe = Recipe.start(config, tmp_path / "runs")
+    metrics = recipe.run()["femba_mamba_head"]
+    predictions = pl.read_parquet(recipe.folder.file("predictions.parquet"))
+    assert set(predictions["subject"]) == {"aaaaaaac"}  # the eval folder, nothing else
+    assert metrics["test"]["windows"] == predictions.height == 2 * 2  # 2 recordings x 2
+    assert metrics["classes"] == ["normal", "abnormal"]
+
+
+@pytest.mark.parametrize(("fractions", "message"), [
+    ("[0.6, 0.2, 0.2]", "two shares"), ("[1.0, 0.0]", "two shares")])
+def test_tuab_splits_only_the_train_folder(tmp_path: Path, fractions: str, message: str) -> None:
+    root = write_tuab_tree(tmp_path / "edf")
+    with pytest.raises(ConfigError, match=message):
+        load_config(REPO / "recipes" / "tuab_femba.toml",
+                    [f"data.dataset={root}", f"data.fractions={fractions}"])
+    with pytest.raises(ConfigError, match="TUAB's test is its eval folder"):
+        load_config(REPO / "recipes" / "tuab_femba.toml",
+                    [f"data.dataset={root}", "data.fractions=[]", "data.train=['a']",
+                     "data.val=['b']", "data.test=['c']"])

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 import tsssm.data.eeg as eeg_data
 from tsssm.data.series import DataError
 from tsssm.recipes._schema import Context, resolve_layout
@@ -18,7 +20,14 @@ from tsssm.recipes._schema import Context, resolve_layout
 if TYPE_CHECKING:
     from tsssm.data.eeg import EEGRecording, EEGSplit, EEGWindows
 
-EEG_LAYOUTS = ("mental_arithmetic", "bonn", "eegmmidb")
+EEG_LAYOUTS = ("mental_arithmetic", "bonn", "eegmmidb")  # bundled, or a folder like them
+# The TUH corpora FEMBA reports on, read from a folder in TUH's layout (never bundled: TUH's
+# licence forbids redistribution). TUAB's eval folder is the test; TUAR is read in its binary
+# mode (artifact in the window or not).
+TUH_LAYOUTS = ("tuab", "tuar", "tusl")
+# How each layout's windows get their labels (``EEGWindows.from_recordings(labels=...)``).
+WINDOW_LABELS = {"mental_arithmetic": "recording", "bonn": "recording", "tuab": "recording",
+                 "eegmmidb": "annotations", "tuar": "windows", "tusl": "windows"}
 
 
 @dataclass
@@ -69,7 +78,7 @@ def resolve_path(value: str, key: str, ctx: Context) -> str:
 
 
 def validate_eeg_windows(data: EEGWindowsConfig, ctx: Context) -> None:
-    resolve_layout(data, EEG_LAYOUTS, ctx)
+    resolve_layout(data, (*EEG_LAYOUTS, *TUH_LAYOUTS), ctx)
     if isinstance(data.preprocessing, str) and data.preprocessing not in eeg_data.PRESETS:
         raise ctx.error("data.preprocessing", f"data.preprocessing: unknown preset "
                                               f"{data.preprocessing!r}; presets: "
@@ -87,9 +96,32 @@ def validate_eeg_windows(data: EEGWindowsConfig, ctx: Context) -> None:
         raise ctx.error("data.bad_channels", f"data.bad_channels must be one of "
                                              f"{list(eeg_data.BAD_CHANNEL_CHOICES)}, not "
                                              f"{data.bad_channels!r}")
-    _validate_subject_split(data, ctx)
+    if data.layout == "tuab":
+        _validate_tuab_split(data, ctx)
+    else:
+        _validate_subject_split(data, ctx)
     if data.cache_dir is not None:
         data.cache_dir = resolve_path(data.cache_dir, "data.cache_dir", ctx)
+
+
+def _validate_tuab_split(data: EEGWindowsConfig, ctx: Context) -> None:
+    """TUAB's test is its eval folder: the config splits the train folder's subjects only,
+    by lists ``train``/``val`` or ``fractions = [train, val]``."""
+    if data.test:
+        raise ctx.error("data.test", "data.test: TUAB's test is its eval folder; list only "
+                                     "data.train and data.val (train-folder subjects)")
+    if data.fractions:
+        if data.train or data.val:
+            raise ctx.error("data.fractions", "give data.fractions or the subject lists "
+                                              "data.train/val, not both")
+        shares = data.fractions
+        if len(shares) != 2 or min(shares) <= 0 or abs(sum(shares) - 1) > 1e-6:
+            raise ctx.error("data.fractions", f"data.fractions for TUAB must be two shares "
+                                              f"[train, val] > 0 of the train folder's "
+                                              f"subjects, summing to 1, not {shares}")
+    elif not (data.train and data.val):
+        raise ctx.error("data.train", "TUAB: give data.fractions = [train, val] or the "
+                                      "subject lists data.train and data.val")
 
 
 def _validate_subject_split(data: EEGWindowsConfig, ctx: Context) -> None:
@@ -130,7 +162,18 @@ def load_recordings(layout: str, dataset: str, label_map: dict[str, int] | None 
         return eeg_data.load_bonn(data_dir, sets=sets, classes=label_map or None)
     if layout == "eegmmidb":
         return eeg_data.load_eegmmidb(data_dir)
+    if layout == "tuab":
+        return eeg_data.load_tuab(dataset, "train") + eeg_data.load_tuab(dataset, "eval")
+    if layout == "tuar":
+        return eeg_data.load_tuar(dataset, mode="binary")
+    if layout == "tusl":
+        return eeg_data.load_tusl(dataset)
     raise DataError(f"unknown EEG layout {layout!r}")
+
+
+def tuab_eval_subjects(recordings: list[EEGRecording]) -> set[str]:
+    """The subjects of TUAB's eval folder (the test) among ``recordings``."""
+    return {r.subject for r in recordings if "eval" in Path(r.source).parts}
 
 
 def listed_subjects(data: EEGWindowsConfig, recordings: list[EEGRecording]
@@ -141,7 +184,7 @@ def listed_subjects(data: EEGWindowsConfig, recordings: list[EEGRecording]
     Raises:
         DataError: a listed subject has no recording.
     """
-    if data.fractions:
+    if data.fractions or data.layout == "tuab":  # TUAB: every eval recording is a test one
         return recordings
     listed = {*data.train, *data.val, *data.test}
     known = {r.subject for r in recordings}
@@ -163,9 +206,32 @@ def make_windows(data: EEGWindowsConfig, recordings: list[EEGRecording], labels:
     )
 
 
-def split_windows(data: EEGWindowsConfig, windows: EEGWindows) -> EEGSplit:
-    """``windows`` split by subject: the lists of ``data``, or its fractions."""
+def split_windows(data: EEGWindowsConfig, windows: EEGWindows,
+                  test_subjects: set[str] | None = None) -> EEGSplit:
+    """``windows`` split by subject: the lists of ``data``, or its fractions; with
+    ``test_subjects`` (TUAB's eval folder) those are the test and the rest is split into
+    train and val."""
+    if test_subjects is not None:
+        return _split_with_test(data, windows, test_subjects)
     if data.fractions:
         return eeg_data.subject_split(windows, fractions=tuple(data.fractions),
                                       seed=data.split_seed)
     return eeg_data.subject_split(windows, data.train, data.val, data.test)
+
+
+def _split_with_test(data: EEGWindowsConfig, windows: EEGWindows,
+                     test_subjects: set[str]) -> EEGSplit:
+    """Train/val from the subjects outside ``test_subjects`` (lists, or two shares shuffled
+    with ``split_seed``), the test from ``test_subjects``."""
+    rest = sorted(set(windows.metadata["subject"].to_list()) - test_subjects)
+    if data.fractions:
+        order = np.random.default_rng(data.split_seed).permutation(len(rest))
+        n_train = min(max(round(data.fractions[0] * len(rest)), 1), len(rest) - 1)
+        if len(rest) < 2:
+            raise DataError(f"data: {len(rest)} training subject(s) cannot fill both train "
+                            "and val")
+        train = [rest[i] for i in order[:n_train]]
+        val = [rest[i] for i in order[n_train:]]
+    else:
+        train, val = list(data.train), list(data.val)
+    return eeg_data.subject_split(windows, train, val, sorted(test_subjects))

@@ -37,12 +37,14 @@ from tsssm.recipes.config import ConfigError, ModelConfig, TrainConfig
 
 from ._eeg_windows import (
     EEG_LAYOUTS,
+    WINDOW_LABELS,
     EEGWindowsConfig,
     listed_subjects,
     load_recordings,
     make_windows,
     resolve_path,
     split_windows,
+    tuab_eval_subjects,
     validate_eeg_windows,
 )
 from ._window_classification import WindowClassificationRecipe
@@ -56,6 +58,13 @@ if TYPE_CHECKING:
     from tsssm.training import ClassificationModule
 
 METADATA_COLUMNS = ("recording", "subject", "start_s")
+# The classes of the layouts that label windows themselves, in label order.
+FIXED_CLASSES = {
+    "mental_arithmetic": lambda: eeg_data.MENTAL_ARITHMETIC_CLASSES,
+    "tuab": lambda: eeg_data.TUAB_CLASSES,
+    "tuar": lambda: ("clean", "artifact"),
+    "tusl": lambda: ("none", *sorted(eeg_data.TUSL_CLASSES, key=eeg_data.TUSL_CLASSES.get)),
+}
 PREDICTION_COLUMNS = ("model", *METADATA_COLUMNS, "label", "prediction", "probability")
 
 
@@ -91,12 +100,12 @@ def _default_label_map(layout: str) -> dict[str, int]:
 
 def _validate_eeg(data: EEGDataConfig, ctx: Context) -> None:
     validate_eeg_windows(data, ctx)
-    if data.layout == "mental_arithmetic":
+    if data.layout in FIXED_CLASSES:
         if data.label_map:
-            raise ctx.error("data.label_map", "data.label_map: mental arithmetic takes its "
-                                              "labels from the recordings (rest 0, "
-                                              "arithmetic 1); leave it out")
-        classes = list(eeg_data.MENTAL_ARITHMETIC_CLASSES)
+            raise ctx.error("data.label_map", f"data.label_map: {data.layout} takes its "
+                                              "labels from the recordings or their "
+                                              "annotation files; leave it out")
+        classes = list(FIXED_CLASSES[data.layout]())
     else:
         data.label_map = data.label_map or _default_label_map(data.layout)
         values = list(data.label_map.values())
@@ -163,11 +172,10 @@ class EEGRecipe(WindowClassificationRecipe):
         data = self.data
         recordings = listed_subjects(data, load_recordings(data.layout, data.dataset,
                                                            data.label_map))
-        if data.layout == "eegmmidb":
-            windows = make_windows(data, recordings, "annotations", data.label_map)
-        else:
-            windows = make_windows(data, recordings, "recording")
-        parts = split_windows(data, windows)
+        event_map = data.label_map if data.layout == "eegmmidb" else None
+        windows = make_windows(data, recordings, WINDOW_LABELS[data.layout], event_map)
+        test = tuab_eval_subjects(recordings) if data.layout == "tuab" else None
+        parts = split_windows(data, windows, test)
         test_metadata = parts.test.metadata.select(METADATA_COLUMNS)
         group = None if data.layout == "bonn" else "subject"
         return tsssm_data.WindowSplit(parts.train, parts.val, parts.test, test_metadata,

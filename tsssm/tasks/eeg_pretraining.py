@@ -37,6 +37,7 @@ from ._eeg_windows import (
     load_recordings,
     make_windows,
     split_windows,
+    tuab_eval_subjects,
     validate_eeg_windows,
 )
 from .spec import Task
@@ -87,7 +88,8 @@ class EEGPretrainRecipe(Recipe):
     def setup(self) -> None:
         data = self.data
         recordings = listed_subjects(data, load_recordings(data.layout, data.dataset))
-        parts = split_windows(data, make_windows(data, recordings, labels=None))
+        test = tuab_eval_subjects(recordings) if data.layout == "tuab" else None
+        parts = split_windows(data, make_windows(data, recordings, labels=None), test)
         extra = [make_windows(data, load_recordings(name, name), labels=None)
                  for name in data.extra_datasets]
         for name, windows in zip(data.extra_datasets, extra, strict=True):
