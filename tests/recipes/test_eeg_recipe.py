@@ -183,7 +183,7 @@ def test_pretrained_encoder_of_another_shape_is_refused(tmp_path: Path) -> None:
         ({"val": ["Subject00"]}, "data.train and data.val share"),
         ({"fractions": [0.5, 0.5, 0.0]}, "data.fractions or the subject lists"),
         ({"test": []}, "data.test lists no subject"),
-        ({"label_map": {"rest": 0}}, "data.label_map: mental arithmetic"),
+        ({"label_map": {"rest": 0}}, "data.label_map: mental_arithmetic takes its labels"),
         ({"class_names": ["a", "b", "c"]}, "data.class_names names 3 classes"),
         ({"augment": [{"name": "SignalRandShift"}]}, r"data.augment\[0\]: unknown augmentation"),
         ({"augment": [{"name": "SignalRandScale", "prob": 2}]}, r"data.augment\[0\]: prob"),
