@@ -76,7 +76,11 @@ class SelectiveSSM2D(nn.Module):
         self.A_time_log = nn.Parameter(A_log.clone())  # [d_inner, d_state]
         self.A_var_log = nn.Parameter(A_log)
         self.D = nn.Parameter(torch.ones(d_inner, **factory))
-        self.coupling = nn.Parameter(torch.full((d_inner,), float(coupling), **factory))
+        # Both couplings start at `coupling` and are learned (any sign).
+        self.A_var_to_time = nn.Parameter(torch.full((d_inner, d_state), float(coupling),
+                                                     **factory))
+        self.A_time_to_var = nn.Parameter(torch.full((d_inner, d_state), float(coupling),
+                                                     **factory))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` [batch, n_vars, n_times, d_inner] -> [batch, n_vars, n_times, d_inner]."""
@@ -93,7 +97,8 @@ class SelectiveSSM2D(nn.Module):
             grid(F.linear(dt_var, self.dt_var_proj.weight)),
             -torch.exp(self.A_time_log.float()), -torch.exp(self.A_var_log.float()),
             grid(B_time), grid(C_time), grid(B_var), grid(C_var),
-            D=self.D.float(), coupling=self.coupling.float(),
+            D=self.D.float(), A_var_to_time=self.A_var_to_time.float(),
+            A_time_to_var=self.A_time_to_var.float(),
             delta_bias_time=self.dt_time_proj.bias.float(),
             delta_bias_var=self.dt_var_proj.bias.float(), delta_softplus=True,
             period=self.period, reverse_variates=self.reverse_variates, backend=self.backend,

@@ -2,7 +2,7 @@
 
 - ``reference.py``: the recurrence as a plain double loop, the specification (the exact
   equations are written there).
-- ``parallel.py``: the fast path, two batched calls of the 1-D
+- ``parallel.py``: the pure-PyTorch path on batched calls of the 1-D
   :func:`tsssm.kernels.selective_scan` (one along time, one along variates).
 - ``api.py``: the public function, input validation and backend choice.
 
