@@ -98,6 +98,29 @@ def check_against_reference(inputs: dict[str, torch.Tensor], backend: str, initi
         assert_close(grad, expected_grads[name], f"gradient of {name}")
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("segment", [1, 2, 5])
+@pytest.mark.parametrize("period", [1, 3])
+def test_fused_backward_replays_in_segments_on_any_thread_count(
+        segment: int, period: int, threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "cpu" not in CPU_BACKENDS:
+        pytest.skip("the fused 2-D kernel is not built")
+    from tsssm.kernels.scan2d import cpu
+
+    monkeypatch.setattr(cpu, "BACKWARD_SEGMENT_STEPS", segment)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        inputs = make_inputs(batch=3, n_vars=4, length=11, optional=with_coupling("both"))
+        check_against_reference(inputs, "cpu", make_states(inputs, period), period=period)
+        # Deterministic: the same gradients bit for bit on a second run.
+        first, second = (run_with_grads(inputs, backend="cpu", period=period)[1]
+                         for _ in range(2))
+        assert all(torch.equal(first[k], second[k]) for k in first)
+    finally:
+        torch.set_num_threads(previous)
+
+
 @pytest.mark.parametrize("backend", ["ref", *CPU_BACKENDS])
 @pytest.mark.parametrize("period", [1, 4])
 def test_a_scan_continues_from_its_last_states(backend: str, period: int) -> None:
