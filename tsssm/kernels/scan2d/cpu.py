@@ -87,20 +87,20 @@ def _ptr(x: torch.Tensor | None) -> int | None:
 def _args(tensors: tuple[torch.Tensor | None, ...], softplus: bool, period: int,
           reverse: bool, threads: int) -> _Args:
     u, A_time = tensors[0], tensors[3]
-    batch, dim, n_vars, length = u.shape
+    batch, dim, length, n_vars = u.shape
     return _Args(*map(_ptr, tensors), batch, dim, n_vars, length, A_time.shape[1], period,
                  int(softplus), int(reverse), threads, BACKWARD_SEGMENT_STEPS)
 
 
 class _FusedScan2D(torch.autograd.Function):
-    """Autograd wrapper; float32 contiguous inputs in the order of ``_INPUT_NAMES``, B and C
-    as ``[batch, n_vars, length, state]``."""
+    """Autograd wrapper; float32 contiguous inputs in the order of ``_INPUT_NAMES``, time-major:
+    grids ``[batch, dim, length, n_vars]``, B and C ``[batch, length, n_vars, state]``."""
 
     @staticmethod
     def forward(ctx, *args):
         *tensors, softplus, period, reverse = args
         u = tensors[0]
-        batch, dim, n_vars, _ = u.shape
+        batch, dim, _, n_vars = u.shape
         state = tensors[3].shape[1]
         out = torch.empty_like(u)
         time_last = u.new_empty(batch, dim, n_vars, period, state)
@@ -175,15 +175,19 @@ def selective_scan_2d_cpu(
         # Differentiable cast: autograd returns each gradient in its input's dtype.
         return None if x is None else x.to(torch.float32).contiguous()
 
-    def state_last(x: torch.Tensor) -> torch.Tensor:  # [b, n, v, t] -> [b, v, t, n]
-        return f32(x.permute(0, 2, 3, 1))
+    # Time-major layouts: a column of the grid is contiguous for the kernel's sweep.
+    def grid(x: torch.Tensor | None) -> torch.Tensor | None:  # [b, d, v, t] -> [b, d, t, v]
+        return None if x is None else f32(x.transpose(2, 3))
+
+    def state_last(x: torch.Tensor) -> torch.Tensor:  # [b, n, v, t] -> [b, t, v, n]
+        return f32(x.permute(0, 3, 2, 1))
 
     out, time_last, var_last = _FusedScan2D.apply(
-        f32(inputs.u), f32(inputs.delta_time), f32(inputs.delta_var), f32(inputs.A_time),
+        grid(inputs.u), grid(inputs.delta_time), grid(inputs.delta_var), f32(inputs.A_time),
         f32(inputs.A_var), f32(inputs.A_var_to_time), f32(inputs.A_time_to_var),
         state_last(inputs.B_time), state_last(inputs.C_time), state_last(inputs.B_var),
-        state_last(inputs.C_var), f32(inputs.D), f32(inputs.z), f32(inputs.delta_bias_time),
+        state_last(inputs.C_var), f32(inputs.D), grid(inputs.z), f32(inputs.delta_bias_time),
         f32(inputs.delta_bias_var), f32(inputs.time_state0), f32(inputs.var_state0),
         inputs.delta_softplus, inputs.period, inputs.reverse_variates,
     )
-    return out.to(inputs.u.dtype), (time_last, var_last)
+    return out.transpose(2, 3).to(inputs.u.dtype), (time_last, var_last)

@@ -5,10 +5,11 @@
 // in cache.
 //
 // Plain C++ with no torch headers: ../cpu.py fills the two argument structs below through
-// ctypes with float32 pointers (null for an absent optional input). Layouts, all contiguous:
-//   u, delta_time, delta_var, z, out (and their gradients) : [batch, dim, n_vars, length]
+// ctypes with float32 pointers (null for an absent optional input). Layouts, all contiguous,
+// time-major so that a column of the grid is contiguous in memory:
+//   u, delta_time, delta_var, z, out (and their gradients) : [batch, dim, length, n_vars]
 //   A_time, A_var, A_var_to_time, A_time_to_var (and grads): [dim, state]
-//   B_time, C_time, B_var, C_var (and grads)               : [batch, n_vars, length, state]
+//   B_time, C_time, B_var, C_var (and grads)               : [batch, length, n_vars, state]
 //   D, bias_time, bias_var                                 : [dim]
 //   time_state (in and out)                                : [batch, dim, n_vars, period, state]
 //   var_state (in and out)                                 : [batch, dim, n_vars, state]
@@ -78,64 +79,89 @@ SCAN2D_INLINE float exp_approx(float x) {
 
 SCAN2D_INLINE float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
 
-// softplus(x) = max(x, 0) + log(1 + exp(-|x|)); std::log1p keeps small arguments exact.
-SCAN2D_INLINE float softplus(float x) { return std::max(x, 0.0f) + std::log1p(exp_approx(-std::fabs(x))); }
+// log(1 + e) for e in [0, 1] as 2 atanh(s), s = e / (2 + e) in [0, 1/3]: an odd series in s
+// whose terms past s^13 are below float precision. Vectorises, unlike a libm call.
+SCAN2D_INLINE float log1p_unit(float e) {
+  const float s = e / (2.0f + e), s2 = s * s;
+  float series = 1.0f / 13.0f;
+  for (float k : {11.0f, 9.0f, 7.0f, 5.0f, 3.0f, 1.0f}) series = series * s2 + 1.0f / k;
+  return 2.0f * s * series;
+}
 
-// Step sizes of one row [n_vars * length] and, when asked, d dt / d delta.
-void row_step_sizes(const Scan2DArgs& a, const float* delta, const float* bias, int64_t d,
+// softplus(x) = max(x, 0) + log(1 + exp(-|x|)), stable for every x.
+SCAN2D_INLINE float softplus(float x) {
+  return std::max(x, 0.0f) + log1p_unit(exp_approx(-std::fabs(x)));
+}
+
+// Step sizes of one row [length * n_vars] and, when asked, d dt / d delta.
+SCAN2D_INLINE void row_step_sizes(const Scan2DArgs& a, const float* delta, const float* bias, int64_t d,
                     float* dt, float* slope) {
   const int64_t cells = a.n_vars * a.length;
   const float b = bias ? bias[d] : 0.0f;
-  for (int64_t c = 0; c < cells; ++c) {
-    const float x = delta[c] + b;
-    dt[c] = a.softplus ? softplus(x) : x;
-    if (slope) slope[c] = a.softplus ? sigmoid(x) : 1.0f;
-  }
+  if (a.softplus)
+    for (int64_t c = 0; c < cells; ++c) dt[c] = softplus(delta[c] + b);
+  else
+    for (int64_t c = 0; c < cells; ++c) dt[c] = delta[c] + b;
+  if (slope)
+    for (int64_t c = 0; c < cells; ++c) slope[c] = a.softplus ? sigmoid(delta[c] + b) : 1.0f;
 }
 
-// The per-row view every pass needs: the row's inputs and its step sizes.
+// The per-row view every pass needs: the row's inputs and its step sizes. An absent
+// coupling points at zeros, so that the state loops have no branch and vectorise.
 struct Row {
   int64_t b, d;
   const float *u, *A1, *A2, *A12, *A21;
-  const float *B1, *C1, *B2, *C2;  // [n_vars, length, state] of this batch
-  const float *dt1, *dt2;          // [n_vars, length]
+  const float *B1, *C1, *B2, *C2;  // [length, n_vars, state] of this batch
+  const float *dt1, *dt2;          // [length, n_vars]
 };
+
+#define SCAN2D_R __restrict__
+
+// One cell's state update: new1 = a1 h1_lag + dt1 (A12 h2_prev + B1 u) and new2 = a2 h2_before
+// + dt2 (A21 h1_before + B2 u); returns <C1, new1> + <C2, new2>.
+template <int NS>
+SCAN2D_INLINE float cell_forward(int64_t N, const Row& r, const float* SCAN2D_R B1,
+                                 const float* SCAN2D_R C1, const float* SCAN2D_R B2,
+                                 const float* SCAN2D_R C2, float ut, float dt1, float dt2,
+                                 const float* SCAN2D_R h1_lag, const float* SCAN2D_R h2_prev,
+                                 const float* SCAN2D_R h1_before,
+                                 const float* SCAN2D_R h2_before, float* SCAN2D_R new1,
+                                 float* SCAN2D_R new2) {
+  const float *SCAN2D_R A1 = r.A1, *SCAN2D_R A2 = r.A2, *SCAN2D_R A12 = r.A12,
+              *SCAN2D_R A21 = r.A21;
+  float acc = 0.0f;
+  for (int64_t n = 0; n < (NS > 0 ? NS : N); ++n) {
+    new1[n] = exp_approx(dt1 * A1[n]) * h1_lag[n] + dt1 * (A12[n] * h2_prev[n] + B1[n] * ut);
+    new2[n] = exp_approx(dt2 * A2[n]) * h2_before[n] + dt2 * (A21[n] * h1_before[n] + B2[n] * ut);
+    acc += C1[n] * new1[n] + C2[n] * new2[n];
+  }
+  return acc;
+}
 
 // Columns [t_begin, t_end) of one row's grid. On entry `ring` holds h1 at the `period` steps
 // before t_begin (slot = step mod period) and `column` h2 at step t_begin - 1; both are
 // advanced in place. Writes y = <C1, h1> + <C2, h2> when y is given, and with kKeep every
-// state, S1/S2[(t - t_begin) * V + v][n].
+// state, S1/S2[(t - t_begin) * V + v][n]. `zero` holds `state` zeros.
 template <int NS, bool kKeep>
 SCAN2D_INLINE void grid_columns(const Scan2DArgs& a, const Row& r, int64_t t_begin,
                                 int64_t t_end, float* ring, float* column, float* y, float* S1,
-                                float* S2) {
-  const int64_t N = NS > 0 ? NS : a.state, V = a.n_vars, T = a.length, P = a.period;
-  float zeros[NS > 0 ? NS : 1] = {};
-  std::vector<float> zero_buf(NS > 0 ? 0 : N, 0.0f);
-  const float* zero = NS > 0 ? zeros : zero_buf.data();
+                                float* S2, const float* zero, float* new1, float* new2) {
+  const int64_t N = NS > 0 ? NS : a.state, V = a.n_vars, P = a.period;
   for (int64_t t = t_begin; t < t_end; ++t) {
     float* slot = ring + (t % P) * V * N;  // h1 at step t - P, overwritten with step t
     const float *h1_before = zero, *h2_before = zero;  // the previous variate in scan order
     for (int64_t i = 0; i < V; ++i) {
-      const int64_t v = a.reverse ? V - 1 - i : i, c = v * T + t;
-      const float ut = r.u[c], dt1 = r.dt1[c], dt2 = r.dt2[c];
-      const float *B1 = r.B1 + c * N, *C1 = r.C1 + c * N, *B2 = r.B2 + c * N,
-                  *C2 = r.C2 + c * N;
+      const int64_t v = a.reverse ? V - 1 - i : i, c = t * V + v;
       float* h1 = slot + v * N;    // in: h1[v, t - P]; out: h1[v, t]
       float* h2 = column + v * N;  // in: h2[v, t - 1]; out: h2[v, t]
-      float acc = 0.0f;
-      for (int64_t n = 0; n < N; ++n) {
-        const float cross1 = r.A12 ? r.A12[n] * h2[n] : 0.0f;
-        const float h1n = exp_approx(dt1 * r.A1[n]) * h1[n] + dt1 * (cross1 + B1[n] * ut);
-        const float cross2 = r.A21 ? r.A21[n] * h1_before[n] : 0.0f;
-        const float h2n = exp_approx(dt2 * r.A2[n]) * h2_before[n] + dt2 * (cross2 + B2[n] * ut);
-        h1[n] = h1n;
-        h2[n] = h2n;
-        acc += C1[n] * h1n + C2[n] * h2n;
-      }
+      const float acc = cell_forward<NS>(N, r, r.B1 + c * N, r.C1 + c * N, r.B2 + c * N,
+                                         r.C2 + c * N, r.u[c], r.dt1[c], r.dt2[c], h1, h2,
+                                         h1_before, h2_before, new1, new2);
+      std::memcpy(h1, new1, N * sizeof(float));
+      std::memcpy(h2, new2, N * sizeof(float));
       if (kKeep) {
-        std::memcpy(S1 + ((t - t_begin) * V + v) * N, h1, N * sizeof(float));
-        std::memcpy(S2 + ((t - t_begin) * V + v) * N, h2, N * sizeof(float));
+        std::memcpy(S1 + ((t - t_begin) * V + v) * N, new1, N * sizeof(float));
+        std::memcpy(S2 + ((t - t_begin) * V + v) * N, new2, N * sizeof(float));
       }
       if (y) y[c] = acc;
       h1_before = h1;
@@ -144,13 +170,14 @@ SCAN2D_INLINE void grid_columns(const Scan2DArgs& a, const Row& r, int64_t t_beg
   }
 }
 
-Row make_row(const Scan2DArgs& a, int64_t row, const float* dt1, const float* dt2) {
+Row make_row(const Scan2DArgs& a, int64_t row, const float* dt1, const float* dt2,
+             const float* zero) {
   const int64_t b = row / a.dim, d = row % a.dim, N = a.state;
   const int64_t cells = a.n_vars * a.length;
   const int64_t bc = b * cells * N;
   return Row{b, d, a.u + row * cells, a.A_time + d * N, a.A_var + d * N,
-             a.A_var_to_time ? a.A_var_to_time + d * N : nullptr,
-             a.A_time_to_var ? a.A_time_to_var + d * N : nullptr,
+             a.A_var_to_time ? a.A_var_to_time + d * N : zero,
+             a.A_time_to_var ? a.A_time_to_var + d * N : zero,
              a.B_time + bc, a.C_time + bc, a.B_var + bc, a.C_var + bc, dt1, dt2};
 }
 
@@ -169,16 +196,17 @@ template <int NS>
 SCAN2D_MULTIVERSION void forward_rows(const Scan2DArgs& a, int64_t row_begin, int64_t row_end,
                                       float* out, float* time_last, float* var_last) {
   const int64_t V = a.n_vars, T = a.length, N = a.state, P = a.period, cells = V * T;
-  std::vector<float> dt1(cells), dt2(cells), ring(P * V * N);
+  std::vector<float> dt1(cells), dt2(cells), ring(P * V * N), zero(N, 0.0f), new1(N), new2(N);
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int64_t d = row % a.dim;
     row_step_sizes(a, a.delta_time + row * cells, a.bias_time, d, dt1.data(), nullptr);
     row_step_sizes(a, a.delta_var + row * cells, a.bias_var, d, dt2.data(), nullptr);
-    const Row r = make_row(a, row, dt1.data(), dt2.data());
+    const Row r = make_row(a, row, dt1.data(), dt2.data(), zero.data());
     float* column = var_last + row * V * N;
     float* y = out + row * cells;
     load_initial_states(a, row, ring.data(), column);
-    grid_columns<NS, false>(a, r, 0, T, ring.data(), column, y, nullptr, nullptr);
+    grid_columns<NS, false>(a, r, 0, T, ring.data(), column, y, nullptr, nullptr, zero.data(),
+                            new1.data(), new2.data());
     // time_last[v][k] is h1 at step T - P + k, in ring slot (T - P + k) mod P.
     for (int64_t v = 0; v < V; ++v)
       for (int64_t k = 0; k < P; ++k)
@@ -193,6 +221,51 @@ SCAN2D_MULTIVERSION void forward_rows(const Scan2DArgs& a, int64_t row_begin, in
       y[c] = yc;
     }
   }
+}
+
+// One cell of the reverse walk. In: g_lag (the gradient reaching h1[v, t] from later steps),
+// g_next (reaching h2[v, t] from h1[v, t + 1]) and c1, c2 (reaching h1[v, t], h2[v, t] from
+// the next variate); out, in place: the gradients these states pass on to h1[v, t - P],
+// h2[v, t - 1] and the previous variate's h1, h2. Returns d/d dt1 and d/d dt2 through *ddt1,
+// *ddt2 and d/du.
+template <int NS>
+SCAN2D_INLINE float cell_backward(
+    int64_t N, const Row& r, const float* SCAN2D_R B1, const float* SCAN2D_R C1,
+    const float* SCAN2D_R B2, const float* SCAN2D_R C2, float ut, float dt1, float dt2, float dy,
+    const float* SCAN2D_R h1, const float* SCAN2D_R h2, const float* SCAN2D_R h1_lag,
+    const float* SCAN2D_R h2_prev, const float* SCAN2D_R h1_before,
+    const float* SCAN2D_R h2_before, float* SCAN2D_R g_lag, float* SCAN2D_R g_next,
+    float* SCAN2D_R c1, float* SCAN2D_R c2, float* SCAN2D_R dB1, float* SCAN2D_R dC1,
+    float* SCAN2D_R dB2, float* SCAN2D_R dC2, float* SCAN2D_R dA1, float* SCAN2D_R dA2,
+    float* SCAN2D_R dA12, float* SCAN2D_R dA21, float* ddt1, float* ddt2) {
+  const float *SCAN2D_R A1 = r.A1, *SCAN2D_R A2 = r.A2, *SCAN2D_R A12 = r.A12,
+              *SCAN2D_R A21 = r.A21;
+  float ddt1_acc = 0.0f, ddt2_acc = 0.0f, du_acc = 0.0f;
+  for (int64_t n = 0; n < (NS > 0 ? NS : N); ++n) {
+    const float a1 = exp_approx(dt1 * A1[n]), a2 = exp_approx(dt2 * A2[n]);
+    const float g1 = dy * C1[n] + c1[n] + g_lag[n];
+    const float g2 = dy * C2[n] + c2[n] + g_next[n];
+    dC1[n] += dy * h1[n];
+    dC2[n] += dy * h2[n];
+    // h1 = a1 h1_lag + dt1 (A12 h2_prev + B1 u)
+    ddt1_acc += g1 * (A1[n] * a1 * h1_lag[n] + A12[n] * h2_prev[n] + B1[n] * ut);
+    dA1[n] += g1 * dt1 * a1 * h1_lag[n];
+    dA12[n] += g1 * dt1 * h2_prev[n];
+    dB1[n] += g1 * dt1 * ut;
+    du_acc += g1 * dt1 * B1[n] + g2 * dt2 * B2[n];
+    g_lag[n] = g1 * a1;
+    g_next[n] = g1 * dt1 * A12[n];
+    // h2 = a2 h2_before + dt2 (A21 h1_before + B2 u)
+    ddt2_acc += g2 * (A2[n] * a2 * h2_before[n] + A21[n] * h1_before[n] + B2[n] * ut);
+    dA2[n] += g2 * dt2 * a2 * h2_before[n];
+    dA21[n] += g2 * dt2 * h1_before[n];
+    dB2[n] += g2 * dt2 * ut;
+    c2[n] = g2 * a2;
+    c1[n] = g2 * dt2 * A21[n];
+  }
+  *ddt1 = ddt1_acc;
+  *ddt2 = ddt2_acc;
+  return du_acc;
 }
 
 // The backward keeps the states of one segment of columns at a time (recomputed from the
@@ -210,14 +283,14 @@ SCAN2D_MULTIVERSION void backward_rows(const Scan2DArgs& a, const Scan2DGrads& g
   std::vector<float> dt1(cells), dt2(cells), slope1(cells), slope2(cells), y(cells), dy(cells);
   std::vector<float> ddt1(cells), ddt2(cells), ring(P * V * N), column(V * N);
   std::vector<float> ckpt_ring(n_seg * P * V * N), ckpt_column(n_seg * V * N);
-  std::vector<float> S1(seg * V * N), S2(seg * V * N);
+  std::vector<float> S1(seg * V * N), S2(seg * V * N), new1(N), new2(N);
   std::vector<float> pending(P * V * N), to_h2(V * N), c1(N), c2(N), zero(N, 0.0f);
   std::vector<float> dA1(N), dA2(N), dA12(N), dA21(N);
   for (int64_t row = batch_begin * Dm; row < batch_end * Dm; ++row) {
     const int64_t d = row % Dm;
     row_step_sizes(a, a.delta_time + row * cells, a.bias_time, d, dt1.data(), slope1.data());
     row_step_sizes(a, a.delta_var + row * cells, a.bias_var, d, dt2.data(), slope2.data());
-    const Row r = make_row(a, row, dt1.data(), dt2.data());
+    const Row r = make_row(a, row, dt1.data(), dt2.data(), zero.data());
     const int64_t bc = r.b * cells * N;
     float *dB1 = g.dB_time + bc, *dC1 = g.dC_time + bc, *dB2 = g.dB_var + bc,
           *dC2 = g.dC_var + bc;
@@ -230,10 +303,10 @@ SCAN2D_MULTIVERSION void backward_rows(const Scan2DArgs& a, const Scan2DGrads& g
       const int64_t t0 = k * seg, t1 = std::min(T, t0 + seg);
       if (n_seg == 1)
         grid_columns<NS, true>(a, r, t0, t1, ring.data(), column.data(), y.data(), S1.data(),
-                               S2.data());
+                               S2.data(), zero.data(), new1.data(), new2.data());
       else
         grid_columns<NS, false>(a, r, t0, t1, ring.data(), column.data(), y.data(), nullptr,
-                                nullptr);
+                                nullptr, zero.data(), new1.data(), new2.data());
     }
 
     // Through the gate and the skip: dy is the gradient of y = <C1, h1> + <C2, h2>.
@@ -265,10 +338,7 @@ SCAN2D_MULTIVERSION void backward_rows(const Scan2DArgs& a, const Scan2DGrads& g
       for (int64_t n = 0; n < N; ++n)
         to_h2[v * N + n] = g.dvar_state ? g.dvar_state[(row * V + v) * N + n] : 0.0f;
     }
-    std::fill(dA1.begin(), dA1.end(), 0.0f);
-    std::fill(dA2.begin(), dA2.end(), 0.0f);
-    std::fill(dA12.begin(), dA12.end(), 0.0f);
-    std::fill(dA21.begin(), dA21.end(), 0.0f);
+    for (auto* acc : {&dA1, &dA2, &dA12, &dA21}) std::fill(acc->begin(), acc->end(), 0.0f);
     for (int64_t k = n_seg - 1; k >= 0; --k) {
       const int64_t t0 = k * seg, t1 = std::min(T, t0 + seg);
       const float* seg_ring = ckpt_ring.data() + k * P * V * N;
@@ -277,62 +347,28 @@ SCAN2D_MULTIVERSION void backward_rows(const Scan2DArgs& a, const Scan2DGrads& g
         std::memcpy(ring.data(), seg_ring, P * V * N * sizeof(float));
         std::memcpy(column.data(), seg_column, V * N * sizeof(float));
         grid_columns<NS, true>(a, r, t0, t1, ring.data(), column.data(), nullptr, S1.data(),
-                               S2.data());
+                               S2.data(), zero.data(), new1.data(), new2.data());
       }
       for (int64_t t = t1 - 1; t >= t0; --t) {
         float* pend = pending.data() + (t % P) * V * N;
+        const float* states1 = S1.data() + (t - t0) * V * N;
+        const float* states2 = S2.data() + (t - t0) * V * N;
         std::fill(c1.begin(), c1.end(), 0.0f);
         std::fill(c2.begin(), c2.end(), 0.0f);
         for (int64_t i = V - 1; i >= 0; --i) {
-          const int64_t v = a.reverse ? V - 1 - i : i, c = v * T + t;
-          const bool first = i == 0;
+          const int64_t v = a.reverse ? V - 1 - i : i, c = t * V + v;
           const int64_t vp = a.reverse ? v + 1 : v - 1;  // the previous variate in scan order
-          const float ut = r.u[c], dt1c = dt1[c], dt2c = dt2[c], dyc = dy[c];
-          const float *B1 = r.B1 + c * N, *C1 = r.C1 + c * N, *B2 = r.B2 + c * N,
-                      *C2 = r.C2 + c * N;
-          const float* h1 = S1.data() + ((t - t0) * V + v) * N;
-          const float* h2 = S2.data() + ((t - t0) * V + v) * N;
           const float* h1_lag = t - P >= t0 ? S1.data() + ((t - P - t0) * V + v) * N
                                             : seg_ring + ((t % P) * V + v) * N;
           const float* h2_prev = t - 1 >= t0 ? S2.data() + ((t - 1 - t0) * V + v) * N
                                              : seg_column + v * N;
-          const float* h1_before = first ? zero.data() : S1.data() + ((t - t0) * V + vp) * N;
-          const float* h2_before = first ? zero.data() : S2.data() + ((t - t0) * V + vp) * N;
-          float* dB1c = dB1 + c * N;
-          float* dC1c = dC1 + c * N;
-          float* dB2c = dB2 + c * N;
-          float* dC2c = dC2 + c * N;
-          float* pv = pend + v * N;
-          float* th = to_h2.data() + v * N;
-          float ddt1_acc = 0.0f, ddt2_acc = 0.0f, du_acc = 0.0f;
-          for (int64_t n = 0; n < N; ++n) {
-            const float a1 = exp_approx(dt1c * r.A1[n]), a2 = exp_approx(dt2c * r.A2[n]);
-            const float g2 = dyc * C2[n] + c2[n] + th[n];
-            const float g1 = dyc * C1[n] + c1[n] + pv[n];
-            dC1c[n] += dyc * h1[n];
-            dC2c[n] += dyc * h2[n];
-            // h1 = a1 h1_lag + dt1 (A12 h2_prev + B1 u)
-            const float cross1 = r.A12 ? r.A12[n] * h2_prev[n] : 0.0f;
-            ddt1_acc += g1 * (r.A1[n] * a1 * h1_lag[n] + cross1 + B1[n] * ut);
-            dA1[n] += g1 * dt1c * a1 * h1_lag[n];
-            if (r.A12) dA12[n] += g1 * dt1c * h2_prev[n];
-            dB1c[n] += g1 * dt1c * ut;
-            du_acc += g1 * dt1c * B1[n];
-            pv[n] = g1 * a1;                                 // to h1[v, t - P]
-            th[n] = r.A12 ? g1 * dt1c * r.A12[n] : 0.0f;     // to h2[v, t - 1]
-            // h2 = a2 h2_before + dt2 (A21 h1_before + B2 u)
-            const float cross2 = r.A21 ? r.A21[n] * h1_before[n] : 0.0f;
-            ddt2_acc += g2 * (r.A2[n] * a2 * h2_before[n] + cross2 + B2[n] * ut);
-            dA2[n] += g2 * dt2c * a2 * h2_before[n];
-            if (r.A21) dA21[n] += g2 * dt2c * h1_before[n];
-            dB2c[n] += g2 * dt2c * ut;
-            du_acc += g2 * dt2c * B2[n];
-            c2[n] = g2 * a2;                                  // to h2 of the previous variate
-            c1[n] = r.A21 ? g2 * dt2c * r.A21[n] : 0.0f;      // to h1 of the previous variate
-          }
-          ddt1[c] = ddt1_acc;
-          ddt2[c] = ddt2_acc;
-          du[c] += du_acc;
+          du[c] += cell_backward<NS>(
+              N, r, r.B1 + c * N, r.C1 + c * N, r.B2 + c * N, r.C2 + c * N, r.u[c], dt1[c],
+              dt2[c], dy[c], states1 + v * N, states2 + v * N, h1_lag, h2_prev,
+              i == 0 ? zero.data() : states1 + vp * N, i == 0 ? zero.data() : states2 + vp * N,
+              pend + v * N, to_h2.data() + v * N, c1.data(), c2.data(), dB1 + c * N,
+              dC1 + c * N, dB2 + c * N, dC2 + c * N, dA1.data(), dA2.data(), dA12.data(),
+              dA21.data(), &ddt1[c], &ddt2[c]);
         }
       }
     }
@@ -343,7 +379,8 @@ SCAN2D_MULTIVERSION void backward_rows(const Scan2DArgs& a, const Scan2DGrads& g
         for (int64_t k = 0; k < P; ++k)
           std::memcpy(g.dtime_state0 + ((row * V + v) * P + k) * N,
                       pending.data() + (k * V + v) * N, N * sizeof(float));
-    if (g.dvar_state0) std::memcpy(g.dvar_state0 + row * V * N, to_h2.data(), V * N * sizeof(float));
+    if (g.dvar_state0)
+      std::memcpy(g.dvar_state0 + row * V * N, to_h2.data(), V * N * sizeof(float));
     float dbias1 = 0.0f, dbias2 = 0.0f;
     float* dd1 = g.ddelta_time + row * cells;
     float* dd2 = g.ddelta_var + row * cells;
