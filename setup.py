@@ -28,6 +28,14 @@ setup(
             extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
             language="c++",
             optional=True,
-        )
+        ),
+        Extension(
+            "tsssm.kernels.scan2d._cpu_scan2d",
+            sources=["tsssm/kernels/scan2d/csrc/cpu_scan2d.cpp"],
+            extra_compile_args=compile_args,
+            extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
+            language="c++",
+            optional=True,
+        ),
     ]
 )

@@ -1,19 +1,23 @@
-"""Benchmark of the 2-D selective scan: the parallel path against the double-loop reference.
+"""Benchmark of the 2-D selective scan: the fused kernel with both couplings against the same
+kernel uncoupled, the two-pass uncoupled path, and the double-loop reference.
 
-Both methods compute the full 2-D scan of :func:`tsssm.kernels.selective_scan_2d` (softplus
-step sizes with biases on both axes, coupling, skip ``D``, gate ``z``, both last states) on
-the same inputs of ``dim`` 16 and ``state`` 16:
+Every method computes the full 2-D scan of :func:`tsssm.kernels.selective_scan_2d` (softplus
+step sizes with biases on both axes, skip ``D``, gate ``z``, both last states) on the same
+inputs of ``dim`` 16 and ``state`` 16:
 
-- ``parallel``: ``backend="auto"``, one 1-D scan along time and one along variates (the fused
-  C++ kernel on CPU);
-- ``ref``: ``backend="ref"``, the plain double loop over time steps and variates.
+- ``fused``: ``backend="cpu"`` with both couplings (``A_var_to_time``, ``A_time_to_var``);
+- ``fused uncoupled``: ``backend="cpu"`` without couplings;
+- ``two-pass``: without couplings, one 1-D scan along time and one along variates on the
+  fused 1-D kernel (the path that was exact before the couplings existed);
+- ``ref``: ``backend="ref"`` with both couplings, the plain double loop.
 
-Before timing, the two are compared on a small grid (outputs, last states, all 14
-gradients). Then, on the main grid (batch 16, time 512, variates 32 by default) and on grids
-with a quarter and half as many time steps or variates, it times forward+backward (round
-robin, median of ``--repeats``; a run longer than ``--max-seconds`` is not repeated) and
-measures the peak memory of one forward+backward in a fresh spawned process, and fits
-``time ~ size^k`` and ``memory ~ size^k`` along each axis. Run through ``bench.py --scan2d``.
+Before timing, fused and two-pass are compared with ref on a small grid (outputs, last
+states, all gradients). Then, on the main grid (batch 16, time 512, variates 32; with
+``--quick`` batch 4, time 128, variates 8) and on grids with a quarter and half as many time
+steps or variates, it times forward+backward (round robin, median of ``--repeats``; a run
+longer than ``--max-seconds`` is not repeated), measures the peak memory of one
+forward+backward in a fresh spawned process, and fits ``time ~ size^k`` and ``memory ~
+size^k`` along each axis. Run through ``bench.py --scan2d``.
 """
 
 from __future__ import annotations
@@ -37,17 +41,24 @@ from bench_timing import (
 )
 
 from tsssm.kernels import selective_scan_2d
+from tsssm.kernels.scan2d._inputs import normalize_scan2d_inputs
+from tsssm.kernels.scan2d.parallel import selective_scan_2d_parallel
 
 Grid = tuple[int, int, int]  # batch, length (time), n_vars
 MAIN_GRID: Grid = (16, 512, 32)
+QUICK_GRID: Grid = (4, 128, 8)
 DIM, STATE = 16, 16
 CHECK_GRID: Grid = (2, 13, 5)
 AXIS_FRACTIONS = (4, 2, 1)  # each axis at 1/4, 1/2 and all of the main grid's size
-METHODS = {"parallel": "auto", "ref": "ref"}
+#: method -> (backend, coupled); "two-pass" is the uncoupled split on the 1-D fused kernel.
+METHODS = {"fused": ("cpu", True), "fused uncoupled": ("cpu", False),
+           "two-pass": ("two-pass", False), "ref": ("ref", True)}
+COUPLINGS = ("A_var_to_time", "A_time_to_var")
 
 
-def make_inputs(grid: Grid, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random 2-D scan inputs on ``grid``, every optional input present, all needing grad."""
+def make_inputs(grid: Grid, coupled: bool, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random 2-D scan inputs on ``grid``, every optional input present (the couplings only
+    when ``coupled``), all needing grad."""
     batch, length, n_vars = grid
     gen = torch.Generator().manual_seed(seed)
 
@@ -57,37 +68,54 @@ def make_inputs(grid: Grid, seed: int = 0) -> dict[str, torch.Tensor]:
     cells, bc = (batch, DIM, n_vars, length), (batch, STATE, n_vars, length)
     decay = {name: (-torch.exp(torch.randn(DIM, STATE, generator=gen) * 0.5)).requires_grad_()
              for name in ("A_time", "A_var")}
+    couplings = {name: randn(DIM, STATE, scale=0.5) for name in COUPLINGS}
     return {
         "u": randn(*cells), "delta_time": randn(*cells, scale=0.5),
         "delta_var": randn(*cells, scale=0.5), **decay, "B_time": randn(*bc),
         "C_time": randn(*bc), "B_var": randn(*bc), "C_var": randn(*bc), "D": randn(DIM),
-        "z": randn(*cells), "coupling": randn(DIM), "delta_bias_time": randn(DIM, scale=0.1),
-        "delta_bias_var": randn(DIM, scale=0.1),
+        "z": randn(*cells), "delta_bias_time": randn(DIM, scale=0.1),
+        "delta_bias_var": randn(DIM, scale=0.1), **(couplings if coupled else {}),
     }
+
+
+def scan(backend: str, inputs: dict[str, torch.Tensor]):
+    if backend != "two-pass":
+        return selective_scan_2d(**inputs, delta_softplus=True, return_last_state=True,
+                                 backend=backend)
+    options = {"D": None, "z": None, "A_var_to_time": None, "A_time_to_var": None,
+               "delta_bias_time": None, "delta_bias_var": None, **inputs}
+    return selective_scan_2d_parallel(
+        normalize_scan2d_inputs(**options, delta_softplus=True, period=1,
+                                reverse_variates=False), scan_backend="cpu")
 
 
 def forward_backward(method: str, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
     """Forward, then the gradients of ``out.sum() + both last states' sums`` for every input."""
-    out, (h_time, h_var) = selective_scan_2d(
-        **inputs, delta_softplus=True, return_last_state=True, backend=METHODS[method]
-    )
+    out, (h_time, h_var) = scan(METHODS[method][0], inputs)
     loss = out.sum() + h_time.sum() + h_var.sum()
     return (out, h_time, h_var, *torch.autograd.grad(loss, list(inputs.values())))
 
 
-def check_agreement() -> float:
-    """Worst relative difference between parallel and ref over outputs, states and grads."""
-    inputs = make_inputs(CHECK_GRID)
-    expected, actual = (forward_backward(m, inputs) for m in ("ref", "parallel"))
-    return max(((a - e).abs().max() / e.abs().max().clamp(min=1e-6)).item()
-               for a, e in zip(actual, expected, strict=True))
+def check_agreement() -> dict[str, float]:
+    """Worst relative difference to ref over outputs, states and gradients (fused: both
+    couplings; two-pass: none)."""
+    worst = {}
+    for method, (_, coupled) in METHODS.items():
+        if method == "ref":
+            continue
+        inputs = make_inputs(CHECK_GRID, coupled)
+        expected, actual = (forward_backward(m, inputs) for m in ("ref", method))
+        worst[method] = max(((a - e).abs().max() / e.abs().max().clamp(min=1e-6)).item()
+                            for a, e in zip(actual, expected, strict=True))
+    return worst
 
 
 def peak_memory_child(method: str, grid: Grid, threads: int) -> int:
     """In a fresh process: bytes one forward+backward adds to the resident set's peak."""
     torch.set_num_threads(threads)
-    forward_backward(method, make_inputs(CHECK_GRID))  # load libraries and autograd threads
-    inputs = make_inputs(grid)
+    coupled = METHODS[method][1]
+    forward_backward(method, make_inputs(CHECK_GRID, coupled))  # load libraries, threads
+    inputs = make_inputs(grid, coupled)
     baseline = reset_peak_resident_bytes()
     forward_backward(method, inputs)
     return peak_resident_bytes() - baseline
@@ -99,9 +127,9 @@ def measure_peak_memory(method: str, grid: Grid) -> int:
         return pool.submit(peak_memory_child, method, grid, torch.get_num_threads()).result()
 
 
-def grids() -> list[Grid]:
+def grids(main: Grid) -> list[Grid]:
     """The main grid and its reductions along time and along variates (no duplicates)."""
-    batch, length, n_vars = MAIN_GRID
+    batch, length, n_vars = main
     along_time = [(batch, length // f, n_vars) for f in AXIS_FRACTIONS]
     along_vars = [(batch, length, n_vars // f) for f in AXIS_FRACTIONS]
     return list(dict.fromkeys(along_time + along_vars))
@@ -109,9 +137,10 @@ def grids() -> list[Grid]:
 
 def measure(grid: Grid, repeats: int, max_seconds: float) -> dict[str, dict[str, float]]:
     """Median forward+backward seconds and peak bytes of each method on ``grid``."""
-    inputs = make_inputs(grid)
+    inputs = {coupled: make_inputs(grid, coupled) for coupled in (False, True)}
     cpu = torch.device("cpu")
-    jobs = {m: (lambda m=m: timed(cpu, lambda: forward_backward(m, inputs))) for m in METHODS}
+    jobs = {m: (lambda m=m: timed(cpu, lambda: forward_backward(m, inputs[METHODS[m][1]])))
+            for m in METHODS}
     samples = measure_round_robin(jobs, repeats, max_seconds, f"scan2d {grid_name(grid)}")
     return {m: {"seconds": statistics.median(samples[m]), "samples": samples[m],
                 "peak_bytes": measure_peak_memory(m, grid)} for m in METHODS}
@@ -130,19 +159,22 @@ def slope(sizes: list[int], values: list[float]) -> float:
             / sum((x - mx) ** 2 for x in xs))
 
 
-def report_markdown(results: dict[Grid, dict], agreement: float, threads: int) -> str:
-    """Tables: every grid side by side, the main grid's ratios, and the growth exponents."""
+def report_markdown(results: dict[Grid, dict], agreement: dict[str, float], main: Grid,
+                    threads: int) -> str:
+    """Tables: every grid's times and peaks, the coupling's cost, the growth exponents."""
     rows = []
     for grid, result in results.items():
-        par, ref = result["parallel"], result["ref"]
-        rows.append([grid_name(grid), f"{par['seconds']:.3f}", f"{ref['seconds']:.3f}",
-                     f"{ref['seconds'] / par['seconds']:.1f}x", format_bytes(par["peak_bytes"]),
-                     format_bytes(ref["peak_bytes"]),
-                     f"{ref['peak_bytes'] / max(par['peak_bytes'], 1):.1f}x"])
-    batch, length, n_vars = MAIN_GRID
+        seconds = {m: result[m]["seconds"] for m in METHODS}
+        rows.append([
+            grid_name(grid), *(f"{seconds[m]:.3f}" for m in METHODS),
+            f"{seconds['fused'] / seconds['fused uncoupled']:.2f}x",
+            f"{seconds['fused'] / seconds['two-pass']:.2f}x",
+            f"{seconds['ref'] / seconds['fused']:.1f}x",
+            *(format_bytes(result[m]["peak_bytes"]) for m in METHODS),
+        ])
     growth_rows = []
     for axis, index in (("time", 1), ("variates", 2)):
-        on_axis = [g for g in results if all(g[i] == MAIN_GRID[i] for i in range(3) if i != index)]
+        on_axis = [g for g in results if all(g[i] == main[i] for i in range(3) if i != index)]
         sizes = [g[index] for g in on_axis]
         for method in METHODS:
             growth_rows.append([
@@ -150,13 +182,15 @@ def report_markdown(results: dict[Grid, dict], agreement: float, threads: int) -
                 f"{slope(sizes, [results[g][method]['seconds'] for g in on_axis]):.2f}",
                 f"{slope(sizes, [results[g][method]['peak_bytes'] for g in on_axis]):.2f}",
             ])
+    agree = ", ".join(f"{m} {e:.1e}" for m, e in agreement.items())
     return "\n\n".join([
-        "# 2-D selective scan: parallel vs ref (forward+backward)",
+        "# 2-D selective scan: fused (both couplings) vs uncoupled and ref (forward+backward)",
         f"dim {DIM}, state {STATE}, grids batch x time x variates, {threads} torch thread(s); "
-        f"worst relative difference parallel vs ref on {grid_name(CHECK_GRID)} (outputs, "
-        f"states, 14 gradients): {agreement:.1e}. Main grid: {batch}x{length}x{n_vars}.",
-        markdown_table(["grid", "parallel s", "ref s", "speedup", "parallel peak MiB",
-                        "ref peak MiB", "memory ref/parallel"], rows),
+        f"worst relative difference to ref on {grid_name(CHECK_GRID)} (outputs, states, "
+        f"every gradient): {agree}. Main grid: {grid_name(main)}.",
+        markdown_table(["grid", *(f"{m} s" for m in METHODS), "fused / fused uncoupled",
+                        "fused / two-pass", "ref / fused",
+                        *(f"{m} peak MiB" for m in METHODS)], rows),
         "Growth exponents k of time ~ size^k and peak memory ~ size^k along each axis "
         "(1 = linear):",
         markdown_table(["axis", "method", "time k", "memory k"], growth_rows),
@@ -168,16 +202,18 @@ def run_scan2d(args: argparse.Namespace) -> None:
     if args.device != "cpu":
         raise SystemExit("--scan2d runs on the CPU only (the reference is a CPU loop)")
     agreement = check_agreement()
-    log(f"scan2d agreement parallel vs ref: {agreement:.1e}")
-    results = {grid: measure(grid, args.repeats, args.max_seconds) for grid in grids()}
+    log("scan2d agreement with ref: " + ", ".join(f"{m} {e:.1e}" for m, e in agreement.items()))
+    main = QUICK_GRID if args.quick else MAIN_GRID
+    results = {grid: measure(grid, args.repeats, args.max_seconds) for grid in grids(main)}
     threads = torch.get_num_threads()
-    markdown = report_markdown(results, agreement, threads)
+    markdown = report_markdown(results, agreement, main, threads)
     print(markdown)
     timestamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     report = {"timestamp": timestamp, "machine": machine_info(torch.device("cpu")),
               "dim": DIM, "state": STATE, "agreement": agreement,
               "grids": {grid_name(g): r for g, r in results.items()}}
-    json_path = args.out_dir / f"scan2d-cpu-{timestamp}.json"
+    stem = "scan2d-cpu-quick" if args.quick else "scan2d-cpu"
+    json_path = args.out_dir / f"{stem}-{timestamp}.json"
     write_atomically(json_path, json.dumps(report, indent=2) + "\n")
-    write_atomically(args.out_dir / "scan2d-cpu-latest.md", markdown)
-    log(f"wrote {json_path} and {args.out_dir / 'scan2d-cpu-latest.md'}")
+    write_atomically(args.out_dir / f"{stem}-latest.md", markdown)
+    log(f"wrote {json_path} and {args.out_dir / f'{stem}-latest.md'}")

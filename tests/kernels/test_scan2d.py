@@ -1,5 +1,6 @@
-"""The 2-D selective scan: the parallel path equals the double-loop reference (values, last
-states and every gradient), the paper's special cases reduce to 1-D scans, bad input is named."""
+"""The 2-D selective scan: every backend equals the double-loop reference (values, last states
+and every gradient) with and without each coupling, scans continue from their last states, the
+paper's special cases reduce to 1-D scans, bad input is named."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import torch
 from tsssm.kernels import selective_scan, selective_scan_2d
 from tsssm.kernels.scan2d import available_backends_2d
 
-OPTIONAL = ("D", "z", "coupling", "delta_bias_time", "delta_bias_var")
+OPTIONAL = ("D", "z", "A_var_to_time", "A_time_to_var", "delta_bias_time", "delta_bias_var")
+COUPLINGS = {"none": (), "var_to_time": ("A_var_to_time",), "time_to_var": ("A_time_to_var",),
+             "both": ("A_var_to_time", "A_time_to_var")}
+CPU_BACKENDS = [name for name in ("cpu", "chunked") if name in available_backends_2d("cpu")]
 
 
 def make_inputs(batch: int = 2, dim: int = 3, n_vars: int = 5, length: int = 13, state: int = 4,
@@ -27,21 +31,40 @@ def make_inputs(batch: int = 2, dim: int = 3, n_vars: int = 5, length: int = 13,
         "A_time": -torch.exp(randn(dim, state, scale=0.5)),
         "A_var": -torch.exp(randn(dim, state, scale=0.5)),
         "B_time": randn(*bc), "C_time": randn(*bc), "B_var": randn(*bc), "C_var": randn(*bc),
-        "D": randn(dim), "z": randn(*grid), "coupling": randn(dim),
+        "D": randn(dim), "z": randn(*grid), "A_var_to_time": randn(dim, state),
+        "A_time_to_var": randn(dim, state),
         "delta_bias_time": randn(dim, scale=0.1), "delta_bias_var": randn(dim, scale=0.1),
     }
     return {k: v.requires_grad_() for k, v in tensors.items()
             if k not in OPTIONAL or k in optional}
 
 
-def run_with_grads(inputs: dict[str, torch.Tensor], **options):
+def with_coupling(coupling: str) -> tuple[str, ...]:
+    return ("D", "z", "delta_bias_time", "delta_bias_var", *COUPLINGS[coupling])
+
+
+def make_states(inputs: dict[str, torch.Tensor], period: int, seed: int = 1
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random initial states (time, variate) matching ``inputs``, needing grad."""
+    b, d, v, _ = inputs["u"].shape
+    n = inputs["A_time"].shape[1]
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(b, d, v, period, n, generator=gen).requires_grad_(),
+            torch.randn(b, d, v, n, generator=gen).requires_grad_())
+
+
+def run_with_grads(inputs: dict[str, torch.Tensor], initial_state=None, **options):
     """Outputs, last states and the gradients of a random projection of all three."""
     out, (h_time, h_var) = selective_scan_2d(**inputs, delta_softplus=True,
+                                             initial_state=initial_state,
                                              return_last_state=True, **options)
     gen = torch.Generator().manual_seed(7)
     loss = sum((x * torch.randn(x.shape, generator=gen)).sum() for x in (out, h_time, h_var))
-    grads = torch.autograd.grad(loss, list(inputs.values()))
-    return (out, h_time, h_var), dict(zip(inputs, grads, strict=True))
+    wrt = {**inputs, **({} if initial_state is None else
+                        {"time_state0": initial_state[0], "var_state0": initial_state[1]})}
+    # Without A_var_to_time the variate state before the grid reaches nothing: zero gradient.
+    grads = torch.autograd.grad(loss, list(wrt.values()), materialize_grads=True)
+    return (out, h_time, h_var), dict(zip(wrt, grads, strict=True))
 
 
 def assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
@@ -49,20 +72,25 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> Non
     torch.testing.assert_close(actual / scale, expected / scale, rtol=0, atol=2e-5, msg=what)
 
 
-@pytest.mark.parametrize("backend", ["cpu", "chunked"])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("coupling", list(COUPLINGS))
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("period", [1, 3])
-@pytest.mark.parametrize(("length", "n_vars"), [(1, 1), (7, 3), (13, 5), (13, 1), (1, 5)])
-def test_parallel_equals_reference_values_and_gradients(length: int, n_vars: int, period: int,
-                                                        reverse: bool, backend: str) -> None:
-    inputs = make_inputs(n_vars=n_vars, length=length)
-    check_against_reference(inputs, backend, period=period, reverse_variates=reverse)
+@pytest.mark.parametrize(("length", "n_vars"), [(1, 1), (7, 3), (13, 5), (4, 1), (1, 4)])
+def test_backend_equals_reference_values_and_gradients(length: int, n_vars: int, period: int,
+                                                       reverse: bool, coupling: str,
+                                                       backend: str) -> None:
+    inputs = make_inputs(n_vars=n_vars, length=length, optional=with_coupling(coupling))
+    # A period longer than the grid needs the earlier steps; odd grids get them as well.
+    states = make_states(inputs, period) if period > length or length % 2 else None
+    check_against_reference(inputs, backend, states, period=period, reverse_variates=reverse)
 
 
-def check_against_reference(inputs: dict[str, torch.Tensor], backend: str, **options) -> None:
+def check_against_reference(inputs: dict[str, torch.Tensor], backend: str, initial_state=None,
+                            **options) -> None:
     """``backend`` gives the reference's outputs, last states and every gradient."""
-    expected, expected_grads = run_with_grads(inputs, backend="ref", **options)
-    actual, grads = run_with_grads(inputs, backend=backend, **options)
+    expected, expected_grads = run_with_grads(inputs, initial_state, backend="ref", **options)
+    actual, grads = run_with_grads(inputs, initial_state, backend=backend, **options)
     for name, a, e in zip(("out", "time_state", "var_state"), actual, expected, strict=True):
         assert a.shape == e.shape
         assert_close(a, e, name)
@@ -70,21 +98,83 @@ def check_against_reference(inputs: dict[str, torch.Tensor], backend: str, **opt
         assert_close(grad, expected_grads[name], f"gradient of {name}")
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("segment", [1, 2, 5])
+@pytest.mark.parametrize("period", [1, 3])
+def test_fused_backward_replays_in_segments_on_any_thread_count(
+        segment: int, period: int, threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "cpu" not in CPU_BACKENDS:
+        pytest.skip("the fused 2-D kernel is not built")
+    from tsssm.kernels.scan2d import cpu
+
+    monkeypatch.setattr(cpu, "BACKWARD_SEGMENT_STEPS", segment)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        inputs = make_inputs(batch=3, n_vars=4, length=11, optional=with_coupling("both"))
+        check_against_reference(inputs, "cpu", make_states(inputs, period), period=period)
+        # Deterministic: the same gradients bit for bit on a second run.
+        first, second = (run_with_grads(inputs, backend="cpu", period=period)[1]
+                         for _ in range(2))
+        assert all(torch.equal(first[k], second[k]) for k in first)
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("backend", ["ref", *CPU_BACKENDS])
+@pytest.mark.parametrize("period", [1, 4])
+def test_a_scan_continues_from_its_last_states(backend: str, period: int) -> None:
+    # Streaming: the grid in pieces (one of a single step), each starting from the states the
+    # previous piece returned, gives the outputs and states of the whole grid.
+    inputs = {k: v.detach() for k, v in make_inputs(n_vars=3, length=10).items()}
+    options = {"delta_softplus": True, "period": period, "backend": backend,
+               "return_last_state": True}
+    whole, (time_state, var_state) = selective_scan_2d(**inputs, **options)
+    states, pieces = None, []
+    for steps in (slice(0, 6), slice(6, 7), slice(7, 10)):
+        piece = {k: v[..., steps] if v.dim() == 4 else v for k, v in inputs.items()}
+        out, states = selective_scan_2d(**piece, initial_state=states, **options)
+        pieces.append(out)
+    assert_close(torch.cat(pieces, dim=-1), whole, "pieces")
+    assert_close(states[0], time_state, "time state")
+    assert_close(states[1], var_state, "variate state")
+
+
+def test_couplings_change_the_output_and_move_information_as_specified() -> None:
+    inputs = {k: v.detach() for k, v in make_inputs(n_vars=3, length=6).items()}
+    plain = {k: v for k, v in inputs.items() if k not in ("A_var_to_time", "A_time_to_var")}
+    assert not torch.allclose(selective_scan_2d(**inputs), selective_scan_2d(**plain))
+    # Only variate -> time: a change at the last variate (forward order) reaches its own later
+    # steps through its variate state, and never the other variates.
+    only = dict(plain, A_var_to_time=inputs["A_var_to_time"])
+    changed = dict(only, u=only["u"].clone())
+    changed["u"][:, :, 2, 0] += 1.0
+    delta = (selective_scan_2d(**changed) - selective_scan_2d(**only)).abs().amax(dim=(0, 1))
+    assert torch.all(delta[:2] == 0) and torch.all(delta[2] > 0)
+    # Only time -> variate: a change at the first variate's first step reaches later variates
+    # at every later step (through the time state), and nothing before it.
+    only = dict(plain, A_time_to_var=inputs["A_time_to_var"])
+    changed = dict(only, u=only["u"].clone())
+    changed["u"][:, :, 0, 1] += 1.0
+    delta = (selective_scan_2d(**changed) - selective_scan_2d(**only)).abs().amax(dim=(0, 1))
+    assert torch.all(delta[:, 0] == 0) and torch.all(delta[1:, 1:] > 0)
+
+
 def test_state_shapes_and_optional_inputs() -> None:
     inputs = make_inputs(n_vars=3, length=7, optional=())
     out, (h_time, h_var) = selective_scan_2d(**inputs, period=4, return_last_state=True)
     assert out.shape == (2, 3, 3, 7)
-    assert h_time.shape == (2, 3, 3, 4, 4) and h_var.shape == (2, 3, 7, 4)
+    assert h_time.shape == (2, 3, 3, 4, 4) and h_var.shape == (2, 3, 3, 4)
     ref = selective_scan_2d(**inputs, period=4, backend="ref")
     assert_close(out, ref, "out without optional inputs")
 
 
-def test_period_longer_than_the_series_keeps_zero_states() -> None:
-    inputs = make_inputs(n_vars=2, length=3)
-    _, (h_time, _) = selective_scan_2d(**inputs, period=5, return_last_state=True)
-    # States for steps T - p .. -1 never existed; the last three are those of steps 0..2.
-    assert torch.all(h_time[:, :, :, :2] == 0)
-    assert torch.all(h_time[:, :, :, 2:].abs().sum(-1) > 0)
+def test_period_longer_than_the_series_is_an_error_without_earlier_states() -> None:
+    inputs = {k: v.detach() for k, v in make_inputs(n_vars=2, length=3).items()}
+    with pytest.raises(ValueError, match=r"`period` 5 is longer than the series \(length 3\)"):
+        selective_scan_2d(**inputs, period=5)
+    out = selective_scan_2d(**inputs, period=5, initial_state=make_states(inputs, 5))
+    assert out.shape == inputs["u"].shape
 
 
 def test_float64_and_bfloat16_keep_the_input_dtype() -> None:
@@ -132,7 +222,7 @@ def test_without_coupling_it_is_a_time_scan_plus_a_variate_scan(backend: str,
 
 @pytest.mark.parametrize("backend", ["ref", "auto"])
 def test_one_variate_without_variate_readout_is_mamba(backend: str) -> None:
-    inputs = make_inputs(n_vars=1, length=11)
+    inputs = make_inputs(n_vars=1, length=11, optional=with_coupling("time_to_var"))
     inputs["C_var"] = torch.zeros_like(inputs["C_var"])
     out = selective_scan_2d(**inputs, delta_softplus=True, backend=backend)
     mamba = selective_scan(
@@ -187,7 +277,7 @@ def test_reverse_variates_is_the_forward_scan_on_flipped_variates() -> None:
     assert_close(backward, forward, "reversed variates")
 
 
-def test_coupling_moves_information_only_in_scan_order() -> None:
+def test_information_moves_across_variates_only_in_scan_order() -> None:
     inputs = {k: v.detach() for k, v in make_inputs(n_vars=3, length=5).items()}
     base = selective_scan_2d(**inputs)
     changed = dict(inputs, u=inputs["u"].clone())
@@ -216,7 +306,8 @@ def valid() -> dict[str, torch.Tensor]:
         ("A_var", (3, 5), "(dim, state) = (3, 4)"),
         ("B_time", (2, 4, 2), "(batch, state, n_vars, length) = (2, 4, 2, 5)"),
         ("C_var", (2, 3, 2, 5), "(batch, state, n_vars, length) = (2, 4, 2, 5)"),
-        ("coupling", (4,), "(dim,) = (3,)"),
+        ("A_var_to_time", (3, 5), "(dim, state) = (3, 4), like `A_time`"),
+        ("A_time_to_var", (4,), "(dim, state) = (3, 4), like `A_time`"),
         ("delta_bias_var", (3, 1), "(dim,) = (3,)"),
         ("z", (2, 3, 2, 6), "(batch, dim, n_vars, length) = (2, 3, 2, 5)"),
     ],
@@ -247,12 +338,18 @@ def test_integer_dtype_period_and_backend_are_checked() -> None:
         selective_scan_2d(**inputs, period=0)
     with pytest.raises(ValueError, match=r"unknown backend 'gpu'.*auto, ref, cpu"):
         selective_scan_2d(**inputs, backend="gpu")
+    with pytest.raises(ValueError, match=r"`initial_state\[1\]` has shape \(2, 3, 5, 4\).*"
+                       r"\(2, 3, 2, 4\)"):
+        states = (torch.zeros(2, 3, 2, 1, 4), torch.zeros(2, 3, 5, 4))
+        selective_scan_2d(**inputs, initial_state=states)
 
 
+@pytest.mark.parametrize("coupling", ["none", "both"])
 @pytest.mark.parametrize("period", [1, 3])
-def test_triton_backend_equals_reference(period: int) -> None:
-    """The parallel path on the 1-D Triton kernels (Triton's interpreter on the CPU)."""
+def test_triton_backend_equals_reference(period: int, coupling: str) -> None:
+    """The Triton backend (Triton's interpreter on the CPU)."""
     if "triton" not in available_backends_2d("cpu"):
         pytest.skip("Triton cannot run here (see tsssm.kernels.available_backends)")
-    inputs = make_inputs(n_vars=3, length=7)
-    check_against_reference(inputs, "triton", period=period, reverse_variates=True)
+    inputs = make_inputs(n_vars=3, length=7, optional=with_coupling(coupling))
+    check_against_reference(inputs, "triton", make_states(inputs, period), period=period,
+                            reverse_variates=True)

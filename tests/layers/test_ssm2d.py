@@ -1,5 +1,5 @@
 """The 2-D SSM block: shapes, gradients, agreement of the fast scan with the reference, the
-directions information flows in, and clear errors."""
+directions information flows in, streaming column by column, and clear errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from tsssm.layers import SSM2D, SelectiveSSM2D
 
 def block(**options) -> SSM2D:
     torch.manual_seed(0)
-    return SSM2D(d_model=8, d_state=4, season_period=3, **options)
+    options = {"season_period": 3, "coupling": 0.3, **options}
+    return SSM2D(d_model=8, d_state=4, **options)
 
 
 def test_shape_and_gradients_reach_every_parameter() -> None:
@@ -61,13 +62,64 @@ def test_both_heads_are_causal_in_time() -> None:
 
 def test_seasonal_head_steps_by_its_period() -> None:
     torch.manual_seed(0)
-    head = SelectiveSSM2D(d_inner=4, d_state=3, period=3).eval()
+    head = SelectiveSSM2D(d_inner=4, d_state=3, period=3, coupling=None).eval()
     x = torch.randn(1, 1, 9, 4)
     changed = x.clone()
     changed[:, :, 1] += 1.0
-    moved = (head(changed) - head(x)).abs().amax(dim=(0, 1, 3)) > 0  # [t]
+    moved = (head(changed)[0] - head(x)[0]).abs().amax(dim=(0, 1, 3)) > 0  # [t]
     # Only step 1 and the steps of its phase (4, 7) see the change.
     assert moved.tolist() == [t in (1, 4, 7) for t in range(9)]
+
+
+def test_variate_coupling_lets_the_seasonal_chains_meet() -> None:
+    # With the variate state fed back into the time state, one phase reaches the next (large
+    # steps, so that the effect of three couplings in a row stays above float32 rounding).
+    torch.manual_seed(0)
+    head = SelectiveSSM2D(d_inner=4, d_state=3, period=3, dt_min=0.5, dt_max=0.5,
+                          coupling=1.0).eval()
+    x = torch.randn(1, 2, 9, 4)
+    changed = x.clone()
+    changed[:, :, 1] += 1.0
+    moved = (head(changed)[0] - head(x)[0]).abs().amax(dim=(0, 1, 3)) > 0
+    assert moved.tolist() == [t >= 1 for t in range(9)]
+
+
+@pytest.mark.parametrize("backend", ["ref", "auto"])
+def test_streaming_column_by_column_equals_the_whole_grid(backend: str) -> None:
+    layer = block(backend=backend).eval()
+    cells = torch.randn(2, 3, 7, 8)
+    whole, whole_state = layer(cells, return_state=True)
+    prefix, state = layer(cells[:, :, :4], return_state=True)
+    columns = [prefix]
+    for t in range(4, 7):
+        out, state = layer.step(cells[:, :, t], state)
+        columns.append(out[:, :, None])
+    torch.testing.assert_close(torch.cat(columns, dim=2), whole, rtol=1e-4, atol=1e-5)
+    for (time_a, var_a), (time_b, var_b) in zip(state, whole_state, strict=True):
+        torch.testing.assert_close(time_a, time_b, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(var_a, var_b, rtol=1e-4, atol=1e-5)
+    # From the very first column too, starting from the zero state.
+    state, columns = layer.initial_state(2, 3), []
+    for t in range(7):
+        out, state = layer.step(cells[:, :, t], state)
+        columns.append(out[:, :, None])
+    torch.testing.assert_close(torch.cat(columns, dim=2), whole, rtol=1e-4, atol=1e-5)
+
+
+def test_both_couplings_are_learned_and_can_be_switched_off() -> None:
+    layer = block()
+    assert all(scan.A_var_to_time.requires_grad and scan.A_time_to_var.requires_grad
+               for scan in layer.scans)
+    assert all(scan.A_var_to_time is None for scan in block(coupling=None).scans)
+    assert block(select_variates=False).select_proj is None
+
+
+def test_the_heads_start_from_their_own_step_size_ranges() -> None:
+    layer = block(trend_dt=(0.001, 0.002), seasonal_dt=(0.05, 0.1))
+    for head, (low, high) in ((layer.trend, (0.001, 0.002)), (layer.seasonal, (0.05, 0.1))):
+        for scan in head:
+            dt = torch.nn.functional.softplus(scan.dt_time_proj.bias)
+            assert dt.min() >= low * 0.999 and dt.max() <= high * 1.001
 
 
 def test_device_and_dtype_are_honoured() -> None:
@@ -81,3 +133,5 @@ def test_bad_input_and_options_are_named() -> None:
         block()(torch.randn(2, 3, 8))
     with pytest.raises(ValueError, match=r"season_period must be a positive int, got 0"):
         SSM2D(d_model=8, season_period=0)
+    with pytest.raises(ValueError, match=r"seasonal_dt must be \(min, max\) with 0 < min <= max"):
+        SSM2D(d_model=8, seasonal_dt=(0.1, 0.01))

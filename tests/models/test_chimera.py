@@ -1,4 +1,5 @@
-"""The three Chimera models on one backbone: shapes, gradients, training, errors, determinism."""
+"""The three Chimera models on one backbone: shapes, gradients, training, streaming, the
+closed-loop decoder, errors, determinism."""
 
 from __future__ import annotations
 
@@ -59,6 +60,55 @@ def test_output_shape_and_gradients_reach_every_parameter(name: str) -> None:
     out.square().mean().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
     assert not missing
+
+
+def test_closed_loop_decoder_shape_gradients_and_training() -> None:
+    model = build("chimera", decoder="closed_loop", dropout=0.0)
+    assert not hasattr(model, "head")
+    x, shape = sample("chimera")
+    out = model(x)
+    assert out.shape == shape
+    out.square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert not missing
+
+
+def test_closed_loop_forecast_is_the_backbone_run_on_its_own_predictions() -> None:
+    # Streaming == full forward: each forecast step equals the read-out of the last column
+    # of the whole grid (lookback + the predictions so far) run from scratch.
+    model = build("chimera", decoder="closed_loop", normalize=False).eval()
+    x = torch.randn(2, 12, 3)
+    forecast = model(x)  # [b, horizon, v]
+    grid = x.transpose(1, 2)
+    for step in range(4):
+        cells = model.backbone(torch.cat([grid, forecast[:, :step].transpose(1, 2)], dim=-1))
+        expected = model.next_value(cells[:, :, -1])[..., 0]
+        torch.testing.assert_close(forecast[:, step], expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_backbone_streams_column_by_column(name: str) -> None:
+    model = build(name).eval()
+    grid = torch.randn(2, 3, 12)
+    whole = model.backbone(grid)
+    prefix, state = model.backbone(grid[..., :5], return_state=True)
+    columns = [prefix]
+    for t in range(5, 12):
+        cells, state = model.backbone.step(grid[..., t], state)
+        columns.append(cells[:, :, None])
+    torch.testing.assert_close(torch.cat(columns, dim=2), whole, rtol=1e-4, atol=1e-5)
+    state = model.backbone.initial_state(2)
+    first, _ = model.backbone.step(grid[..., 0], state)
+    torch.testing.assert_close(first, whole[:, :, 0], rtol=1e-4, atol=1e-5)
+
+
+def test_both_couplings_and_the_selection_gate_are_learned_by_default() -> None:
+    mixer = build("chimera").backbone.layers[0].mixer
+    assert mixer.select_proj is not None
+    assert all(isinstance(scan.A_var_to_time, torch.nn.Parameter)
+               and isinstance(scan.A_time_to_var, torch.nn.Parameter) for scan in mixer.scans)
+    plain = build("chimera", couplings=False, select_variates=False).backbone.layers[0].mixer
+    assert plain.select_proj is None and all(s.A_var_to_time is None for s in plain.scans)
 
 
 def test_forecaster_takes_time_features_as_extra_rows() -> None:
@@ -177,3 +227,12 @@ def test_bad_options_are_named() -> None:
         create_model("chimera_classifier", n_chans=2, n_times=8, n_outputs=0)
     with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
         build("chimera", dropout=1.5)
+    with pytest.raises(ValueError, match=r"season_period \(13\) is longer than the series "
+                       r"\(n_times=12\)"):
+        build("chimera_classifier", season_period=13)
+    with pytest.raises(ValueError, match=r"decoder must be one of linear, closed_loop"):
+        build("chimera", decoder="recurrent")
+    with pytest.raises(ValueError, match=r"closed-loop decoder .* set n_time_features=0"):
+        build("chimera", decoder="closed_loop", n_time_features=2)
+    with pytest.raises(ValueError, match=r"trend_dt_min and trend_dt_max must satisfy"):
+        build("chimera", trend_dt_min=0.1, trend_dt_max=0.01)

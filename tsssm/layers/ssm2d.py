@@ -1,18 +1,30 @@
 """Chimera's 2-D SSM block (Behrouz et al., NeurIPS 2024) on tsssm's 2-D selective scan.
 
 A grid of cells ``[batch, n_vars, n_times, d_model]`` (one embedding per variate and time
-step) -> the same shape. Inside (see :mod:`tsssm.kernels.scan2d` for the recurrence and for
-where it simplifies the paper):
+step) -> the same shape. Inside (see :mod:`tsssm.kernels.scan2d` for the recurrence):
 
 - an input projection to a signal ``x`` and a gate ``z``, ``d_inner`` channels each;
-- two heads with different time discretisations: the *trend* head's time state steps
-  ``t - 1 -> t`` (long-term progression), the *seasonal* head's ``t - season_period -> t``;
+- two heads that differ by their discretisation: the *trend* head's step sizes start
+  log-uniform in ``trend_dt`` (small steps, long memory: long-term progression), the
+  *seasonal* head's in ``seasonal_dt`` (larger steps, shorter memory), both learned; the
+  seasonal head's time state can also step ``t - season_period -> t`` (a seasonal lag);
 - each head bidirectional over variates: one 2-D scan reads the variates forwards, another
   (with its own parameters) backwards, and their outputs are summed;
-- every step size, ``B`` and ``C`` of both axes is a linear function of ``x`` (selective);
-- an input-dependent mix of the two heads, ``m = sigmoid(W x)``:
-  ``y = m * trend + (1 - m) * seasonal``, then the gate ``y * silu(z)`` and an output
-  projection.
+- in every scan both couplings are learned (time -> variate and variate -> time, ``[d_inner,
+  d_state]`` each, starting at ``coupling``), and every step size, ``B`` and ``C`` of both
+  axes is a linear function of ``x`` (selective);
+- the *variate-selection* head: ``s = sigmoid(w . x)`` per cell scales that cell's input into
+  the variate scans (``B_var``), so the input decides which variates feed the variate axis;
+- an input-dependent gate mixes the two heads, ``m = sigmoid(W x)``: ``y = m * trend +
+  (1 - m) * seasonal``, then the output gate ``y * silu(z)`` and an output projection.
+
+Where this departs from the paper: the selection head is one gate shared by the heads (no scan
+of its own), and the seasonal head's discretisation is the trend head's zero-order hold with
+its own step-size range rather than a different discretisation rule.
+
+Streaming: ``forward(cells, state, return_state=True)`` continues from ``state`` (the last
+states of every scan) and returns the new one, so a grid fed one time column at a time
+(:meth:`SSM2D.step`) gives the outputs of the whole grid.
 """
 
 from __future__ import annotations
@@ -25,6 +37,10 @@ from torch import nn
 
 from tsssm.kernels import selective_scan_2d
 
+#: The last states of one 2-D scan: ``(time_state [batch, d_inner, n_vars, period, d_state],
+#: var_state [batch, d_inner, n_vars, d_state])``.
+ScanState = tuple[torch.Tensor, torch.Tensor]
+
 
 def init_step_bias(bias: torch.Tensor, dt_min: float, dt_max: float, floor: float) -> None:
     """Set ``bias`` so that ``softplus(bias)`` is log-uniform in ``[dt_min, dt_max]``."""
@@ -35,13 +51,20 @@ def init_step_bias(bias: torch.Tensor, dt_min: float, dt_max: float, floor: floa
         bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse of softplus
 
 
+def _check_dt_range(name: str, dt_range: tuple[float, float]) -> None:
+    low, high = dt_range
+    if not 0 < low <= high:
+        raise ValueError(f"SSM2D: {name} must be (min, max) with 0 < min <= max, got {dt_range!r}")
+
+
 class SelectiveSSM2D(nn.Module):
     """One direction and one discretisation of the 2-D SSM, parameters from the input.
 
-    ``x`` ``[batch, n_vars, n_times, d_inner]`` -> ``[batch, n_vars, n_times, d_inner]``
-    (before any gate). ``A`` of both axes starts at ``-[1..d_state]`` per channel, ``D`` at 1,
-    step sizes log-uniform in ``[dt_min, dt_max]``, and the time -> variate coupling gain at
-    ``coupling``.
+    ``x`` ``[batch, n_vars, n_times, d_inner]`` (and ``select`` ``[batch, n_vars, n_times,
+    1]``, the selection weight of each cell's input into the variate scan) -> ``[batch,
+    n_vars, n_times, d_inner]`` (before any gate). ``A`` of both axes starts at
+    ``-[1..d_state]`` per channel, ``D`` at 1, step sizes log-uniform in ``[dt_min, dt_max]``,
+    both couplings at ``coupling`` (learned; ``None``: the axes are not coupled).
     """
 
     def __init__(
@@ -54,14 +77,15 @@ class SelectiveSSM2D(nn.Module):
         dt_min: float = 0.001,
         dt_max: float = 0.1,
         dt_init_floor: float = 1e-4,
-        coupling: float = 0.5,
+        coupling: float | None = 0.0,
         backend: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
-        self.d_state, self.period, self.reverse_variates = d_state, period, reverse_variates
+        self.d_inner, self.d_state = d_inner, d_state
+        self.period, self.reverse_variates = period, reverse_variates
         self.dt_rank = dt_rank or math.ceil(d_inner / 16)
         self.backend = backend
         # One projection yields both axes' step-size features and B, C: [2 r + 4 n].
@@ -76,29 +100,51 @@ class SelectiveSSM2D(nn.Module):
         self.A_time_log = nn.Parameter(A_log.clone())  # [d_inner, d_state]
         self.A_var_log = nn.Parameter(A_log)
         self.D = nn.Parameter(torch.ones(d_inner, **factory))
-        self.coupling = nn.Parameter(torch.full((d_inner,), float(coupling), **factory))
+        if coupling is None:
+            self.A_var_to_time = self.A_time_to_var = None
+        else:
+            # Any sign; zero starts the scan as two independent axes (2-D Mamba).
+            full = torch.full((d_inner, d_state), float(coupling), **factory)
+            self.A_var_to_time = nn.Parameter(full.clone())
+            self.A_time_to_var = nn.Parameter(full)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` [batch, n_vars, n_times, d_inner] -> [batch, n_vars, n_times, d_inner]."""
+    def initial_state(self, batch: int, n_vars: int) -> ScanState:
+        """Zero states before a grid (float32, on the parameters' device)."""
+        device = self.D.device
+        return (torch.zeros(batch, self.d_inner, n_vars, self.period, self.d_state,
+                            device=device),
+                torch.zeros(batch, self.d_inner, n_vars, self.d_state, device=device))
+
+    def forward(self, x: torch.Tensor, select: torch.Tensor | None = None,
+                state: ScanState | None = None) -> tuple[torch.Tensor, ScanState]:
+        """``x`` [batch, n_vars, n_times, d_inner] -> (``y`` of the same shape, the last
+        states), continuing from ``state`` (None: zeros)."""
         r, n = self.dt_rank, self.d_state
         dt_time, dt_var, B_time, C_time, B_var, C_var = torch.split(
             self.x_proj(x), [r, r, n, n, n, n], dim=-1
         )  # [b, v, t, .]
+        if select is not None:
+            B_var = B_var * select
 
         def grid(a: torch.Tensor) -> torch.Tensor:  # [b, v, t, c] -> [b, c, v, t]
             return a.permute(0, 3, 1, 2)
 
-        y = selective_scan_2d(
+        def coupling(a: nn.Parameter | None) -> torch.Tensor | None:
+            return None if a is None else a.float()
+
+        y, last = selective_scan_2d(
             grid(x), grid(F.linear(dt_time, self.dt_time_proj.weight)),
             grid(F.linear(dt_var, self.dt_var_proj.weight)),
             -torch.exp(self.A_time_log.float()), -torch.exp(self.A_var_log.float()),
-            grid(B_time), grid(C_time), grid(B_var), grid(C_var),
-            D=self.D.float(), coupling=self.coupling.float(),
+            grid(B_time), grid(C_time), grid(B_var), grid(C_var), D=self.D.float(),
+            A_var_to_time=coupling(self.A_var_to_time),
+            A_time_to_var=coupling(self.A_time_to_var),
             delta_bias_time=self.dt_time_proj.bias.float(),
             delta_bias_var=self.dt_var_proj.bias.float(), delta_softplus=True,
-            period=self.period, reverse_variates=self.reverse_variates, backend=self.backend,
+            period=self.period, reverse_variates=self.reverse_variates, initial_state=state,
+            return_last_state=True, backend=self.backend,
         )
-        return y.permute(0, 2, 3, 1)
+        return y.permute(0, 2, 3, 1), last
 
 
 class SSM2D(nn.Module):
@@ -109,10 +155,14 @@ class SSM2D(nn.Module):
         d_state: state size per channel on each axis.
         expand: ``d_inner = expand * d_model``.
         dt_rank: rank of the step-size projections; None means ``ceil(d_inner / 16)``.
-        season_period: time lag of the seasonal head's time recurrence.
+        season_period: time lag of the seasonal head's time recurrence (1: every step; the
+            heads then differ by their step sizes only).
         bidirectional: also scan the variates backwards (each head gets a second scan).
-        dt_min, dt_max, dt_init_floor: range of the initial step sizes.
-        coupling: initial gain of the time -> variate coupling.
+        trend_dt, seasonal_dt: ``(min, max)`` of each head's initial step sizes.
+        dt_init_floor: smallest initial step size.
+        coupling: initial value of both learned couplings; None: uncoupled axes.
+        select_variates: learn the variate-selection gate (False: every cell feeds the
+            variate scans fully).
         backend: 2-D scan backend (``"auto"`` picks the fastest for the device).
     """
 
@@ -122,38 +172,57 @@ class SSM2D(nn.Module):
         d_state: int = 16,
         expand: int = 1,
         dt_rank: int | None = None,
-        season_period: int = 12,
+        season_period: int = 1,
         bidirectional: bool = True,
-        dt_min: float = 0.001,
-        dt_max: float = 0.1,
+        trend_dt: tuple[float, float] = (0.001, 0.01),
+        seasonal_dt: tuple[float, float] = (0.01, 0.1),
         dt_init_floor: float = 1e-4,
-        coupling: float = 0.5,
+        coupling: float | None = 0.0,
+        select_variates: bool = True,
         backend: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(season_period, int) or season_period < 1:
+        if isinstance(season_period, bool) or not isinstance(season_period, int) or (
+                season_period < 1):
             raise ValueError(f"SSM2D: season_period must be a positive int, got {season_period!r}")
+        _check_dt_range("trend_dt", trend_dt)
+        _check_dt_range("seasonal_dt", seasonal_dt)
         factory = {"device": device, "dtype": dtype}
         self.d_model, self.d_inner = d_model, expand * d_model
         self.in_proj = nn.Linear(d_model, 2 * self.d_inner, **factory)
         directions = (False, True) if bidirectional else (False,)
 
-        def head(period: int) -> nn.ModuleList:
+        def head(period: int, dt_range: tuple[float, float]) -> nn.ModuleList:
             return nn.ModuleList(
-                SelectiveSSM2D(self.d_inner, d_state, dt_rank, period, reverse, dt_min, dt_max,
+                SelectiveSSM2D(self.d_inner, d_state, dt_rank, period, reverse, *dt_range,
                                dt_init_floor, coupling, backend, **factory)
                 for reverse in directions
             )
 
-        self.trend = head(1)
-        self.seasonal = head(season_period)
+        self.trend = head(1, trend_dt)
+        self.seasonal = head(season_period, seasonal_dt)
+        self.select_proj = (nn.Linear(self.d_inner, 1, **factory) if select_variates
+                            else None)
         self.mix_proj = nn.Linear(self.d_inner, self.d_inner, **factory)
         self.out_proj = nn.Linear(self.d_inner, d_model, **factory)
 
-    def forward(self, cells: torch.Tensor) -> torch.Tensor:
-        """``cells`` [batch, n_vars, n_times, d_model] -> [batch, n_vars, n_times, d_model]."""
+    @property
+    def scans(self) -> list[SelectiveSSM2D]:
+        """Every 2-D scan, in the order of a state's entries."""
+        return [*self.trend, *self.seasonal]
+
+    def initial_state(self, batch: int, n_vars: int) -> list[ScanState]:
+        """Zero states of every scan, to stream a grid from its first column."""
+        return [scan.initial_state(batch, n_vars) for scan in self.scans]
+
+    def forward(self, cells: torch.Tensor, state: list[ScanState] | None = None,
+                return_state: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, list[ScanState]]:
+        """``cells`` [batch, n_vars, n_times, d_model] -> [batch, n_vars, n_times, d_model]
+        (and, with ``return_state``, every scan's last states), continuing from ``state``
+        (None: the grid's first column)."""
         if cells.dim() != 4 or cells.shape[-1] != self.d_model:
             raise ValueError(
                 f"SSM2D: input has shape {tuple(cells.shape)}; it needs "
@@ -161,8 +230,22 @@ class SSM2D(nn.Module):
             )
         x, z = self.in_proj(cells).chunk(2, dim=-1)  # [b, v, t, d_inner] each
         x = F.silu(x)
-        trend = sum(scan(x) for scan in self.trend)
-        seasonal = sum(scan(x) for scan in self.seasonal)
+        select = None if self.select_proj is None else torch.sigmoid(self.select_proj(x))
+        states = [None] * len(self.scans) if state is None else state
+        outputs, last = [], []
+        for scan, scan_state in zip(self.scans, states, strict=True):
+            y, scan_last = scan(x, select, scan_state)
+            outputs.append(y)
+            last.append(scan_last)
+        n_trend = len(self.trend)
+        trend, seasonal = sum(outputs[:n_trend]), sum(outputs[n_trend:])
         mix = torch.sigmoid(self.mix_proj(x))
-        y = mix * trend + (1 - mix) * seasonal
-        return self.out_proj(y * F.silu(z))
+        out = self.out_proj((mix * trend + (1 - mix) * seasonal) * F.silu(z))
+        return (out, last) if return_state else out
+
+    def step(self, column: torch.Tensor, state: list[ScanState]
+             ) -> tuple[torch.Tensor, list[ScanState]]:
+        """One time column ``[batch, n_vars, d_model]`` -> (its output, same shape; the new
+        state); ``state`` from :meth:`initial_state` or a previous call."""
+        out, state = self.forward(column[:, :, None], state, return_state=True)
+        return out[:, :, 0], state

@@ -7,9 +7,12 @@ registered models:
 
 - ``"chimera"`` (forecasting): ``x`` [batch, lookback, n_variates] (+ ``x_mark``
   [batch, lookback, n_time_features], extra grid rows) -> [batch, horizon, n_variates];
-  RevIN normalisation; each cell is read out to ``head_features`` numbers and each
-  variate's ``lookback x head_features`` read-outs are mapped to the horizon by one linear map
-  shared by the variates.
+  RevIN normalisation; two decoders: ``"linear"`` (default) reads each cell out to
+  ``head_features`` numbers and maps each variate's ``lookback x head_features`` read-outs to
+  the horizon by one linear map shared by the variates; ``"closed_loop"`` (the paper's) reads
+  the next value of every variate out of the last time column, feeds it back as the next
+  column through :meth:`ChimeraBackbone.step`, and so continues the recurrence over the
+  horizon on its own predictions.
 - ``"chimera_classifier"`` (classification): ``x`` [batch, n_chans, n_times] -> logits
   [batch, n_outputs]; values are embedded by a small MLP, each cell is read out to
   ``head_features`` numbers and one linear map takes all ``n_chans x n_times x
@@ -20,9 +23,14 @@ registered models:
 - ``"chimera_anomaly"`` (reconstruction): ``x`` [batch, n_chans, n_times] -> its
   reconstruction, same shape; scored by reconstruction error downstream.
 
-Where this departs from the paper: the forecaster uses a direct linear head rather than the
-paper's closed-loop decoder, and the paper's third (variate-selection) head is left out; the
-2-D SSM itself is simplified as described in :mod:`tsssm.kernels.scan2d`.
+Every backbone streams: :meth:`ChimeraBackbone.step` advances one time column from the
+states a previous call (or a forward over a prefix) returned, and gives the cells the whole
+grid would.
+
+Where this departs from the paper: the forecaster's default decoder is the direct linear
+head (the closed-loop decoder is an option, slower to train since the horizon is a loop);
+the variate-selection head is a gate on the variate scans' input, shared by the trend and
+seasonal heads (see :mod:`tsssm.layers.ssm2d`).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import torch
 from torch import nn
 
 from tsssm.layers import SSM2D, RevIN
+from tsssm.layers.ssm2d import ScanState
 
 from ._registry import register_model
 from .shapes import ClassificationShape, ForecastingShape, ReconstructionShape, _check_positive
@@ -40,7 +49,13 @@ from .shapes import ClassificationShape, ForecastingShape, ReconstructionShape, 
 
 @dataclass
 class ChimeraOptions:
-    """Hyper-parameters of the Chimera backbone, shared by its three task configs."""
+    """Hyper-parameters of the Chimera backbone, shared by its three task configs.
+
+    ``season_period`` is the seasonal head's time lag (1: the heads differ by their step
+    sizes only, ``trend_dt_*`` and ``seasonal_dt_*``); ``couplings`` learns both couplings of
+    the 2-D scan (False: the axes run independently, 2-D Mamba); ``select_variates`` learns
+    the variate-selection gate.
+    """
 
     d_model: int = 64
     d_state: int = 16
@@ -48,8 +63,14 @@ class ChimeraOptions:
     n_layers: int = 2
     d_ff: int = 128
     dropout: float = 0.1
-    season_period: int = 12
+    season_period: int = 1
     bidirectional: bool = True
+    couplings: bool = True
+    select_variates: bool = True
+    trend_dt_min: float = 0.001
+    trend_dt_max: float = 0.01
+    seasonal_dt_min: float = 0.01
+    seasonal_dt_max: float = 0.1
     backend: str = "auto"
 
     def __post_init__(self) -> None:
@@ -61,6 +82,17 @@ class ChimeraOptions:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"{type(self).__name__}.dropout must be in [0, 1), "
                              f"got {self.dropout!r}")
+        for head in ("trend", "seasonal"):
+            low, high = getattr(self, f"{head}_dt_min"), getattr(self, f"{head}_dt_max")
+            if not 0 < low <= high:
+                raise ValueError(f"{type(self).__name__}: {head}_dt_min and {head}_dt_max "
+                                 f"must satisfy 0 < min <= max, got {low!r} and {high!r}")
+
+    def check_season(self, length: int, name: str) -> None:
+        """The seasonal lag must fit in the series the backbone sees."""
+        if self.season_period > length:
+            raise ValueError(f"{type(self).__name__}.season_period ({self.season_period}) is "
+                             f"longer than the series ({name}={length})")
 
 
 @dataclass
@@ -74,16 +106,37 @@ class CellHeadOptions(ChimeraOptions):
         _check_positive(self, "head_features")
 
 
+DECODERS = ("linear", "closed_loop")
+
+
 @dataclass
 class ChimeraConfig(CellHeadOptions, ForecastingShape):
-    """Chimera forecaster: the data's window shapes plus the backbone and head options."""
+    """Chimera forecaster: the data's window shapes plus the backbone and head options;
+    ``decoder`` is ``"linear"`` or ``"closed_loop"`` (see the module docstring)."""
 
     normalize: bool = True
+    decoder: str = "linear"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_positive(self, "lookback", "horizon", "n_variates")
+        self.check_season(self.lookback, "lookback")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"ChimeraConfig.decoder must be one of {', '.join(DECODERS)}, "
+                             f"got {self.decoder!r}")
+        if self.decoder == "closed_loop" and self.n_time_features:
+            raise ValueError("ChimeraConfig: the closed-loop decoder feeds its predictions "
+                             "back and has no future calendar features; set "
+                             "n_time_features=0")
 
 
 @dataclass
 class ChimeraForClassificationConfig(CellHeadOptions, ClassificationShape):
     """Chimera classifier: ``[batch, n_chans, n_times]`` -> logits ``[batch, n_outputs]``."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_season(self.n_times, "n_times")
 
 
 @dataclass
@@ -91,6 +144,10 @@ class ChimeraAnomalyConfig(ChimeraOptions, ReconstructionShape):
     """Chimera reconstruction model for anomaly detection."""
 
     normalize: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_season(self.n_times, "n_times")
 
 
 def check_grid(model: str, name: str, x: torch.Tensor, needed: tuple[tuple[str, int], ...]
@@ -105,15 +162,21 @@ def check_grid(model: str, name: str, x: torch.Tensor, needed: tuple[tuple[str, 
 class ChimeraLayer(nn.Module):
     """Pre-norm residual 2-D SSM block, then a pre-norm residual feed-forward network per cell.
 
-    ``[batch, n_vars, n_times, d_model]`` -> same shape.
+    ``[batch, n_vars, n_times, d_model]`` -> same shape; the state is the block's
+    (see :class:`tsssm.layers.SSM2D`).
     """
 
     def __init__(self, options: ChimeraOptions) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(options.d_model)
-        self.mixer = SSM2D(options.d_model, d_state=options.d_state, expand=options.expand,
-                           season_period=options.season_period,
-                           bidirectional=options.bidirectional, backend=options.backend)
+        self.mixer = SSM2D(
+            options.d_model, d_state=options.d_state, expand=options.expand,
+            season_period=options.season_period, bidirectional=options.bidirectional,
+            trend_dt=(options.trend_dt_min, options.trend_dt_max),
+            seasonal_dt=(options.seasonal_dt_min, options.seasonal_dt_max),
+            coupling=0.0 if options.couplings else None,
+            select_variates=options.select_variates, backend=options.backend,
+        )
         self.norm2 = nn.LayerNorm(options.d_model)
         self.feed_forward = nn.Sequential(
             nn.Linear(options.d_model, options.d_ff), nn.GELU(), nn.Dropout(options.dropout),
@@ -121,9 +184,12 @@ class ChimeraLayer(nn.Module):
         )
         self.dropout = nn.Dropout(options.dropout)
 
-    def forward(self, cells: torch.Tensor) -> torch.Tensor:
-        cells = cells + self.dropout(self.mixer(self.norm1(cells)))
-        return cells + self.dropout(self.feed_forward(self.norm2(cells)))
+    def forward(self, cells: torch.Tensor, state: list[ScanState] | None = None
+                ) -> tuple[torch.Tensor, list[ScanState]]:
+        """``cells`` -> (cells, the mixer's last states), continuing from ``state``."""
+        mixed, state = self.mixer(self.norm1(cells), state, return_state=True)
+        cells = cells + self.dropout(mixed)
+        return cells + self.dropout(self.feed_forward(self.norm2(cells))), state
 
 
 def mlp_value_embedding(d_model: int) -> nn.Sequential:
@@ -153,16 +219,35 @@ class ChimeraBackbone(nn.Module):
         self.layers = nn.ModuleList(ChimeraLayer(options) for _ in range(options.n_layers))
         self.final_norm = nn.LayerNorm(options.d_model)
 
-    def forward(self, grid: torch.Tensor) -> torch.Tensor:
-        """``grid`` [batch, n_vars, n_times] -> [batch, n_vars, n_times, d_model]."""
+    def initial_state(self, batch: int) -> list[list[ScanState]]:
+        """Zero states of every layer, to stream a grid from its first column."""
+        return [layer.mixer.initial_state(batch, self.n_vars) for layer in self.layers]
+
+    def forward(self, grid: torch.Tensor, state: list[list[ScanState]] | None = None,
+                return_state: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, list[list[ScanState]]]:
+        """``grid`` [batch, n_vars, n_times] -> [batch, n_vars, n_times, d_model] (and, with
+        ``return_state``, every layer's last states), continuing from ``state`` (None: the
+        grid starts the series)."""
         if grid.dim() != 3 or grid.shape[1] != self.n_vars:
             raise ValueError(f"ChimeraBackbone: input has shape {tuple(grid.shape)}; it needs "
                              f"(batch, n_vars={self.n_vars}, n_times)")
         cells = self.value_embed(grid[..., None]) + self.variate_embed[:, None, :]
         cells = self.embed_dropout(cells)
-        for layer in self.layers:
-            cells = layer(cells)
-        return self.final_norm(cells)
+        states = [None] * len(self.layers) if state is None else state
+        last = []
+        for layer, layer_state in zip(self.layers, states, strict=True):
+            cells, layer_last = layer(cells, layer_state)
+            last.append(layer_last)
+        cells = self.final_norm(cells)
+        return (cells, last) if return_state else cells
+
+    def step(self, column: torch.Tensor, state: list[list[ScanState]]
+             ) -> tuple[torch.Tensor, list[list[ScanState]]]:
+        """One time column ``[batch, n_vars]`` -> (its cells ``[batch, n_vars, d_model]``, the
+        new state); ``state`` from :meth:`initial_state` or a previous call."""
+        cells, state = self.forward(column[:, :, None], state, return_state=True)
+        return cells[:, :, 0], state
 
 
 class CellHead(nn.Module):
@@ -194,8 +279,11 @@ class Chimera(nn.Module):
         self.config = config
         self.revin = RevIN(config.n_variates) if config.normalize else None
         self.backbone = ChimeraBackbone(config.n_variates + config.n_time_features, config)
-        self.head = CellHead(config.d_model, config.head_features, config.lookback,
-                             config.horizon)
+        if config.decoder == "linear":
+            self.head = CellHead(config.d_model, config.head_features, config.lookback,
+                                 config.horizon)
+        else:
+            self.next_value = nn.Linear(config.d_model, 1)  # a cell -> its variate's next value
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` [batch, lookback, n_variates] (and ``x_mark`` [batch, lookback,
@@ -212,10 +300,24 @@ class Chimera(nn.Module):
         if self.revin is not None:
             x, stats = self.revin.normalize(x)
         series = x if x_mark is None else torch.cat([x, x_mark], dim=-1)  # [b, l, rows]
-        cells = self.backbone(series.transpose(1, 2))  # [b, rows, l, d_model]
-        forecast = self.head(cells)[:, : c.n_variates]  # [b, v, horizon]
-        forecast = forecast.transpose(1, 2)
+        if c.decoder == "linear":
+            cells = self.backbone(series.transpose(1, 2))  # [b, rows, l, d_model]
+            forecast = self.head(cells)[:, : c.n_variates].transpose(1, 2)  # [b, horizon, v]
+        else:
+            forecast = self.closed_loop(series.transpose(1, 2))
         return forecast if stats is None else self.revin.denormalize(forecast, stats)
+
+    def closed_loop(self, grid: torch.Tensor) -> torch.Tensor:
+        """The closed-loop decoder: ``grid`` [batch, n_variates, lookback] (normalised) ->
+        [batch, horizon, n_variates]; each prediction is fed back as the next time column."""
+        cells, state = self.backbone(grid, return_state=True)
+        prediction = self.next_value(cells[:, :, -1])[..., 0]  # [b, v]
+        forecast = [prediction]
+        for _ in range(self.config.horizon - 1):
+            column, state = self.backbone.step(prediction, state)
+            prediction = self.next_value(column)[..., 0]
+            forecast.append(prediction)
+        return torch.stack(forecast, dim=1)
 
 
 @register_model("chimera_classifier", ChimeraForClassificationConfig, task="classification",

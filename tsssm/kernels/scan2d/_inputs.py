@@ -1,12 +1,15 @@
 """Validation and normalisation of 2-D selective-scan inputs, shared by every backend.
 
 Every backend receives a :class:`Scan2DInputs` whose tensors have the shapes below, so no
-backend repeats a check. ``grid`` is ``(n_vars, length)``: variates by time steps.
+backend repeats a check. The grid is ``(n_vars, length)``: variates by time steps.
 
 - ``u``, ``delta_time``, ``delta_var``: ``[batch, dim, n_vars, length]``; ``z``: same or None
-- ``A_time``, ``A_var``: ``[dim, state]``
+- ``A_time``, ``A_var``: ``[dim, state]``; ``A_var_to_time``, ``A_time_to_var``: same or None
 - ``B_time``, ``C_time``, ``B_var``, ``C_var``: ``[batch, state, n_vars, length]``
-- ``D``, ``coupling``, ``delta_bias_time``, ``delta_bias_var``: ``[dim]`` or None
+- ``D``, ``delta_bias_time``, ``delta_bias_var``: ``[dim]`` or None
+- ``time_state0``: ``[batch, dim, n_vars, period, state]`` or None (the time states of the
+  ``period`` steps before the grid); ``var_state0``: ``[batch, dim, n_vars, state]`` or None
+  (the variate states of the step before the grid)
 - ``period``: a positive int (time lag of the time-axis recurrence)
 """
 
@@ -36,12 +39,15 @@ class Scan2DInputs:
     C_var: torch.Tensor
     D: torch.Tensor | None
     z: torch.Tensor | None
-    coupling: torch.Tensor | None
+    A_var_to_time: torch.Tensor | None
+    A_time_to_var: torch.Tensor | None
     delta_bias_time: torch.Tensor | None
     delta_bias_var: torch.Tensor | None
     delta_softplus: bool
     period: int
     reverse_variates: bool
+    time_state0: torch.Tensor | None = None
+    var_state0: torch.Tensor | None = None
 
     @property
     def batch(self) -> int:
@@ -63,12 +69,41 @@ class Scan2DInputs:
     def state(self) -> int:
         return self.A_time.shape[1]
 
+    @property
+    def coupled(self) -> bool:
+        """Whether either coupling is given (the axes then no longer split into 1-D scans)."""
+        return self.A_var_to_time is not None or self.A_time_to_var is not None
+
 
 def _check_finite(named: dict[str, torch.Tensor | None]) -> None:
     for name, x in named.items():
         # A NaN or inf anywhere spreads along both axes of the grid; say where it came from.
-        if x is not None and x.device.type != "meta" and not bool(torch.isfinite(x).all()):
+        # One sum per tensor is the cheap test (NaN and inf survive it); only a non-finite sum,
+        # which large finite values can also give, is confirmed element by element.
+        if x is None or x.device.type == "meta" or bool(torch.isfinite(x.sum())):
+            continue
+        if not bool(torch.isfinite(x).all()):
             raise ValueError(f"{FN}: `{name}` contains NaN or infinite values")
+
+
+def _check_initial_state(initial_state: object, batch: int, dim: int, n_vars: int,
+                         period: int, state: int
+                         ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    if initial_state is None:
+        return None, None
+    if not isinstance(initial_state, tuple | list) or len(initial_state) != 2:
+        raise TypeError(f"{FN}: `initial_state` must be a pair (time_state, var_state), "
+                        f"got {type(initial_state).__name__}")
+    time0, var0 = (_check_tensor(FN, name, x) for name, x in
+                   zip(("initial_state[0]", "initial_state[1]"), initial_state, strict=True))
+    needed_time = (batch, dim, n_vars, period, state)
+    if tuple(time0.shape) != needed_time:
+        raise _fail(FN, "initial_state[0]", time0,
+                    f"(batch, dim, n_vars, period, state) = {needed_time}")
+    if tuple(var0.shape) != (batch, dim, n_vars, state):
+        raise _fail(FN, "initial_state[1]", var0,
+                    f"(batch, dim, n_vars, state) = {(batch, dim, n_vars, state)}")
+    return time0, var0
 
 
 def normalize_scan2d_inputs(
@@ -83,17 +118,19 @@ def normalize_scan2d_inputs(
     C_var: torch.Tensor,
     D: torch.Tensor | None,
     z: torch.Tensor | None,
-    coupling: torch.Tensor | None,
+    A_var_to_time: torch.Tensor | None,
+    A_time_to_var: torch.Tensor | None,
     delta_bias_time: torch.Tensor | None,
     delta_bias_var: torch.Tensor | None,
     delta_softplus: bool,
     period: int,
     reverse_variates: bool,
+    initial_state: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> Scan2DInputs:
     """Check every argument of ``selective_scan_2d`` and bundle them.
 
     Raises ``ValueError`` naming the argument and what is wrong (shape it has and shape it
-    needs, dtype, NaN), ``TypeError`` for a non-tensor.
+    needs, dtype, NaN, a period longer than the series), ``TypeError`` for a non-tensor.
     """
     u = _check_tensor(FN, "u", u)
     if u.dim() != 4 or u.shape[2] == 0 or u.shape[3] == 0:
@@ -107,24 +144,31 @@ def normalize_scan2d_inputs(
     if A_time.dim() != 2 or A_time.shape[0] != dim:
         raise _fail(FN, "A_time", A_time, f"(dim, state) = ({dim}, state)")
     state = A_time.shape[1]
-    if tuple(_check_tensor(FN, "A_var", A_var).shape) != (dim, state):
-        raise _fail(FN, "A_var", A_var, f"(dim, state) = ({dim}, {state}), like `A_time`")
+    matrices = {"A_var": A_var, "A_var_to_time": A_var_to_time, "A_time_to_var": A_time_to_var}
+    for name, x in matrices.items():
+        if x is not None and tuple(_check_tensor(FN, name, x).shape) != (dim, state):
+            raise _fail(FN, name, x, f"(dim, state) = ({dim}, {state}), like `A_time`")
     bc_shape = (batch, state, n_vars, length)
     for name, x in (("B_time", B_time), ("C_time", C_time), ("B_var", B_var), ("C_var", C_var)):
         if tuple(_check_tensor(FN, name, x).shape) != bc_shape:
             raise _fail(FN, name, x, f"(batch, state, n_vars, length) = {bc_shape}")
-    vectors = {"D": D, "coupling": coupling, "delta_bias_time": delta_bias_time,
-               "delta_bias_var": delta_bias_var}
+    vectors = {"D": D, "delta_bias_time": delta_bias_time, "delta_bias_var": delta_bias_var}
     for name, x in vectors.items():
         if x is not None and tuple(_check_tensor(FN, name, x).shape) != (dim,):
             raise _fail(FN, name, x, f"(dim,) = ({dim},)")
     if isinstance(period, bool) or not isinstance(period, int) or period < 1:
         raise ValueError(f"{FN}: `period` must be a positive int, got {period!r}")
+    time0, var0 = _check_initial_state(initial_state, batch, dim, n_vars, period, state)
+    if period > length and time0 is None:
+        # Without earlier states no two steps of the grid would be linked along time.
+        raise ValueError(f"{FN}: `period` {period} is longer than the series (length "
+                         f"{length}); the time recurrence would link no two steps. Use a "
+                         "shorter period or pass `initial_state` with the earlier steps")
     named = {"u": u, "delta_time": delta_time, "delta_var": delta_var, "A_time": A_time,
-             "A_var": A_var, "B_time": B_time, "C_time": C_time, "B_var": B_var,
-             "C_var": C_var, "z": z, **vectors}
+             "B_time": B_time, "C_time": C_time, "B_var": B_var, "C_var": C_var, "z": z,
+             **matrices, **vectors, "initial_state[0]": time0, "initial_state[1]": var0}
     _check_same_device(FN, named)
     _check_finite(named)
     return Scan2DInputs(u, delta_time, delta_var, A_time, A_var, B_time, C_time, B_var, C_var,
-                        D, z, coupling, delta_bias_time, delta_bias_var, bool(delta_softplus),
-                        period, bool(reverse_variates))
+                        D, z, A_var_to_time, A_time_to_var, delta_bias_time, delta_bias_var,
+                        bool(delta_softplus), period, bool(reverse_variates), time0, var0)

@@ -1,23 +1,53 @@
-"""The public 2-D selective scan: validates inputs and picks the reference or the fast path."""
+"""The public 2-D selective scan: validates inputs, picks a backend, falls back with a message."""
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
-from ..selective_scan.api import BACKENDS as SCAN_BACKENDS
 from ..selective_scan.api import available_backends as scan_backends
+from . import cpu
 from ._inputs import FN, normalize_scan2d_inputs
 from .parallel import selective_scan_2d_parallel
 from .reference import selective_scan_2d_ref
 
-#: ``"ref"`` is the double loop; every other name is the two-pass parallel scan whose 1-D
-#: scans run on that backend of :func:`tsssm.kernels.selective_scan`.
-BACKENDS_2D: tuple[str, ...] = ("auto", *SCAN_BACKENDS)
+#: ``"ref"``: the double loop; ``"cpu"``: the fused C++ kernel; ``"chunked"``: batched 1-D
+#: scans (pure PyTorch, any device); ``"triton"``: the same on the 1-D Triton kernels.
+BACKENDS_2D: tuple[str, ...] = ("auto", "ref", "cpu", "chunked", "triton")
+
+_warned: set[str] = set()
 
 
 def available_backends_2d(device: torch.device | str = "cpu") -> list[str]:
     """Names of the 2-D backends that can run on ``device`` (``"auto"`` always can)."""
-    return ["auto", *scan_backends(device)]
+    device = torch.device(device)
+    names = ["auto", "ref"]
+    if cpu.unavailable_reason(device) is None:
+        names.append("cpu")
+    names.append("chunked")
+    if "triton" in scan_backends(device):
+        names.append("triton")
+    return names
+
+
+def resolve_backend_2d(backend: str, device: torch.device) -> str:
+    """``auto`` is ``triton`` on CUDA and ``cpu`` elsewhere; a backend that cannot run on
+    ``device`` falls back to ``chunked`` with a warning that says why."""
+    if backend not in BACKENDS_2D:
+        raise ValueError(f"{FN}: unknown backend {backend!r}; choose one of "
+                         f"{', '.join(BACKENDS_2D)}")
+    if backend == "auto":
+        backend = "triton" if device.type == "cuda" else "cpu"
+    if backend in available_backends_2d(device):
+        return backend
+    reason = (cpu.unavailable_reason(device) if backend == "cpu"
+              else "the 1-D Triton kernels cannot run there (see tsssm.kernels.available_backends)")
+    if reason not in _warned:
+        _warned.add(reason)
+        warnings.warn(f"{FN}: backend {backend!r} cannot run on {device}: {reason} Falling "
+                      "back to the pure-PyTorch 'chunked' backend.", RuntimeWarning, stacklevel=3)
+    return "chunked"
 
 
 def selective_scan_2d(
@@ -32,12 +62,14 @@ def selective_scan_2d(
     C_var: torch.Tensor,
     D: torch.Tensor | None = None,
     z: torch.Tensor | None = None,
-    coupling: torch.Tensor | None = None,
+    A_var_to_time: torch.Tensor | None = None,
+    A_time_to_var: torch.Tensor | None = None,
     delta_bias_time: torch.Tensor | None = None,
     delta_bias_var: torch.Tensor | None = None,
     delta_softplus: bool = False,
     period: int = 1,
     reverse_variates: bool = False,
+    initial_state: tuple[torch.Tensor, torch.Tensor] | None = None,
     return_last_state: bool = False,
     backend: str = "auto",
 ) -> torch.Tensor | tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -54,31 +86,39 @@ def selective_scan_2d(
             ``[batch, state, n_vars, length]``.
         D: skip connection ``[dim]``.
         z: gate ``[batch, dim, n_vars, length]``; the output is multiplied by ``silu(z)``.
-        coupling: gain ``[dim]`` of the time state's read-out ``y1`` fed into the next
-            variate's variate state (None: the axes are independent).
+        A_var_to_time: ``[dim, state]``, any sign: how the variate state at the previous step
+            enters the time state (None: it does not).
+        A_time_to_var: ``[dim, state]``, any sign: how the previous variate's time state
+            enters the variate state (None: it does not).
         delta_bias_time, delta_bias_var: added to the step sizes ``[dim]``.
         delta_softplus: pass the biased step sizes through softplus.
         period: the time state at ``t`` follows the one at ``t - period`` (1: every step;
-            > 1: a seasonal recurrence with that lag).
+            > 1: a seasonal recurrence with that lag); at most ``length`` unless
+            ``initial_state`` is given.
         reverse_variates: scan the variates from the last to the first.
+        initial_state: ``(time_state [batch, dim, n_vars, period, state], var_state [batch,
+            dim, n_vars, state])``, the states before the grid as returned by an earlier call
+            (None: zeros); gradients flow into them.
         return_last_state: also return the last states (see below).
-        backend: ``"ref"`` (the double loop), or ``"auto"``, ``"cpu"``, ``"chunked"``,
-            ``"triton"``: the parallel two-pass scan with the 1-D scans on that backend.
+        backend: ``"auto"`` (``"triton"`` on CUDA, ``"cpu"`` elsewhere), ``"ref"``,
+            ``"cpu"``, ``"chunked"`` or ``"triton"`` (see :data:`BACKENDS_2D`).
 
     Returns:
         ``out`` ``[batch, dim, n_vars, length]`` in ``u``'s dtype; with ``return_last_state``
         also ``(time_state [batch, dim, n_vars, period, state], var_state [batch, dim,
-        length, state])`` in float32 (float64 for float64 inputs).
+        n_vars, state])`` in float32 (float64 for float64 inputs), which continue the scan
+        along time when passed as the next call's ``initial_state``.
     """
-    if backend not in BACKENDS_2D:
-        raise ValueError(f"{FN}: unknown backend {backend!r}; choose one of "
-                         f"{', '.join(BACKENDS_2D)}")
     inputs = normalize_scan2d_inputs(
         u, delta_time, delta_var, A_time, A_var, B_time, C_time, B_var, C_var, D, z,
-        coupling, delta_bias_time, delta_bias_var, delta_softplus, period, reverse_variates,
+        A_var_to_time, A_time_to_var, delta_bias_time, delta_bias_var, delta_softplus, period,
+        reverse_variates, initial_state,
     )
+    backend = resolve_backend_2d(backend, u.device)
     if backend == "ref":
         out, states = selective_scan_2d_ref(inputs)
+    elif backend == "cpu":
+        out, states = cpu.selective_scan_2d_cpu(inputs)
     else:
         out, states = selective_scan_2d_parallel(inputs, scan_backend=backend)
     return (out, states) if return_last_state else out

@@ -2,32 +2,35 @@
 
 Every other path is tested against this function, values and gradients. It loops over time
 steps (outer) and variates (inner, in scan order), one grid cell at a time, and computes in
-float32 (float64 stays float64).
+float32 (float64 stays float64). It reads the grid through ``unbind`` (never by indexing one
+cell at a time), so that autograd's backward stays linear in the number of cells.
 
-It reads the grid through ``unbind`` (never by indexing one cell at a time), so that
-autograd's backward stays linear in the number of cells.
-
-For each batch ``b`` and channel ``d``, with ``n`` indexing the state, on a grid of variates
-``v = 0..V-1`` and time steps ``t = 0..T-1``, and ``p = period``::
+For each batch ``b``, channel ``d`` and state ``n``, on a grid of variates ``v = 0..V-1`` and
+time steps ``t = 0..T-1``, with ``p = period``::
 
     dt1[v,t] = softplus(delta_time[v,t] + delta_bias_time)   (no softplus unless asked)
     dt2[v,t] = softplus(delta_var[v,t] + delta_bias_var)
 
-    time state   h1[v,t] = exp(dt1[v,t] A_time) * h1[v,t-p] + dt1[v,t] B_time[v,t] u[v,t]
-                 y1[v,t] = <C_time[v,t], h1[v,t]>                   h1[v,t-p] = 0 for t < p
-    variate state
-                 h2[v,t] = exp(dt2[v,t] A_var) * h2[v-1,t]
-                           + dt2[v,t] B_var[v,t] (u[v,t] + coupling * y1[v-1,t])
-                 y2[v,t] = <C_var[v,t], h2[v,t]>                   h2[-1,t] = 0, y1[-1,t] = 0
-    out[v,t] = (y1[v,t] + y2[v,t] + D u[v,t]) * silu(z[v,t])
+    h1[v,t] = exp(dt1 A_time) h1[v,t-p] + dt1 A_var_to_time h2[v,t-1] + dt1 B_time[v,t] u[v,t]
+    h2[v,t] = exp(dt2 A_var)  h2[v-1,t] + dt2 A_time_to_var h1[v-1,t] + dt2 B_var[v,t] u[v,t]
+    y[v,t]  = <C_time[v,t], h1[v,t]> + <C_var[v,t], h2[v,t]>
+    out     = (y + D u) * silu(z)
 
-With ``reverse_variates=True`` the variate axis is scanned from ``V-1`` down to ``0``, so
-``v-1`` above reads ``v+1`` (and ``h2[V,t] = 0``). Missing optional inputs drop their term.
+(``dt1``, ``dt2`` at ``[v,t]`` throughout). ``h1`` is the time state, ``h2`` the variate
+state. The two off-diagonal terms are the first-order terms of the matrix exponential of the
+coupled continuous system ``[[A_time, A_var_to_time], [A_time_to_var, A_var]]`` (the paper's
+``A2`` and ``A3``), kept diagonal over the state like ``A``; either may be None (no term).
+States before the grid's edge are zero, except where ``initial_state = (time_state,
+var_state)`` gives them: ``h1[v, t-p] = time_state[v, t]`` for ``t < p`` and ``h2[v, -1] =
+var_state[v]``. Along variates the edge is always zero: ``h2[-1,t] = h1[-1,t] = 0``. With
+``reverse_variates=True`` the variate axis is scanned from ``V-1`` down to ``0``, so ``v-1``
+reads ``v+1`` (and the edge is ``v = V``). Missing optional inputs drop their term.
 
-The last states returned are, for the time axis, ``h1`` at steps ``T-p .. T-1`` of every
-variate ``[batch, dim, n_vars, period, state]`` (zeros where ``T-p+k < 0``), and for the
-variate axis, ``h2`` after the last scanned variate at every step ``[batch, dim, length,
-state]``.
+The last states returned continue the scan along time (a next grid whose ``initial_state``
+they are gives the same outputs as one longer grid): ``time_state`` ``[batch, dim, n_vars,
+period, state]``, ``h1`` at steps ``T-p .. T-1`` of every variate (from ``initial_state``, or
+zeros, where ``T-p+k < 0``), and ``var_state`` ``[batch, dim, n_vars, state]``, ``h2`` at the
+last step ``T-1`` of every variate.
 """
 
 from __future__ import annotations
@@ -63,6 +66,16 @@ def finish_output(y: torch.Tensor, inputs: Scan2DInputs) -> torch.Tensor:
     return y.to(inputs.u.dtype)
 
 
+def initial_states(inputs: Scan2DInputs, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(time_state [b, d, v, p, n], var_state [b, d, v, n])`` before the grid, zeros where
+    ``initial_state`` was not given."""
+    b, d, v, n = inputs.batch, inputs.dim, inputs.n_vars, inputs.state
+    if inputs.time_state0 is None:
+        zeros = inputs.u.new_zeros((), dtype=dtype)
+        return zeros.expand(b, d, v, inputs.period, n), zeros.expand(b, d, v, n)
+    return inputs.time_state0.to(dtype), inputs.var_state0.to(dtype)
+
+
 def selective_scan_2d_ref(
     inputs: Scan2DInputs,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -70,7 +83,7 @@ def selective_scan_2d_ref(
 
     Returns ``(out, (time_state, var_state))``: ``out`` ``[batch, dim, n_vars, length]`` in
     ``u``'s dtype; ``time_state`` ``[batch, dim, n_vars, period, state]`` and ``var_state``
-    ``[batch, dim, length, state]`` in the compute dtype.
+    ``[batch, dim, n_vars, state]`` in the compute dtype.
     """
     dtype = compute_dtype(inputs.u)
     n_vars, length, period = inputs.n_vars, inputs.length, inputs.period
@@ -80,37 +93,36 @@ def selective_scan_2d_ref(
     dt2 = cells(discretize(inputs.delta_var, inputs.delta_bias_var, inputs.delta_softplus,
                            dtype))
     A1, A2 = inputs.A_time.to(dtype), inputs.A_var.to(dtype)  # [d, n]
+    A12 = None if inputs.A_var_to_time is None else inputs.A_var_to_time.to(dtype)
+    A21 = None if inputs.A_time_to_var is None else inputs.A_time_to_var.to(dtype)
     B1, C1 = cells(inputs.B_time.to(dtype)), cells(inputs.C_time.to(dtype))  # [t][v] -> [b, n]
     B2, C2 = cells(inputs.B_var.to(dtype)), cells(inputs.C_var.to(dtype))
-    coupling = None if inputs.coupling is None else inputs.coupling.to(dtype)
+    time0, var0 = initial_states(inputs, dtype)
     zero_state = A1.new_zeros(inputs.batch, inputs.dim, inputs.state)
-    zero_out = A1.new_zeros(inputs.batch, inputs.dim)
     order = range(n_vars - 1, -1, -1) if inputs.reverse_variates else range(n_vars)
 
-    h1_history: list[list[torch.Tensor]] = [[] for _ in range(n_vars)]  # [v][t] -> [b, d, n]
+    # h1_history[v][k] is h1 at step k - p (the first p entries come from before the grid).
+    h1_history = [list(time0[:, :, v].unbind(2)) for v in range(n_vars)]  # [v][k] -> [b, d, n]
+    h2_column = list(var0.unbind(2))  # [v] -> [b, d, n]: h2 at the previous step
     y: list[list[torch.Tensor | None]] = [[None] * length for _ in range(n_vars)]
-    var_states = []
     for t in range(length):
-        h2, y1_prev = zero_state, zero_out
+        h1_prev_var, h2_prev_var = zero_state, zero_state  # the cell before, in scan order
         for v in order:
-            h1_prev = h1_history[v][t - period] if t >= period else zero_state
-            u_c, dt1_c, dt2_c = u[t][v], dt1[t][v], dt2[t][v]  # [b, d]
-            h1 = (torch.exp(dt1_c[..., None] * A1) * h1_prev
-                  + (dt1_c * u_c)[..., None] * B1[t][v][:, None])
+            u_c, dt1_c, dt2_c = u[t][v], dt1[t][v][..., None], dt2[t][v][..., None]  # [b, d, 1]
+            drive1 = u_c[..., None] * B1[t][v][:, None]  # [b, d, n]
+            if A12 is not None:
+                drive1 = drive1 + A12 * h2_column[v]
+            h1 = torch.exp(dt1_c * A1) * h1_history[v][t] + dt1_c * drive1
+            drive2 = u_c[..., None] * B2[t][v][:, None]
+            if A21 is not None:
+                drive2 = drive2 + A21 * h1_prev_var
+            h2 = torch.exp(dt2_c * A2) * h2_prev_var + dt2_c * drive2
             h1_history[v].append(h1)
-            y1 = (h1 * C1[t][v][:, None]).sum(-1)  # [b, d]
-            u2 = u_c if coupling is None else u_c + coupling * y1_prev
-            h2 = (torch.exp(dt2_c[..., None] * A2) * h2
-                  + (dt2_c * u2)[..., None] * B2[t][v][:, None])
-            y[v][t] = y1 + (h2 * C2[t][v][:, None]).sum(-1)
-            y1_prev = y1
-        var_states.append(h2)
+            h2_column[v] = h2
+            y[v][t] = (h1 * C1[t][v][:, None]).sum(-1) + (h2 * C2[t][v][:, None]).sum(-1)
+            h1_prev_var, h2_prev_var = h1, h2
 
     out = torch.stack([torch.stack(row, dim=-1) for row in y], dim=2)  # [b, d, v, t]
-    time_state = torch.stack(
-        [torch.stack([history[t] if t >= 0 else zero_state
-                      for t in range(length - period, length)], dim=2)
-         for history in h1_history],
-        dim=2,
-    )  # [b, d, v, p, n]
-    return finish_output(out, inputs), (time_state, torch.stack(var_states, dim=2))
+    time_state = torch.stack([torch.stack(history[-period:], dim=2) for history in h1_history],
+                             dim=2)  # [b, d, v, p, n]
+    return finish_output(out, inputs), (time_state, torch.stack(h2_column, dim=2))

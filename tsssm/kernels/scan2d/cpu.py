@@ -1,0 +1,193 @@
+"""Fused CPU 2-D selective scan: the C++ loop of ``csrc/cpu_scan2d.cpp`` behind autograd.
+
+The forward runs the whole recurrence of :mod:`.reference` (softplus, both decays, both
+couplings, read-outs, skip and gate) in one pass per ``(batch, channel)`` row, time outer and
+variates inner, keeping only the current column of states (``period`` columns of time states
+and one of variate states). The backward replays each row from checkpoints, one segment of
+columns at a time (scratch of ``segment x n_vars x state`` floats per thread), and walks it in
+reverse with the gradients of the time and variate states carried like the states themselves.
+Nothing of size ``[batch, dim, n_vars, length, state]`` is ever allocated.
+
+The library is built by ``pip install`` (setup.py, an optional extension) and loaded with
+ctypes; it needs no torch headers. Threads: ``torch.get_num_threads()``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+
+import torch
+
+from ._inputs import Scan2DInputs
+
+_INSTALL_HINT = (
+    "the compiled 2-D CPU kernel (tsssm.kernels.scan2d._cpu_scan2d) is not built; "
+    "reinstall with a C++ compiler present: pip install --force-reinstall --no-deps ."
+)
+
+_PTR, _I64 = ctypes.c_void_p, ctypes.c_int64
+_INPUT_NAMES = ("u", "delta_time", "delta_var", "A_time", "A_var", "A_var_to_time",
+                "A_time_to_var", "B_time", "C_time", "B_var", "C_var", "D", "z", "bias_time",
+                "bias_var", "time_state0", "var_state0")
+_SIZE_NAMES = ("batch", "dim", "n_vars", "length", "state", "period", "softplus", "reverse",
+               "threads", "segment")
+_GRAD_NAMES = ("dout", "dtime_state", "dvar_state", "du", "ddelta_time", "ddelta_var", "dz",
+               "dtime_state0", "dvar_state0", "dA_time", "dA_var", "dA_var_to_time",
+               "dA_time_to_var", "dD", "dbias_time", "dbias_var", "dB_time", "dC_time",
+               "dB_var", "dC_var")
+
+
+class _Args(ctypes.Structure):
+    """Mirrors ``Scan2DArgs`` of the C++ source."""
+
+    _fields_ = [(name, _PTR) for name in _INPUT_NAMES] + [(name, _I64) for name in _SIZE_NAMES]
+
+
+class _Grads(ctypes.Structure):
+    """Mirrors ``Scan2DGrads`` of the C++ source."""
+
+    _fields_ = [(name, _PTR) for name in _GRAD_NAMES]
+
+
+def _load_library() -> ctypes.CDLL | None:
+    spec = importlib.util.find_spec("tsssm.kernels.scan2d._cpu_scan2d")
+    if spec is None or spec.origin is None:
+        return None
+    lib = ctypes.CDLL(spec.origin)
+    lib.tsssm_scan2d_forward.argtypes = [ctypes.POINTER(_Args), _PTR, _PTR, _PTR]
+    lib.tsssm_scan2d_forward.restype = None
+    lib.tsssm_scan2d_backward.argtypes = [ctypes.POINTER(_Args), ctypes.POINTER(_Grads)]
+    lib.tsssm_scan2d_backward.restype = None
+    lib.tsssm_scan2d_backward_threads.argtypes = [_I64, _I64]
+    lib.tsssm_scan2d_backward_threads.restype = _I64
+    return lib
+
+
+_LIB = _load_library()
+
+# Time steps per segment of the backward's replay; 0 lets the kernel pick a cache-sized
+# segment. Tests set it small to exercise several segments on small grids.
+BACKWARD_SEGMENT_STEPS = 0
+
+
+def unavailable_reason(device: torch.device) -> str | None:
+    """None when the fused kernel can run on ``device``, else why not and what to do."""
+    if device.type != "cpu":
+        return f"the fused 2-D CPU kernel runs on CPU tensors only (got {device.type})."
+    if _LIB is None:
+        return _INSTALL_HINT
+    return None
+
+
+def _ptr(x: torch.Tensor | None) -> int | None:
+    return None if x is None else x.data_ptr()
+
+
+def _args(tensors: tuple[torch.Tensor | None, ...], softplus: bool, period: int,
+          reverse: bool, threads: int) -> _Args:
+    u, A_time = tensors[0], tensors[3]
+    batch, dim, length, n_vars = u.shape
+    return _Args(*map(_ptr, tensors), batch, dim, n_vars, length, A_time.shape[1], period,
+                 int(softplus), int(reverse), threads, BACKWARD_SEGMENT_STEPS)
+
+
+class _FusedScan2D(torch.autograd.Function):
+    """Autograd wrapper; float32 contiguous inputs in the order of ``_INPUT_NAMES``, time-major:
+    grids ``[batch, dim, length, n_vars]``, B and C ``[batch, length, n_vars, state]``."""
+
+    @staticmethod
+    def forward(ctx, *args):
+        *tensors, softplus, period, reverse = args
+        u = tensors[0]
+        batch, dim, _, n_vars = u.shape
+        state = tensors[3].shape[1]
+        out = torch.empty_like(u)
+        time_last = u.new_empty(batch, dim, n_vars, period, state)
+        var_last = u.new_empty(batch, dim, n_vars, state)
+        a = _args(tuple(tensors), softplus, period, reverse, torch.get_num_threads())
+        _LIB.tsssm_scan2d_forward(ctypes.byref(a), out.data_ptr(), time_last.data_ptr(),
+                                  var_last.data_ptr())
+        ctx.save_for_backward(*tensors)
+        ctx.flags = (softplus, period, reverse)
+        return out, time_last, var_last
+
+    @staticmethod
+    def backward(ctx, dout, dtime_last, dvar_last):
+        tensors = ctx.saved_tensors
+        softplus, period, reverse = ctx.flags
+        u, A_time = tensors[0], tensors[3]
+        named = dict(zip(_INPUT_NAMES, tensors, strict=True))
+        threads = _LIB.tsssm_scan2d_backward_threads(u.shape[0], torch.get_num_threads())
+
+        def like(name: str) -> torch.Tensor | None:
+            x = named[name]
+            return None if x is None else torch.empty_like(x)
+
+        def partial(name: str) -> torch.Tensor | None:
+            # Per-thread partial sums of a [dim, ...] parameter, added up below in order.
+            x = named[name]
+            return None if x is None else x.new_zeros(threads, *x.shape)
+
+        grads = {
+            "dout": dout.contiguous() if dout is not None else torch.zeros_like(u),
+            "dtime_state": None if dtime_last is None else dtime_last.contiguous(),
+            "dvar_state": None if dvar_last is None else dvar_last.contiguous(),
+            "du": torch.empty_like(u), "ddelta_time": torch.empty_like(u),
+            "ddelta_var": torch.empty_like(u), "dz": like("z"),
+            "dtime_state0": like("time_state0"), "dvar_state0": like("var_state0"),
+            **{f"d{name}": partial(name) for name in ("A_time", "A_var", "A_var_to_time",
+                                                      "A_time_to_var", "D")},
+            "dbias_time": partial("bias_time"), "dbias_var": partial("bias_var"),
+            **{f"d{name}": torch.zeros_like(named[name])
+               for name in ("B_time", "C_time", "B_var", "C_var")},
+        }
+        a = _args(tensors, softplus, period, reverse, threads)
+        g = _Grads(*(_ptr(grads[name]) for name in _GRAD_NAMES))
+        _LIB.tsssm_scan2d_backward(ctypes.byref(a), ctypes.byref(g))
+        del A_time
+
+        def total(name: str) -> torch.Tensor | None:
+            x = grads[name]
+            return None if x is None else x.sum(0)
+
+        return (
+            grads["du"], grads["ddelta_time"], grads["ddelta_var"], total("dA_time"),
+            total("dA_var"), total("dA_var_to_time"), total("dA_time_to_var"),
+            grads["dB_time"], grads["dC_time"], grads["dB_var"], grads["dC_var"], total("dD"),
+            grads["dz"], total("dbias_time"), total("dbias_var"), grads["dtime_state0"],
+            grads["dvar_state0"], None, None, None,
+        )
+
+
+def selective_scan_2d_cpu(
+    inputs: Scan2DInputs,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Fused CPU 2-D selective scan; same contract as :func:`reference.selective_scan_2d_ref`.
+
+    Inputs of any floating dtype are computed in float32; ``out`` comes back in ``u``'s dtype
+    and the last states in float32.
+    """
+    if _LIB is None:
+        raise RuntimeError(_INSTALL_HINT)
+
+    def f32(x: torch.Tensor | None) -> torch.Tensor | None:
+        # Differentiable cast: autograd returns each gradient in its input's dtype.
+        return None if x is None else x.to(torch.float32).contiguous()
+
+    # Time-major layouts: a column of the grid is contiguous for the kernel's sweep.
+    def grid(x: torch.Tensor | None) -> torch.Tensor | None:  # [b, d, v, t] -> [b, d, t, v]
+        return None if x is None else f32(x.transpose(2, 3))
+
+    def state_last(x: torch.Tensor) -> torch.Tensor:  # [b, n, v, t] -> [b, t, v, n]
+        return f32(x.permute(0, 3, 2, 1))
+
+    out, time_last, var_last = _FusedScan2D.apply(
+        grid(inputs.u), grid(inputs.delta_time), grid(inputs.delta_var), f32(inputs.A_time),
+        f32(inputs.A_var), f32(inputs.A_var_to_time), f32(inputs.A_time_to_var),
+        state_last(inputs.B_time), state_last(inputs.C_time), state_last(inputs.B_var),
+        state_last(inputs.C_var), f32(inputs.D), grid(inputs.z), f32(inputs.delta_bias_time),
+        f32(inputs.delta_bias_var), f32(inputs.time_state0), f32(inputs.var_state0),
+        inputs.delta_softplus, inputs.period, inputs.reverse_variates,
+    )
+    return out.transpose(2, 3).to(inputs.u.dtype), (time_last, var_last)
