@@ -13,7 +13,8 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test bench bench-quick lint clean
 
-$(VENV)/.installed: pyproject.toml setup.py tsssm/kernels/selective_scan/csrc/cpu_scan.cpp
+$(VENV)/.installed: pyproject.toml setup.py tsssm/kernels/selective_scan/csrc/cpu_scan.cpp \
+		tsssm/kernels/scan2d/csrc/cpu_scan2d.cpp
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is named in the same command as the package, so pip never resolves another build.
@@ -36,4 +37,4 @@ test: lint
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) build *.egg-info tsssm/kernels/selective_scan/_cpu_scan*.so
+	rm -rf $(VENV) build *.egg-info tsssm/kernels/*/_cpu_scan*.so

@@ -14,7 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from tsssm.estimators import ChimeraAnomalyDetector, ChimeraClassifier, ChimeraForecaster
 from tsssm.models import Chimera, ChimeraAnomaly, ChimeraForClassification
 
-TINY = {"d_model": 4, "d_state": 2, "d_ff": 8, "n_layers": 1, "season_period": 2}
+TINY = {"d_model": 4, "d_state": 2, "d_ff": 8, "n_layers": 1, "season_period": 1}
 
 
 @parametrize_with_checks([ChimeraClassifier(model_options=TINY, max_epochs=2, batch_size=16,
