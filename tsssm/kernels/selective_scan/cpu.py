@@ -36,10 +36,14 @@ def _load_library() -> ctypes.CDLL | None:
     ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     # batch dim length state groups, softplus reverse isa threads
     shape_args = [i64] * 5 + [i32] * 4
-    lib.tsssm_scan_forward.argtypes = [ptr] * 9 + shape_args + [ptr] * 2
+    # ... segment, then out, last, checkpoints
+    lib.tsssm_scan_forward.argtypes = [ptr] * 9 + shape_args + [i64] + [ptr] * 3
     lib.tsssm_scan_forward.restype = None
-    lib.tsssm_scan_backward.argtypes = [ptr] * 9 + shape_args + [i64] + [ptr] * 11
+    # ... segment, then checkpoints and the gradients
+    lib.tsssm_scan_backward.argtypes = [ptr] * 9 + shape_args + [i64] + [ptr] * 12
     lib.tsssm_scan_backward.restype = None
+    lib.tsssm_scan_segments.argtypes = [i64, i64, i32, i64]
+    lib.tsssm_scan_segments.restype = i64
     lib.tsssm_scan_threads.argtypes = [i64] * 5 + [i32] * 2
     lib.tsssm_scan_threads.restype = i32
     lib.tsssm_scan_isa_name.argtypes = [i32]
@@ -51,8 +55,9 @@ def _load_library() -> ctypes.CDLL | None:
 
 _LIB = _load_library()
 
-# Steps per segment of the backward's replay; 0 lets the kernel pick a cache-sized segment.
-# Tests set it small to exercise several segments on short sequences.
+# Steps per segment of the backward's replay (the forward saves the state entering each
+# segment); 0 lets the kernel pick a cache-sized segment. Tests set it small to exercise
+# several segments on short sequences.
 BACKWARD_SEGMENT_STEPS = 0
 
 # The kernel's instruction sets, by the number the library knows them by.
@@ -113,19 +118,23 @@ class _FusedScan(torch.autograd.Function):
         threads = _threads(batch, dim, length, state, groups, isa_code)
         out = torch.empty_like(u)
         last = u.new_empty(batch, dim, state)
+        checkpoints = None
+        if any(ctx.needs_input_grad):
+            segments = _LIB.tsssm_scan_segments(length, state, isa_code, BACKWARD_SEGMENT_STEPS)
+            checkpoints = u.new_empty(batch, dim, segments, state)
         _LIB.tsssm_scan_forward(
             *map(_ptr, (u, delta, A, B, C, D, z, delta_bias, h0)),
             batch, dim, length, state, groups, int(softplus), int(reverse), isa_code, threads,
-            out.data_ptr(), last.data_ptr(),
+            BACKWARD_SEGMENT_STEPS, out.data_ptr(), last.data_ptr(), _ptr(checkpoints),
         )
-        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, h0)
-        ctx.flags = (softplus, reverse, isa_code)
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, h0, checkpoints)
+        ctx.flags = (softplus, reverse, isa_code, BACKWARD_SEGMENT_STEPS)
         return out, last
 
     @staticmethod
     def backward(ctx, dout, dlast):
-        u, delta, A, B, C, D, z, delta_bias, h0 = ctx.saved_tensors
-        softplus, reverse, isa_code = ctx.flags
+        u, delta, A, B, C, D, z, delta_bias, h0, checkpoints = ctx.saved_tensors
+        softplus, reverse, isa_code, segment = ctx.flags
         batch, dim, length = u.shape
         groups, state = B.shape[1], A.shape[1]
         threads = _threads(batch, dim, length, state, groups, isa_code)
@@ -143,7 +152,7 @@ class _FusedScan(torch.autograd.Function):
         _LIB.tsssm_scan_backward(
             *map(_ptr, (u, delta, A, B, C, D, z, delta_bias, h0)),
             batch, dim, length, state, groups, int(softplus), int(reverse), isa_code, threads,
-            BACKWARD_SEGMENT_STEPS,
+            segment, checkpoints.data_ptr(),
             *map(_ptr, (dout, dlast, du, ddelta, dz, dh0, dA, dD, dbias, dB, dC)),
         )
         return (

@@ -356,6 +356,9 @@ struct ScanArgs {
   int64_t batch, dim, length, state, groups;
   int softplus, reverse;
   int64_t segment;  // backward segment length in steps; 0 picks a cache-sized one
+  // [batch, dim, segments, state]: the state entering each backward segment, written by the
+  // forward (null when no backward follows) and read by the backward.
+  float* checkpoints;
 };
 
 struct GradArgs {
@@ -392,12 +395,28 @@ Tile tile_at(const ScanArgs& a, int64_t index) {
   return {b, g, g * channels + j * W, static_cast<int>(std::min<int64_t>(W, channels - j * W))};
 }
 
-// Time range [t0, t0 + nt) of chunk k of `size` steps, chunks counted in processing order
-// (from the end of the sequence when reverse).
-inline void chunk_range(const ScanArgs& a, int64_t k, int64_t size, int64_t* t0, int64_t* nt) {
-  const int64_t L = a.length, first = k * size, last = std::min(L, first + size);
-  *t0 = a.reverse ? L - last : first;
-  *nt = last - first;
+// Time range [t0, t0 + nt) of processing steps [s0, s1) (which run backwards in time when
+// reverse).
+inline void time_range(const ScanArgs& a, int64_t s0, int64_t s1, int64_t* t0, int64_t* nt) {
+  *t0 = a.reverse ? a.length - s1 : s0;
+  *nt = s1 - s0;
+}
+
+// The backward keeps the states of one segment of steps at a time, replayed from the state
+// the forward saved at the segment's start, so its scratch stays cache-sized however long
+// the row is.
+constexpr int64_t kSegmentFloats = 1 << 16;  // states + decays + the two sums: 256 KiB
+
+// Steps per backward segment: a.segment, or (0) a cache-sized number for this state size and
+// vector width.
+inline int64_t segment_steps(const ScanArgs& a, int W) {
+  const int64_t fit = std::max<int64_t>(1, kSegmentFloats / (4 * a.state * W));
+  return std::min<int64_t>(a.length, a.segment > 0 ? a.segment : fit);
+}
+
+inline int64_t segment_count(const ScanArgs& a, int W) {
+  const int64_t seg = segment_steps(a, W);
+  return (a.length + seg - 1) / seg;
 }
 
 // Step sizes dt = softplus(delta + bias) (or delta + bias) of a chunk, in place over the raw
@@ -483,6 +502,7 @@ template <int W, int NS>
 TSSSM_INLINE void forward_tiles(const ScanArgs& a, int64_t tile_begin, int64_t tile_end,
                                 float* out, float* last) {
   const int64_t N = a.state, L = a.length, T = std::min(kForwardChunk, L);
+  const int64_t seg = segment_steps(a, W), n_seg = segment_count(a, W);
   const int64_t blocks = (N + W - 1) / W;  // vectors per step of B and C
   ScratchLayout<W> layout;
   const size_t o_dt = layout.take(T), o_u = layout.take(T), o_y = layout.take(T);
@@ -499,9 +519,15 @@ TSSSM_INLINE void forward_tiles(const ScanArgs& a, int64_t tile_begin, int64_t t
     const vf<W> Dv = channel_vector<W>(a.D, tl, 0.0f);
     load_decay_rates<W>(a, tl, A2, nullptr);
     load_initial_state<W>(a, tl, h);
-    for (int64_t k = 0; k * T < L; ++k) {
+    // Chunks of T steps that end where backward segments do.
+    for (int64_t s0 = 0, s1; s0 < L; s0 = s1) {
+      s1 = std::min({L, s0 + T, (s0 / seg + 1) * seg});
+      if (a.checkpoints && s0 % seg == 0)
+        for (int64_t n = 0; n < N; ++n)
+          for (int c = 0; c < tl.w; ++c)
+            a.checkpoints[((tl.b * a.dim + tl.d0 + c) * n_seg + s0 / seg) * N + n] = h[n][c];
       int64_t t0, nt;
-      chunk_range(a, k, T, &t0, &nt);
+      time_range(a, s0, s1, &t0, &nt);
       load_tile<W>(a.delta + row0, L, tl.w, t0, nt, dt);
       step_sizes<W>(a, bias, nt, dt, nullptr);
       load_tile<W>(a.u + row0, L, tl.w, t0, nt, u);
@@ -523,10 +549,6 @@ TSSSM_INLINE void forward_tiles(const ScanArgs& a, int64_t tile_begin, int64_t t
   }
 }
 
-// The backward keeps the states of one segment of steps at a time (recomputed from the state
-// saved at the segment's start), so its scratch stays cache-sized however long the row is.
-constexpr int64_t kSegmentFloats = 1 << 16;  // states + decays + the two sums: 256 KiB
-
 // Adds the lane sums of v[j] (j < count) to dst[(j % N) * L + j / N]; v is overwritten.
 template <int W>
 TSSSM_INLINE void add_channel_sums(vf<W>* v, int64_t count, int64_t N, int64_t L, float* dst) {
@@ -543,9 +565,7 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
                                  int64_t tile_begin, int64_t tile_end) {
   const int64_t N = NS > 0 ? NS : a.state, L = a.length, Dm = a.dim;
   const int64_t bc_slice = a.batch * a.groups * N * L;
-  const int64_t seg_default = std::max<int64_t>(1, kSegmentFloats / (4 * N * W));
-  const int64_t seg = std::min<int64_t>(L, a.segment > 0 ? a.segment : seg_default);
-  const int64_t n_seg = (L + seg - 1) / seg;
+  const int64_t seg = segment_steps(a, W), n_seg = segment_count(a, W);
   const int64_t sums = (seg * N + W - 1) / W * W;  // per-step sums, padded to whole blocks
   const int64_t blocks = (N + W - 1) / W, NP = blocks * W;
   ScratchLayout<W> layout;
@@ -554,14 +574,14 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
   const size_t o_dy = layout.take(seg), o_du = layout.take(seg), o_y = layout.take(seg);
   const size_t o_z = layout.take(seg), o_states = layout.take(seg * N);
   const size_t o_decays = layout.take(seg * N), o_sB = layout.take(sums);
-  const size_t o_sC = layout.take(sums), o_start = layout.take(n_seg * N);
+  const size_t o_sC = layout.take(sums), o_start = layout.take(N);
   const size_t o_A2 = layout.take(N), o_A = layout.take(N), o_h = layout.take(N);
   const size_t o_g = layout.take(N), o_dA = layout.take(N);
   vf<W>* base = reinterpret_cast<vf<W>*>(thread_scratch(layout.floats));
   vf<W>*dt = base + o_dt / W, *slope = base + o_slope / W, *u = base + o_u / W;
   vf<W>*dy = base + o_dy / W, *du = base + o_du / W, *y = base + o_y / W, *z = base + o_z / W;
   vf<W>*states = base + o_states / W, *decays = base + o_decays / W;
-  vf<W>*sumB = base + o_sB / W, *sumC = base + o_sC / W, *seg_start = base + o_start / W;
+  vf<W>*sumB = base + o_sB / W, *sumC = base + o_sC / W, *start = base + o_start / W;
   vf<W>*A2 = base + o_A2 / W, *A = base + o_A / W, *h = base + o_h / W, *g = base + o_g / W;
   vf<W>* dA = base + o_dA / W;
   float* Bc = reinterpret_cast<float*>(base + o_B / W);
@@ -573,22 +593,6 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
     const vf<W> bias = channel_vector<W>(a.delta_bias, tl, 0.0f);
     const vf<W> Dv = channel_vector<W>(a.D, tl, 0.0f);
     load_decay_rates<W>(a, tl, A2, A);
-    load_initial_state<W>(a, tl, h);
-
-    // Replay the forward pass, saving the state entering each segment (with one segment the
-    // walk below replays it anyway).
-    for (int64_t k = 0; k < n_seg; ++k) {
-      for (int64_t n = 0; n < N; ++n) seg_start[k * N + n] = h[n];
-      if (n_seg == 1) break;
-      int64_t t0, nt;
-      chunk_range(a, k, seg, &t0, &nt);
-      load_tile<W>(a.delta + row0, L, tl.w, t0, nt, dt);
-      step_sizes<W>(a, bias, nt, dt, nullptr);
-      load_tile<W>(a.u + row0, L, tl.w, t0, nt, u);
-      load_steps<W>(a.B + bg, N, L, t0, nt, reinterpret_cast<vf<W>*>(Bc));
-      tile_recurrence<W, NS, false>(a, nt, dt, u, Bc, nullptr, A2, h, nullptr, nullptr,
-                                    nullptr);
-    }
 
     // g is the gradient of the state after the current step.
     for (int64_t n = 0; n < N; ++n) {
@@ -599,13 +603,17 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
     vf<W> dD_acc{}, dbias_acc{};
     for (int64_t k = n_seg - 1; k >= 0; --k) {
       int64_t t0, nt;
-      chunk_range(a, k, seg, &t0, &nt);
+      time_range(a, k * seg, std::min(L, (k + 1) * seg), &t0, &nt);
       load_tile<W>(a.delta + row0, L, tl.w, t0, nt, dt);
       step_sizes<W>(a, bias, nt, dt, slope);
       load_tile<W>(a.u + row0, L, tl.w, t0, nt, u);
       load_steps<W>(a.B + bg, N, L, t0, nt, reinterpret_cast<vf<W>*>(Bc));
       load_steps<W>(a.C + bg, N, L, t0, nt, reinterpret_cast<vf<W>*>(Cc));
-      for (int64_t n = 0; n < N; ++n) h[n] = seg_start[k * N + n];
+      for (int64_t n = 0; n < N; ++n) {
+        start[n] = gather_lanes<W>(a.checkpoints + ((tl.b * Dm + tl.d0) * n_seg + k) * N + n,
+                                   n_seg * N, tl.w);
+        h[n] = start[n];
+      }
       tile_recurrence<W, NS, true>(a, nt, dt, u, Bc, Cc, A2, h, y, states, decays);
 
       // Through the gate and the skip: dy is the gradient of <C_t, h_t>.
@@ -625,30 +633,38 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
         dD_acc += dy[i] * u[i];
       }
 
-      // Walk the segment backwards in processing order.
+      // Walk the segment backwards in processing order, with g (and dA) in registers for a
+      // fixed state size.
+      vf<W> gbuf[NS > 0 ? NS : 1], dAbuf[NS > 0 ? NS : 1];
+      vf<W>* gw = NS > 0 ? gbuf : g;
+      vf<W>* dAw = NS > 0 ? dAbuf : dA;
+      if (NS > 0)
+        for (int64_t n = 0; n < N; ++n) gw[n] = g[n], dAw[n] = dA[n];
       for (int64_t k2 = nt - 1; k2 >= 0; --k2) {
         const int64_t i = a.reverse ? nt - 1 - k2 : k2;
         const int64_t i_prev = a.reverse ? i + 1 : i - 1;
         const vf<W>* h_now = states + i * N;
-        const vf<W>* h_prev = k2 > 0 ? states + i_prev * N : seg_start + k * N;
+        const vf<W>* h_prev = k2 > 0 ? states + i_prev * N : start;
         const vf<W>* decay = decays + i * N;
         const vf<W> dyt = dy[i], dtt = dt[i], drive = dt[i] * u[i];
         vf<W> ddt{}, dBu{};
 #pragma GCC unroll 16
         for (int64_t n = 0; n < N; ++n) {
-          const vf<W> gn = g[n] + dyt * Cc[i * NP + n];
+          const vf<W> gn = gw[n] + dyt * Cc[i * NP + n];
           sumC[i * N + n] = dyt * h_now[n];
           const vf<W> ddecay = gn * h_prev[n] * decay[n];  // gradient of (dt * A)
           ddt += ddecay * A[n];
-          dA[n] += ddecay * dtt;
+          dAw[n] += ddecay * dtt;
           sumB[i * N + n] = gn * drive;
           dBu += gn * Bc[i * NP + n];
-          g[n] = gn * decay[n];
+          gw[n] = gn * decay[n];
         }
         du[i] += dBu * dtt;
         dt[i] = (ddt + dBu * u[i]) * slope[i];  // dt now holds ddelta
         dbias_acc += dt[i];
       }
+      if (NS > 0)
+        for (int64_t n = 0; n < N; ++n) g[n] = gw[n], dA[n] = dAw[n];
       add_channel_sums<W>(sumB, nt * N, N, L, gr.dB + thread * bc_slice + bg + t0);
       add_channel_sums<W>(sumC, nt * N, N, L, gr.dC + thread * bc_slice + bg + t0);
       store_tile<W>(du, L, tl.w, t0, nt, gr.du + row0);
@@ -825,6 +841,13 @@ const char* tsssm_scan_isa_name(int isa) { return kIsaNames[resolve_isa(isa)]; }
 // Whether this CPU can run instruction set `isa`.
 int tsssm_scan_isa_supported(int isa) { return isa >= 0 && isa <= kAvx512 && isa_supported(isa); }
 
+// Segments of the backward: the forward's `checkpoints` are [batch, dim, segments, state].
+int64_t tsssm_scan_segments(int64_t length, int64_t state, int isa, int64_t segment) {
+  ScanArgs a{};
+  a.length = length, a.state = state, a.segment = segment;
+  return segment_count(a, isa_width(resolve_isa(isa)));
+}
+
 // Number of threads (and of the backward's partial-sum slices) a call with these sizes uses.
 int tsssm_scan_threads(int64_t batch, int64_t dim, int64_t length, int64_t state,
                        int64_t groups, int isa, int threads) {
@@ -837,9 +860,10 @@ void tsssm_scan_forward(const float* u, const float* delta, const float* A, cons
                         const float* C, const float* D, const float* z, const float* delta_bias,
                         const float* h0, int64_t batch, int64_t dim, int64_t length,
                         int64_t state, int64_t groups, int softplus, int reverse, int isa,
-                        int threads, float* out, float* last) {
-  const ScanArgs a{u, delta, A, B, C, D, z, delta_bias, h0,
-                   batch, dim, length, state, groups, softplus, reverse, 0};
+                        int threads, int64_t segment, float* out, float* last,
+                        float* checkpoints) {
+  const ScanArgs a{u,     delta, A,     B,      C,        D,       z,       delta_bias, h0,
+                   batch, dim,   length, state, groups,   softplus, reverse, segment,   checkpoints};
   isa = resolve_isa(isa);
   threads = thread_count(a, isa, threads);
   for_state_size(state, [&](auto ns) {
@@ -858,11 +882,12 @@ void tsssm_scan_backward(const float* u, const float* delta, const float* A, con
                          const float* C, const float* D, const float* z,
                          const float* delta_bias, const float* h0, int64_t batch, int64_t dim,
                          int64_t length, int64_t state, int64_t groups, int softplus,
-                         int reverse, int isa, int threads, int64_t segment, const float* dout,
-                         const float* dlast, float* du, float* ddelta, float* dz, float* dh0,
-                         float* dA, float* dD, float* dbias, float* dB, float* dC) {
-  const ScanArgs a{u, delta, A, B, C, D, z, delta_bias, h0,
-                   batch, dim, length, state, groups, softplus, reverse, segment};
+                         int reverse, int isa, int threads, int64_t segment,
+                         float* checkpoints, const float* dout, const float* dlast, float* du,
+                         float* ddelta, float* dz, float* dh0, float* dA, float* dD,
+                         float* dbias, float* dB, float* dC) {
+  const ScanArgs a{u,     delta, A,     B,      C,        D,       z,       delta_bias, h0,
+                   batch, dim,   length, state, groups,   softplus, reverse, segment,   checkpoints};
   const GradArgs gr{dout, dlast, du, ddelta, dz, dh0, dA, dD, dbias, dB, dC};
   isa = resolve_isa(isa);
   threads = thread_count(a, isa, threads);
