@@ -280,6 +280,30 @@ TSSSM_INLINE void load_steps(const float* bc, int64_t N, int64_t L, int64_t t0, 
                  dst + q, blocks);
 }
 
+// The inverse of load_steps, adding: bc[n * L + t0 + i] += src[i * NP + n] for n < N.
+template <int W>
+TSSSM_INLINE void add_steps(const vf<W>* src, int64_t N, int64_t L, int64_t t0, int64_t nt,
+                            float* bc) {
+  const int64_t blocks = (N + W - 1) / W;
+  for (int64_t q = 0; q < blocks; ++q) {
+    const int w = static_cast<int>(std::min<int64_t>(W, N - q * W));
+    float* rows = bc + q * W * L + t0;
+    for (int64_t i0 = 0; i0 < nt; i0 += W) {
+      const int64_t m = std::min<int64_t>(W, nt - i0);
+      vf<W> block[W];
+#pragma GCC unroll 16
+      for (int j = 0; j < W; ++j) block[j] = j < m ? src[(i0 + j) * blocks + q] : vf<W>{};
+      transpose<W>(block);
+#pragma GCC unroll 16
+      for (int c = 0; c < W; ++c) {
+        if (c >= w) continue;
+        float* row = rows + c * L + i0;
+        store_floats<W>(load_floats<W>(row, m) + block[c], row, m);
+      }
+    }
+  }
+}
+
 // The inverse of load_tile: rows[c * L + t0 + i] = src[i] (lane c) for i < nt, c < w.
 template <int W>
 TSSSM_INLINE void store_tile(const vf<W>* src, int64_t L, int w, int64_t t0, int64_t nt,
@@ -433,9 +457,8 @@ TSSSM_INLINE void step_sizes(const ScanArgs& a, vf<W> bias, int64_t nt, vf<W>* x
 
 // The recurrence over one chunk [t0, t0 + nt) in processing order, from state h (updated in
 // place). NS > 0 fixes the state size at compile time so that the state stays in registers.
-// B and C come step-major from load_steps (Bc, Cc; Cc is read only when y is given). Writes
-// y_t = <C_t, h_t> to y[i] when y is given; with kKeep also every state and decay to
-// states/decays[i * N + n] (i = t - t0).
+// B and C come step-major from load_steps. Writes y_t = <C_t, h_t> to y[i]; with kKeep also
+// every state and decay to states/decays[i * N + n] (i = t - t0).
 template <int W, int NS, bool kKeep>
 TSSSM_INLINE void tile_recurrence(const ScanArgs& a, int64_t nt, const vf<W>* dt,
                                   const vf<W>* u, const float* Bc, const float* Cc,
@@ -458,7 +481,6 @@ TSSSM_INLINE void tile_recurrence(const ScanArgs& a, int64_t nt, const vf<W>* dt
     for (int64_t n = 0; n < N; ++n) {
       const vf<W> decay = exp2v<W>(dti * A2[n]);
       h[n] = decay * h[n] + drive * Bt[n];
-      if (!y) continue;
       if (n % 2 == 0)
         acc0 += Ct[n] * h[n];
       else
@@ -468,7 +490,7 @@ TSSSM_INLINE void tile_recurrence(const ScanArgs& a, int64_t nt, const vf<W>* dt
         decays[i * N + n] = decay;
       }
     }
-    if (y) y[i] = acc0 + acc1;
+    y[i] = acc0 + acc1;
   }
   if (NS > 0)
     for (int64_t n = 0; n < N; ++n) h_io[n] = h[n];
@@ -549,15 +571,18 @@ TSSSM_INLINE void forward_tiles(const ScanArgs& a, int64_t tile_begin, int64_t t
   }
 }
 
-// Adds the lane sums of v[j] (j < count) to dst[(j % N) * L + j / N]; v is overwritten.
+// Sums over the tile's channels: for v[i * NP + n], i < nt and n < N (the padding n >= N is
+// zeroed here), bc[n * L + t0 + i] += the sum of the lanes of v[i * NP + n]. v is
+// overwritten: its block of W vectors starting at i * NP + q * W becomes their W sums.
 template <int W>
-TSSSM_INLINE void add_channel_sums(vf<W>* v, int64_t count, int64_t N, int64_t L, float* dst) {
-  for (int64_t j0 = 0; j0 < count; j0 += W) {
-    const int64_t m = std::min<int64_t>(W, count - j0);
-    for (int64_t j = m; j < W; ++j) v[j0 + j] = vf<W>{};  // scratch has room for the padding
-    const vf<W> sums = lane_sums<W>(v + j0);
-    for (int64_t j = 0; j < m; ++j) dst[((j0 + j) % N) * L + (j0 + j) / N] += sums[j];
+TSSSM_INLINE void add_channel_sums(vf<W>* v, int64_t nt, int64_t N, int64_t L, int64_t t0,
+                                   float* bc) {
+  const int64_t blocks = (N + W - 1) / W, NP = blocks * W;
+  for (int64_t i = 0; i < nt; ++i) {
+    for (int64_t n = N; n < NP; ++n) v[i * NP + n] = vf<W>{};
+    for (int64_t q = 0; q < blocks; ++q) v[i * blocks + q] = lane_sums<W>(v + i * NP + q * W);
   }
+  add_steps<W>(v, N, L, t0, nt, bc);
 }
 
 template <int W, int NS>
@@ -566,8 +591,8 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
   const int64_t N = NS > 0 ? NS : a.state, L = a.length, Dm = a.dim;
   const int64_t bc_slice = a.batch * a.groups * N * L;
   const int64_t seg = segment_steps(a, W), n_seg = segment_count(a, W);
-  const int64_t sums = (seg * N + W - 1) / W * W;  // per-step sums, padded to whole blocks
   const int64_t blocks = (N + W - 1) / W, NP = blocks * W;
+  const int64_t sums = seg * NP;  // per-step vectors to sum over channels, padded
   ScratchLayout<W> layout;
   const size_t o_B = layout.take(seg * blocks), o_C = layout.take(seg * blocks);
   const size_t o_dt = layout.take(seg), o_slope = layout.take(seg), o_u = layout.take(seg);
@@ -651,11 +676,11 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
 #pragma GCC unroll 16
         for (int64_t n = 0; n < N; ++n) {
           const vf<W> gn = gw[n] + dyt * Cc[i * NP + n];
-          sumC[i * N + n] = dyt * h_now[n];
+          sumC[i * NP + n] = dyt * h_now[n];
           const vf<W> ddecay = gn * h_prev[n] * decay[n];  // gradient of (dt * A)
           ddt += ddecay * A[n];
           dAw[n] += ddecay * dtt;
-          sumB[i * N + n] = gn * drive;
+          sumB[i * NP + n] = gn * drive;
           dBu += gn * Bc[i * NP + n];
           gw[n] = gn * decay[n];
         }
@@ -665,8 +690,8 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
       }
       if (NS > 0)
         for (int64_t n = 0; n < N; ++n) g[n] = gw[n], dA[n] = dAw[n];
-      add_channel_sums<W>(sumB, nt * N, N, L, gr.dB + thread * bc_slice + bg + t0);
-      add_channel_sums<W>(sumC, nt * N, N, L, gr.dC + thread * bc_slice + bg + t0);
+      add_channel_sums<W>(sumB, nt, N, L, t0, gr.dB + thread * bc_slice + bg);
+      add_channel_sums<W>(sumC, nt, N, L, t0, gr.dC + thread * bc_slice + bg);
       store_tile<W>(du, L, tl.w, t0, nt, gr.du + row0);
       store_tile<W>(dt, L, tl.w, t0, nt, gr.ddelta + row0);
     }
