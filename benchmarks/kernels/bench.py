@@ -74,6 +74,8 @@ SCALING_BATCH, SCALING_DIM, SCALING_STATE = 1, 64, 16
 # float32 elements of the exp-throughput tensor: on the CPU 1 MiB in and 1 MiB out, which
 # stay in a core's L2 cache; on a GPU enough to hide the launch overhead (memory-bound there).
 EXP_ELEMENTS = {"cpu": 1 << 18, "cuda": 1 << 26}
+# Side of the square float32 matrices of the FMA probe: three of them (768 KiB) stay in L2.
+FMA_SIDE = 256
 PROBE_SECONDS = 0.1  # each ceiling probe repeats its operation for about this long
 # Peak memory of forward+backward in [batch, length, dim, state] float32 tensors, for the
 # methods whose memory grows with it (pscan at its padded length); measured at 32x256x512x16
@@ -321,6 +323,8 @@ class CeilingProbes:
     - ``exp``: ``torch.exp`` of a cache-resident float32 tensor with the benchmark's threads;
       on the CPU also with one thread. A CPU kernel with one ``exp`` per state update cannot
       update states faster than ``threads`` x the one-thread rate.
+    - ``fma`` (CPU only): a one-thread float32 matrix product of cache-resident matrices,
+      the rate at which this CPU's vector unit does multiply-adds (``FMA_SIDE**3`` a call).
     - ``copy``: ``COPY_BYTES`` copied into another tensor (read + write), beyond the caches.
 
     Each probe returns seconds per call; :meth:`rates` turns samples into elements/s and
@@ -333,6 +337,8 @@ class CeilingProbes:
         self.target = torch.empty_like(self.source)
         self.big = torch.rand(COPY_BYTES // 4, device=device)
         self.big_target = self.big.clone()  # touched now, so no probe pays its page faults
+        self.square = torch.rand(FMA_SIDE, FMA_SIDE, device=device)
+        self.product = torch.empty_like(self.square)
 
     def exp(self) -> float:
         """Seconds of one ``exp`` of the probe tensor with the current thread count."""
@@ -340,12 +346,13 @@ class CeilingProbes:
 
     def exp_one_thread(self) -> float:
         """Seconds of one ``exp`` of the probe tensor with a single torch thread."""
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return self.exp()
-        finally:
-            torch.set_num_threads(threads)
+        return one_thread(self.exp)
+
+    def fma_one_thread(self) -> float:
+        """Seconds of one ``FMA_SIDE``-square matrix product with a single torch thread."""
+        return one_thread(lambda: seconds_per_call(
+            self.device, lambda: torch.mm(self.square, self.square, out=self.product)
+        ))
 
     def copy(self) -> float:
         """Seconds of one large copy."""
@@ -356,6 +363,7 @@ class CeilingProbes:
         jobs = {"exp probe": self.exp, "copy probe": self.copy}
         if self.device.type == "cpu":
             jobs["exp probe, 1 thread"] = self.exp_one_thread
+            jobs["fma probe, 1 thread"] = self.fma_one_thread
         return jobs
 
     def rates(self, samples: dict[str, list[float]]) -> dict[str, list[float]]:
@@ -369,7 +377,18 @@ class CeilingProbes:
             rates["exp elements/s, 1 thread"] = [
                 elements / t for t in samples["exp probe, 1 thread"]
             ]
+            rates["fma/s, 1 thread"] = [FMA_SIDE**3 / t for t in samples["fma probe, 1 thread"]]
         return rates
+
+
+def one_thread(work: Callable[[], float]) -> float:
+    """``work()`` run with a single torch thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return work()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def scaling_exponents(

@@ -160,3 +160,73 @@ def test_backward_never_keeps_a_full_length_state(backend: str) -> None:
     input_bytes = case.batch * case.dim * case.length * 4  # one [batch, dim, length] tensor
     assert max(saved.values()) <= input_bytes
     assert sum(saved.values()) < full_state_bytes / 2
+
+
+CPU_ISAS: list[str] = []
+if "cpu" in FAST_BACKENDS:
+    from tsssm.kernels.selective_scan import cpu as _cpu
+
+    CPU_ISAS = _cpu.supported_isas()
+
+
+@pytest.mark.skipif(not CPU_ISAS, reason="the fused CPU kernel is not built")
+@pytest.mark.parametrize("isa", CPU_ISAS)
+@pytest.mark.parametrize(
+    "case",
+    [
+        # dims that are not a multiple of any vector width (4, 8, 16 channels), odd lengths,
+        # groups whose channels end inside a vector, state sizes with and without a fixed
+        # register layout
+        Case(batch=2, dim=21, length=37, state=16),
+        Case(batch=1, dim=9, length=18, state=8, groups=3, reverse=True),
+        Case(batch=2, dim=34, length=5, state=3, optional=("z", "initial_state")),
+        Case(batch=1, dim=6, length=70, state=33, groups=2, softplus=False),
+    ],
+    ids=str,
+)
+def test_cpu_every_instruction_set_matches_reference(monkeypatch, isa: str, case: Case) -> None:
+    from tsssm.kernels.selective_scan import cpu
+
+    monkeypatch.setattr(cpu, "ISA", isa)
+    assert cpu.isa() == isa
+    assert_matches_reference("cpu", case)
+
+
+@pytest.mark.skipif(not CPU_ISAS, reason="the fused CPU kernel is not built")
+@pytest.mark.parametrize("isa", CPU_ISAS)
+def test_cpu_forward_bits_do_not_depend_on_thread_count(monkeypatch, isa: str) -> None:
+    # Each channel is computed by one vector lane whatever the tiling, so the outputs and the
+    # per-channel gradients are the same bits with 1 and 2 threads (sums over channels, dB
+    # and dC, are added up per thread and may differ in the last bit).
+    from tsssm.kernels.selective_scan import cpu
+
+    monkeypatch.setattr(cpu, "ISA", isa)
+    case = Case(batch=4, dim=40, length=300, state=16, groups=2)
+    threads = torch.get_num_threads()
+    runs = []
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            runs.append(run_with_grads(scan_with("cpu"), make_inputs(case)))
+    finally:
+        torch.set_num_threads(threads)
+    (out1, last1, grads1), (out2, last2, grads2) = runs
+    assert torch.equal(out1, out2) and torch.equal(last1, last2)
+    for name in ("u", "delta", "z", "initial_state"):
+        assert torch.equal(grads1[name], grads2[name]), name
+
+
+@pytest.mark.skipif(
+    not {"avx2", "avx512"} <= set(CPU_ISAS), reason="needs a CPU with AVX2 and AVX-512"
+)
+def test_cpu_avx2_and_avx512_give_the_same_forward_bits(monkeypatch) -> None:
+    # Both round dt * A * log2(e) to the same integer and evaluate the same polynomial with
+    # FMAs; only how 2^k is applied differs, and that is exact for normal floats.
+    from tsssm.kernels.selective_scan import cpu
+
+    inputs = make_inputs(Case(batch=2, dim=40, length=130, state=16), requires_grad=False)
+    outs = []
+    for isa in ("avx2", "avx512"):
+        monkeypatch.setattr(cpu, "ISA", isa)
+        outs.append(selective_scan(**inputs, return_last_state=True, backend="cpu"))
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])

@@ -1,13 +1,16 @@
 """Fast CPU selective scan: the fused C++ loop of ``csrc/cpu_scan.cpp`` behind autograd.
 
 The forward runs the whole recurrence (softplus, decay, state update, read-out, skip and
-gate) in one pass per ``(batch, channel)`` row, one ``exp`` per state update, with the state
-in registers. The backward replays each row's scan, keeping that row's states only (scratch
-of ``length x state`` floats per thread), then walks it in reverse. Nothing of size
-``[batch, dim, length, state]`` is ever allocated, so memory grows linearly with length.
+gate) in one pass over tiles of channels (16 channels of one batch item per AVX-512 vector, 8
+with AVX2, 4 otherwise), one ``exp2`` per state update, with the tile's states in registers.
+The backward replays each tile's scan segment by segment (cache-sized scratch per thread),
+then walks it in reverse. Nothing of size ``[batch, dim, length, state]`` is ever allocated,
+so memory grows linearly with length.
 
 The library is built by ``pip install`` (setup.py) and loaded with ctypes; it needs no torch
-headers. Threads: ``torch.get_num_threads()``.
+headers. It picks the widest instruction set the CPU has at run time (:func:`isa`); set
+``ISA`` to run another one (tests do). Threads: ``torch.get_num_threads()`` at most, fewer on
+small inputs (a persistent pool, so a call costs no thread start).
 """
 
 from __future__ import annotations
@@ -31,21 +34,64 @@ def _load_library() -> ctypes.CDLL | None:
         return None
     lib = ctypes.CDLL(spec.origin)
     ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    shape_args = [i64] * 5 + [i32] * 3  # batch dim length state groups softplus reverse threads
-    lib.tsssm_scan_forward.argtypes = [ptr] * 9 + shape_args + [ptr] * 2
+    # batch dim length state groups, softplus reverse isa threads
+    shape_args = [i64] * 5 + [i32] * 4
+    # ... segment, then out, last, checkpoints
+    lib.tsssm_scan_forward.argtypes = [ptr] * 9 + shape_args + [i64] + [ptr] * 3
     lib.tsssm_scan_forward.restype = None
-    lib.tsssm_scan_backward.argtypes = [ptr] * 9 + shape_args + [i64] + [ptr] * 11
+    # ... segment, then checkpoints and the gradients
+    lib.tsssm_scan_backward.argtypes = [ptr] * 9 + shape_args + [i64] + [ptr] * 12
     lib.tsssm_scan_backward.restype = None
-    lib.tsssm_scan_threads.argtypes = [i64, i32]
+    lib.tsssm_scan_segments.argtypes = [i64, i64, i32, i64]
+    lib.tsssm_scan_segments.restype = i64
+    lib.tsssm_scan_threads.argtypes = [i64] * 5 + [i32] * 2
     lib.tsssm_scan_threads.restype = i32
+    lib.tsssm_scan_isa_name.argtypes = [i32]
+    lib.tsssm_scan_isa_name.restype = ctypes.c_char_p
+    lib.tsssm_scan_isa_supported.argtypes = [i32]
+    lib.tsssm_scan_isa_supported.restype = i32
     return lib
 
 
 _LIB = _load_library()
 
-# Steps per segment of the backward's replay; 0 lets the kernel pick a cache-sized segment.
-# Tests set it small to exercise several segments on short sequences.
+# Steps per segment of the backward's replay (the forward saves the state entering each
+# segment); 0 lets the kernel pick a cache-sized segment. Tests set it small to exercise
+# several segments on short sequences.
 BACKWARD_SEGMENT_STEPS = 0
+
+# The kernel's instruction sets, by the number the library knows them by.
+ISAS = ("generic", "avx2", "avx512")
+# Instruction set to run, one of ISAS; None: the widest this CPU supports.
+ISA: str | None = None
+
+
+def supported_isas() -> list[str]:
+    """The instruction sets of ``ISAS`` that this CPU can run (empty if the kernel is not built)."""
+    if _LIB is None:
+        return []
+    return [name for code, name in enumerate(ISAS) if _LIB.tsssm_scan_isa_supported(code)]
+
+
+def isa() -> str | None:
+    """The instruction set the kernel runs with now (``ISA`` if set), None if it is not built."""
+    if _LIB is None:
+        return None
+    return _LIB.tsssm_scan_isa_name(_isa_code()).decode()
+
+
+def _isa_code() -> int:
+    if ISA is None:
+        return -1
+    if ISA not in supported_isas():
+        raise ValueError(f"cpu.ISA = {ISA!r}: this CPU supports {supported_isas()}")
+    return ISAS.index(ISA)
+
+
+def _threads(batch: int, dim: int, length: int, state: int, groups: int, isa_code: int) -> int:
+    return _LIB.tsssm_scan_threads(
+        batch, dim, length, state, groups, isa_code, torch.get_num_threads()
+    )
 
 
 def unavailable_reason(device: torch.device) -> str | None:
@@ -62,31 +108,36 @@ def _ptr(x: torch.Tensor | None) -> int | None:
 
 
 class _FusedScan(torch.autograd.Function):
-    """Autograd wrapper; inputs are float32 and contiguous, B and C time-major [b, g, l, n]."""
+    """Autograd wrapper; inputs are float32 and contiguous, B and C [b, g, n, l]."""
 
     @staticmethod
-    def forward(ctx, u, delta, A, B_tm, C_tm, D, z, delta_bias, h0, softplus, reverse):
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, h0, softplus, reverse):
         batch, dim, length = u.shape
-        groups, state = B_tm.shape[1], A.shape[1]
-        threads = _LIB.tsssm_scan_threads(batch * dim, torch.get_num_threads())
+        groups, state = B.shape[1], A.shape[1]
+        isa_code = _isa_code()
+        threads = _threads(batch, dim, length, state, groups, isa_code)
         out = torch.empty_like(u)
         last = u.new_empty(batch, dim, state)
+        checkpoints = None
+        if any(ctx.needs_input_grad):
+            segments = _LIB.tsssm_scan_segments(length, state, isa_code, BACKWARD_SEGMENT_STEPS)
+            checkpoints = u.new_empty(batch, dim, segments, state)
         _LIB.tsssm_scan_forward(
-            *map(_ptr, (u, delta, A, B_tm, C_tm, D, z, delta_bias, h0)),
-            batch, dim, length, state, groups, int(softplus), int(reverse), threads,
-            out.data_ptr(), last.data_ptr(),
+            *map(_ptr, (u, delta, A, B, C, D, z, delta_bias, h0)),
+            batch, dim, length, state, groups, int(softplus), int(reverse), isa_code, threads,
+            BACKWARD_SEGMENT_STEPS, out.data_ptr(), last.data_ptr(), _ptr(checkpoints),
         )
-        ctx.save_for_backward(u, delta, A, B_tm, C_tm, D, z, delta_bias, h0)
-        ctx.flags = (softplus, reverse)
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, h0, checkpoints)
+        ctx.flags = (softplus, reverse, isa_code, BACKWARD_SEGMENT_STEPS)
         return out, last
 
     @staticmethod
     def backward(ctx, dout, dlast):
-        u, delta, A, B_tm, C_tm, D, z, delta_bias, h0 = ctx.saved_tensors
-        softplus, reverse = ctx.flags
+        u, delta, A, B, C, D, z, delta_bias, h0, checkpoints = ctx.saved_tensors
+        softplus, reverse, isa_code, segment = ctx.flags
         batch, dim, length = u.shape
-        groups, state = B_tm.shape[1], A.shape[1]
-        threads = _LIB.tsssm_scan_threads(batch * dim, torch.get_num_threads())
+        groups, state = B.shape[1], A.shape[1]
+        threads = _threads(batch, dim, length, state, groups, isa_code)
         dout = dout.contiguous() if dout is not None else torch.zeros_like(u)
         dlast = dlast.contiguous() if dlast is not None else None
         du, ddelta = torch.empty_like(u), torch.empty_like(u)
@@ -96,12 +147,12 @@ class _FusedScan(torch.autograd.Function):
         dA = u.new_zeros(threads, dim, state)
         dD = u.new_zeros(threads, dim) if D is not None else None
         dbias = u.new_zeros(threads, dim) if delta_bias is not None else None
-        dB = u.new_zeros(threads, *B_tm.shape)
-        dC = u.new_zeros(threads, *C_tm.shape)
+        dB = u.new_zeros(threads, *B.shape)
+        dC = u.new_zeros(threads, *C.shape)
         _LIB.tsssm_scan_backward(
-            *map(_ptr, (u, delta, A, B_tm, C_tm, D, z, delta_bias, h0)),
-            batch, dim, length, state, groups, int(softplus), int(reverse), threads,
-            BACKWARD_SEGMENT_STEPS,
+            *map(_ptr, (u, delta, A, B, C, D, z, delta_bias, h0)),
+            batch, dim, length, state, groups, int(softplus), int(reverse), isa_code, threads,
+            segment, checkpoints.data_ptr(),
             *map(_ptr, (dout, dlast, du, ddelta, dz, dh0, dA, dD, dbias, dB, dC)),
         )
         return (
@@ -126,7 +177,7 @@ def selective_scan_cpu(inputs: ScanInputs) -> tuple[torch.Tensor, torch.Tensor]:
 
     out, last = _FusedScan.apply(
         f32(inputs.u), f32(inputs.delta), f32(inputs.A),
-        f32(inputs.B.transpose(-1, -2)), f32(inputs.C.transpose(-1, -2)),
+        f32(inputs.B), f32(inputs.C),
         f32(inputs.D), f32(inputs.z), f32(inputs.delta_bias), f32(inputs.initial_state),
         inputs.delta_softplus, inputs.reverse,
     )

@@ -1,46 +1,371 @@
 // Fused selective scan for the CPU: forward and a backward that replays the scan in reverse.
 //
-// Plain C++ with no torch headers, so building it needs only a C++ compiler. Python calls the
-// two exported functions through ctypes with raw float32 pointers (see ../cpu.py); the
-// Python-module init below exists only so that setuptools can build and install it as an
-// extension module.
+// Plain C++ with no torch headers, so building it needs only a C++ compiler (GCC 12+ or
+// Clang: it uses their vector extensions). Python calls the exported functions through ctypes
+// with raw float32 pointers (see ../cpu.py); the Python-module init at the end exists only so
+// that setuptools can build and install it as an extension module.
 //
 // Layouts (all contiguous float32):
-//   u, delta, z, out, grads of those : [batch, dim, length]
-//   A, dA                            : [dim, state]
-//   B, C (time-major!)               : [batch, groups, length, state]
-//   h0, last, dh0, dlast             : [batch, dim, state]
-//   D, delta_bias                    : [dim]
-// Optional inputs are null pointers. Each (batch, channel) row is an independent scan; rows
-// are split into contiguous ranges, one per thread. Sums over rows (dA, dD, ddelta_bias, dB,
-// dC) go to per-thread buffers that Python adds up in a fixed order, so results are
-// bit-identical from run to run for a given thread count.
+//   u, delta, z, out, dout, du, ddelta, dz : [batch, dim, length]
+//   A, dA                                 : [dim, state]
+//   B, C, dB, dC                          : [batch, groups, state, length]
+//   h0, last, dh0, dlast                  : [batch, dim, state]
+//   D, delta_bias                         : [dim]
+// Optional inputs are null pointers.
+//
+// Vectorisation. One vector holds W channels of one (batch, group) at one time step; such a
+// block of W channels is a "tile". Every state update is then vertical SIMD work, the N
+// states of a tile are N independent recurrences in flight at once (which hides the latency
+// of the FMA chain and of exp), and B_t[n], C_t[n] are scalars broadcast to the whole tile,
+// read in place from their [.., state, length] layout. Rows are length-major, so a tile's
+// inputs are transposed in W x W blocks into step-major scratch and its outputs back.
+// W is 16 with AVX-512, 8 with AVX2 + FMA and 4 otherwise, chosen at run time (one build runs
+// on every x86-64 CPU; other CPUs get the portable W = 4 build).
+//
+// Determinism. A lane performs exactly the operations of its channel alone, so outputs do not
+// depend on W, on the tiling or on the thread count. Sums over channels (dB, dC) and over
+// rows (dA, dD, ddelta_bias) go to per-thread buffers that Python adds up in a fixed order:
+// bit-identical from run to run for a given shape, thread count and ISA.
 
 #include <Python.h>
 
 #include <algorithm>
-#include <cmath>
+#include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-// One build runs everywhere; the loader picks the widest vector unit this CPU has.
-#define TSSSM_MULTIVERSION \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define TSSSM_MULTIVERSION
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#endif
+#if defined(__x86_64__)
+#include <immintrin.h>
 #endif
 
-#if defined(__GNUC__)
-// Helpers are inlined into each multiversioned caller, so they are compiled for its target.
+// Vector arguments of always-inlined helpers never cross an ABI boundary.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 #define TSSSM_INLINE inline __attribute__((always_inline))
-#else
-#define TSSSM_INLINE inline
-#endif
 
 namespace {
+
+// GCC drops attributes of alias templates, so the vector types live in a class template.
+template <int W>
+struct Vectors {
+  typedef float f __attribute__((vector_size(4 * W)));
+  typedef int32_t i __attribute__((vector_size(4 * W)));
+};
+template <int W>
+using vf = typename Vectors<W>::f;
+template <int W>
+using vi = typename Vectors<W>::i;
+
+// ----------------------------------------------------------------------------------------
+// Vector maths (every helper is inlined into an ISA-specific caller and compiled for it).
+
+template <int W>
+TSSSM_INLINE vf<W> splat(float x) {
+  return vf<W>{} + x;
+}
+
+template <int W>
+TSSSM_INLINE vf<W> vmax(vf<W> a, vf<W> b) {
+  return a > b ? a : b;
+}
+
+template <int W>
+TSSSM_INLINE vf<W> vmin(vf<W> a, vf<W> b) {
+  return a < b ? a : b;
+}
+
+// The value of v, hidden from the optimiser: with a constant operand GCC compiles max and
+// min above to a compare and a blend, with an opaque one to a single max or min instruction.
+template <int W>
+TSSSM_INLINE vf<W> opaque(vf<W> v) {
+#if defined(__x86_64__)
+  __asm__("" : "+x"(v));
+#endif
+  return v;
+}
+
+constexpr float kLog2e = 1.44269504088896341f;
+
+// 2^f for f in [-0.5, 0.5]: a degree-5 polynomial fitted for relative error (1.8e-7 at most
+// in float32).
+template <int W>
+TSSSM_INLINE vf<W> exp2_reduced(vf<W> f) {
+  vf<W> p = splat<W>(1.3264817243e-3f);
+  p = p * f + 9.6715126787e-3f;
+  p = p * f + 5.5507334328e-2f;
+  p = p * f + 2.4022242085e-1f;
+  p = p * f + 6.9314697784e-1f;
+  return p * f + 1.0f;
+}
+
+#if defined(__x86_64__)
+// AVX-512 rounds to an integer and scales by a power of two (underflowing to zero and
+// overflowing to infinity as exp does) in one instruction each, so it needs no clamping.
+// Not always_inline: GCC would then inline it into default-target copies of its callers and
+// fail; the AVX-512 kernels are `flatten`, which inlines it there.
+__attribute__((target("avx512f"))) inline vf<16> exp2_avx512(vf<16> x) {
+  // The masked forms, with every lane selected, avoid the unmasked ones' undefined source.
+  const vf<16> k =
+      _mm512_mask_roundscale_ps(x, 0xFFFF, x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return _mm512_mask_scalef_ps(k, 0xFFFF, exp2_reduced<16>(x - k), k);
+}
+#endif
+
+// 2^x. Elsewhere: round to the nearest integer k with the 1.5 * 2^23 trick and add k to the
+// exponent bits; x is clamped to [-125, 126], where the result is a normal float (2^-125 ~
+// 2.4e-38 stands for anything smaller). That needs IEEE evaluation of (x + m) - m, which is
+// why setup.py does not pass -fassociative-math.
+template <int W>
+TSSSM_INLINE vf<W> exp2v(vf<W> x) {
+#if defined(__x86_64__)
+  if constexpr (W == 16) return exp2_avx512(x);
+#endif
+  x = vmin<W>(vmax<W>(x, opaque<W>(splat<W>(-125.0f))), opaque<W>(splat<W>(126.0f)));
+  const vf<W> shifter = splat<W>(12582912.0f);
+  const vf<W> k = x + shifter;
+  const vf<W> p = exp2_reduced<W>(x - (k - shifter));
+  // The low mantissa bits of k hold the integer; shifted to the exponent field they scale p.
+  return (vf<W>)((vi<W>)p + ((vi<W>)k << 23));
+}
+
+template <int W>
+TSSSM_INLINE vf<W> expv(vf<W> x) {
+  return exp2v<W>(x * kLog2e);
+}
+
+template <int W>
+TSSSM_INLINE vf<W> sigmoidv(vf<W> x) {
+  return 1.0f / (1.0f + expv<W>(-x));
+}
+
+// softplus(x) = max(x, 0) + log1p(exp(-|x|)), stable for every x; log1p(e) for e in (0, 1]
+// through 2 atanh(e / (2 + e)) as an odd polynomial.
+template <int W>
+TSSSM_INLINE vf<W> softplusv(vf<W> x) {
+  const vf<W> e = expv<W>(vmin<W>(x, -x));
+  const vf<W> s = e / (2.0f + e), s2 = s * s;
+  vf<W> p = splat<W>(1.0f / 13.0f);
+  p = p * s2 + 1.0f / 11.0f;
+  p = p * s2 + 1.0f / 9.0f;
+  p = p * s2 + 1.0f / 7.0f;
+  p = p * s2 + 1.0f / 5.0f;
+  p = p * s2 + 1.0f / 3.0f;
+  p = p * s2 + 1.0f;
+  return vmax<W>(x, splat<W>(0.0f)) + 2.0f * s * p;
+}
+
+// ----------------------------------------------------------------------------------------
+// Shuffles, with constant lane indices generated at compile time.
+
+// Lane i of stage `s` of a W x W transpose: rows r and r + s swap their lanes whose bit s
+// differs from the row's (kHi: the result for row r + s).
+template <int W, int S, bool kHi>
+constexpr int transpose_lane(int i) {
+  return kHi ? ((i & S) ? W + i : (i ^ S)) : ((i & S) ? W + (i ^ S) : i);
+}
+
+template <int W, int S, bool kHi, size_t... I>
+TSSSM_INLINE vf<W> transpose_shuffle(vf<W> a, vf<W> b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, transpose_lane<W, S, kHi>(I)...);
+}
+
+template <int W, int S>
+TSSSM_INLINE void transpose_stage(vf<W>* r) {
+  if constexpr (S >= 1) {
+    for (int i = 0; i < W; ++i) {
+      if (i & S) continue;
+      const vf<W> a = r[i], b = r[i + S];
+      r[i] = transpose_shuffle<W, S, false>(a, b, std::make_index_sequence<W>{});
+      r[i + S] = transpose_shuffle<W, S, true>(a, b, std::make_index_sequence<W>{});
+    }
+    transpose_stage<W, S / 2>(r);
+  }
+}
+
+// In-place transpose of W vectors of W lanes: r[i][j] <- r[j][i].
+template <int W>
+TSSSM_INLINE void transpose(vf<W>* r) {
+  transpose_stage<W, W / 2>(r);
+}
+
+// Lane i of a pairwise-sum stage with blocks of BS lanes: the even (or odd) blocks of the
+// concatenation of two vectors.
+template <int BS, bool kOdd>
+constexpr int block_lane(int i) {
+  return (i / BS) * 2 * BS + (i % BS) + (kOdd ? BS : 0);
+}
+
+template <int W, int BS, bool kOdd, size_t... I>
+TSSSM_INLINE vf<W> block_shuffle(vf<W> a, vf<W> b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, block_lane<BS, kOdd>(I)...);
+}
+
+template <int W, int BS>
+TSSSM_INLINE void lane_sum_stage(vf<W>* v, int count) {
+  if constexpr (BS >= 1) {
+    for (int p = 0; p < count / 2; ++p) {
+      const vf<W> a = v[2 * p], b = v[2 * p + 1];
+      v[p] = block_shuffle<W, BS, false>(a, b, std::make_index_sequence<W>{}) +
+             block_shuffle<W, BS, true>(a, b, std::make_index_sequence<W>{});
+    }
+    lane_sum_stage<W, BS / 2>(v, count / 2);
+  }
+}
+
+// Lane i of the result is the sum of the lanes of v[i] (v is overwritten), in a fixed order.
+template <int W>
+TSSSM_INLINE vf<W> lane_sums(vf<W>* v) {
+  lane_sum_stage<W, W / 2>(v, W);
+  return v[0];
+}
+
+// ----------------------------------------------------------------------------------------
+// Moving tiles between row-major [channel, length] rows and step-major scratch.
+
+// The first m floats at p (the rest zero); a plain vector load when m == W.
+template <int W>
+TSSSM_INLINE vf<W> load_floats(const float* p, int64_t m) {
+  vf<W> v{};
+  if (m == W)
+    std::memcpy(&v, p, sizeof(v));
+  else
+    for (int64_t j = 0; j < m; ++j) v[j] = p[j];
+  return v;
+}
+
+template <int W>
+TSSSM_INLINE void store_floats(vf<W> v, float* p, int64_t m) {
+  if (m == W)
+    std::memcpy(p, &v, sizeof(v));
+  else
+    for (int64_t j = 0; j < m; ++j) p[j] = v[j];
+}
+
+// dst[i * stride] (lane c) = rows[c * L + t0 + i] for i < nt, c < w; lanes c >= w are zero.
+template <int W>
+TSSSM_INLINE void load_tile(const float* rows, int64_t L, int w, int64_t t0, int64_t nt,
+                            vf<W>* dst, int64_t stride = 1) {
+  for (int64_t i0 = 0; i0 < nt; i0 += W) {
+    const int64_t m = std::min<int64_t>(W, nt - i0);
+    vf<W> block[W];
+#pragma GCC unroll 16
+    for (int c = 0; c < W; ++c)
+      block[c] = c < w ? load_floats<W>(rows + c * L + t0 + i0, m) : vf<W>{};
+    transpose<W>(block);
+    for (int64_t j = 0; j < m; ++j) dst[(i0 + j) * stride] = block[j];
+  }
+}
+
+// Step-major copy of a chunk of B or C ([state, length] rows of one batch item and group):
+// dst[i * NP + n] = bc[n * L + t0 + i], with NP = N rounded up to W and zero padding. The
+// recurrence then reads each step's N values from one or two cache lines: read in place, the
+// N rows of a power-of-two length fall into the same few L1 sets and evict each other.
+template <int W>
+TSSSM_INLINE void load_steps(const float* bc, int64_t N, int64_t L, int64_t t0, int64_t nt,
+                             vf<W>* dst) {
+  const int64_t blocks = (N + W - 1) / W;
+  for (int64_t q = 0; q < blocks; ++q)
+    load_tile<W>(bc + q * W * L, L, static_cast<int>(std::min<int64_t>(W, N - q * W)), t0, nt,
+                 dst + q, blocks);
+}
+
+// The inverse of load_steps, adding: bc[n * L + t0 + i] += src[i * NP + n] for n < N.
+template <int W>
+TSSSM_INLINE void add_steps(const vf<W>* src, int64_t N, int64_t L, int64_t t0, int64_t nt,
+                            float* bc) {
+  const int64_t blocks = (N + W - 1) / W;
+  for (int64_t q = 0; q < blocks; ++q) {
+    const int w = static_cast<int>(std::min<int64_t>(W, N - q * W));
+    float* rows = bc + q * W * L + t0;
+    for (int64_t i0 = 0; i0 < nt; i0 += W) {
+      const int64_t m = std::min<int64_t>(W, nt - i0);
+      vf<W> block[W];
+#pragma GCC unroll 16
+      for (int j = 0; j < W; ++j) block[j] = j < m ? src[(i0 + j) * blocks + q] : vf<W>{};
+      transpose<W>(block);
+#pragma GCC unroll 16
+      for (int c = 0; c < W; ++c) {
+        if (c >= w) continue;
+        float* row = rows + c * L + i0;
+        store_floats<W>(load_floats<W>(row, m) + block[c], row, m);
+      }
+    }
+  }
+}
+
+// The inverse of load_tile: rows[c * L + t0 + i] = src[i] (lane c) for i < nt, c < w.
+template <int W>
+TSSSM_INLINE void store_tile(const vf<W>* src, int64_t L, int w, int64_t t0, int64_t nt,
+                             float* rows) {
+  for (int64_t i0 = 0; i0 < nt; i0 += W) {
+    const int64_t m = std::min<int64_t>(W, nt - i0);
+    vf<W> block[W];
+#pragma GCC unroll 16
+    for (int j = 0; j < W; ++j) block[j] = j < m ? src[i0 + j] : vf<W>{};
+    transpose<W>(block);
+#pragma GCC unroll 16
+    for (int c = 0; c < W; ++c)
+      if (c < w) store_floats<W>(block[c], rows + c * L + t0 + i0, m);
+  }
+}
+
+// Lane c of the result = x[c * stride] for c < w, else zero.
+template <int W>
+TSSSM_INLINE vf<W> gather_lanes(const float* x, int64_t stride, int w) {
+  vf<W> v{};
+  for (int c = 0; c < w; ++c) v[c] = x[c * stride];
+  return v;
+}
+
+template <int W>
+TSSSM_INLINE void scatter_lanes(vf<W> v, float* x, int64_t stride, int w) {
+  for (int c = 0; c < w; ++c) x[c * stride] += v[c];
+}
+
+// ----------------------------------------------------------------------------------------
+// Per-thread scratch, kept between calls so that no call allocates once warmed up.
+
+float* thread_scratch(size_t floats) {
+  struct Buffer {
+    float* data = nullptr;
+    size_t capacity = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buffer;
+  if (floats > buffer.capacity) {
+    std::free(buffer.data);
+    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    buffer.data = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (!buffer.data) throw std::bad_alloc();
+    buffer.capacity = bytes / sizeof(float);
+  }
+  return buffer.data;
+}
+
+// Hands out consecutive vector arrays from the thread's scratch.
+template <int W>
+struct ScratchLayout {
+  size_t floats = 0;
+  size_t take(int64_t vectors) {
+    const size_t at = floats;
+    floats += vectors * W;
+    return at;
+  }
+};
+
+// ----------------------------------------------------------------------------------------
+// The scan.
 
 struct ScanArgs {
   const float* u;
@@ -55,132 +380,10 @@ struct ScanArgs {
   int64_t batch, dim, length, state, groups;
   int softplus, reverse;
   int64_t segment;  // backward segment length in steps; 0 picks a cache-sized one
+  // [batch, dim, segments, state]: the state entering each backward segment, written by the
+  // forward (null when no backward follows) and read by the backward.
+  float* checkpoints;
 };
-
-// exp() that the compiler can vectorise (no libm call): Cody-Waite range reduction and a
-// degree-6 polynomial, about 1 ulp on [-87, 88]; inputs below -87 return exp(-87) (~1e-38).
-TSSSM_INLINE float fast_exp(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
-  const float n = std::nearbyint(x * 1.44269504088896341f);
-  float r = x - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
-}
-
-// log1p(e) for e in [0, 1] through log(1 + e) = 2 atanh(e / (2 + e)); vectorisable.
-TSSSM_INLINE float log1p_unit(float e) {
-  const float s = e / (2.0f + e);
-  const float s2 = s * s;
-  float p = 1.0f / 13.0f;
-  p = p * s2 + 1.0f / 11.0f;
-  p = p * s2 + 1.0f / 9.0f;
-  p = p * s2 + 1.0f / 7.0f;
-  p = p * s2 + 1.0f / 5.0f;
-  p = p * s2 + 1.0f / 3.0f;
-  p = p * s2 + 1.0f;
-  return 2.0f * s * p;
-}
-
-TSSSM_INLINE float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
-
-// Step sizes of one row: dt = softplus(delta + bias) or delta + bias. Also returns the
-// derivative d dt / d delta in `slope` when asked (sigmoid for softplus, else 1).
-TSSSM_INLINE void row_step_sizes(const ScanArgs& a, int64_t row, float* dt, float* slope) {
-  const int64_t L = a.length;
-  const float* delta = a.delta + row * L;
-  const float bias = a.delta_bias ? a.delta_bias[row % a.dim] : 0.0f;
-  if (!a.softplus) {
-    for (int64_t t = 0; t < L; ++t) dt[t] = delta[t] + bias;
-    if (slope) std::fill(slope, slope + L, 1.0f);
-    return;
-  }
-  for (int64_t t = 0; t < L; ++t) {
-    const float x = delta[t] + bias;
-    // softplus(x) = max(x, 0) + log1p(exp(-|x|)), stable for every x.
-    dt[t] = std::max(x, 0.0f) + log1p_unit(fast_exp(-std::fabs(x)));
-  }
-  if (slope)
-    for (int64_t t = 0; t < L; ++t) slope[t] = sigmoid(delta[t] + bias);
-}
-
-// The recurrence over processing steps [s_begin, s_end) of one row, starting from state h
-// (updated in place). NS > 0 fixes the state size at compile time so the state lives in
-// registers; NS == 0 handles any size. Writes y_t = <C_t, h_t> (no skip, no gate); with kKeep,
-// also every h_t and decay, indexed from s_begin.
-template <int NS, bool kKeep>
-TSSSM_INLINE void row_recurrence(const ScanArgs& a, int64_t row, int64_t s_begin, int64_t s_end,
-                                 const float* dt, float* h_io, float* y, float* states,
-                                 float* decays) {
-  const int64_t N = NS > 0 ? NS : a.state, L = a.length;
-  const int64_t b = row / a.dim, d = row % a.dim;
-  const int64_t g = d / (a.dim / a.groups);
-  const float* u = a.u + row * L;
-  const float* A = a.A + d * N;
-  const float* Bm = a.B + (b * a.groups + g) * L * N;
-  const float* Cm = a.C + (b * a.groups + g) * L * N;
-  // A local copy that the compiler can keep in registers when N is a compile-time constant.
-  float hbuf[NS > 0 ? NS : 1];
-  float* h = NS > 0 ? hbuf : h_io;
-  if (NS > 0) std::memcpy(h, h_io, N * sizeof(float));
-  for (int64_t s = s_begin; s < s_end; ++s) {
-    const int64_t t = a.reverse ? L - 1 - s : s;
-    const float dtt = dt[t], drive = dtt * u[t];
-    const float* Bt = Bm + t * N;
-    const float* Ct = Cm + t * N;
-    float acc = 0.0f;
-    for (int64_t n = 0; n < N; ++n) {
-      const float decay = fast_exp(dtt * A[n]);
-      h[n] = decay * h[n] + drive * Bt[n];
-      acc += Ct[n] * h[n];
-      if (kKeep) {
-        decays[(s - s_begin) * N + n] = decay;
-        states[(s - s_begin) * N + n] = h[n];
-      }
-    }
-    y[t] = acc;
-  }
-  if (NS > 0) std::memcpy(h_io, h, N * sizeof(float));
-}
-
-TSSSM_INLINE void load_initial_state(const ScanArgs& a, int64_t row, float* h) {
-  for (int64_t n = 0; n < a.state; ++n) h[n] = a.h0 ? a.h0[row * a.state + n] : 0.0f;
-}
-
-// The backward keeps the states of one segment of steps at a time (recomputed from the state
-// saved at the segment's start), so its scratch stays cache-sized however long the row is.
-constexpr int64_t kSegmentFloats = 1 << 16;  // per scratch array: 256 KiB
-
-template <int NS>
-TSSSM_MULTIVERSION void forward_rows(const ScanArgs& a, int64_t row_begin, int64_t row_end, float* out,
-                  float* last) {
-  const int64_t L = a.length, N = a.state;
-  std::vector<float> dt(L);
-  for (int64_t row = row_begin; row < row_end; ++row) {
-    float* y = out + row * L;
-    row_step_sizes(a, row, dt.data(), nullptr);
-    float* h = last + row * N;
-    load_initial_state(a, row, h);
-    row_recurrence<NS, false>(a, row, 0, L, dt.data(), h, y, nullptr, nullptr);
-    const int64_t d = row % a.dim;
-    const float* u = a.u + row * L;
-    if (a.D)
-      for (int64_t t = 0; t < L; ++t) y[t] += a.D[d] * u[t];
-    if (a.z) {
-      const float* z = a.z + row * L;
-      for (int64_t t = 0; t < L; ++t) y[t] *= z[t] * sigmoid(z[t]);
-    }
-  }
-}
 
 struct GradArgs {
   const float* dout;   // [batch, dim, length]
@@ -193,196 +396,536 @@ struct GradArgs {
   float* dA;           // [threads, dim, state]
   float* dD;           // [threads, dim] or null
   float* dbias;        // [threads, dim] or null
-  float* dB;           // [threads, batch, groups, length, state]
-  float* dC;           // [threads, batch, groups, length, state]
+  float* dB;           // [threads, batch, groups, state, length]
+  float* dC;           // [threads, batch, groups, state, length]
 };
 
-template <int NS>
-TSSSM_MULTIVERSION void backward_rows(const ScanArgs& a, const GradArgs& gr, int thread,
-                                      int64_t row_begin, int64_t row_end) {
-  const int64_t N = NS > 0 ? NS : a.state, L = a.length, Dm = a.dim;
-  const int64_t bc_slice = a.batch * a.groups * L * N;
-  float* dA_acc = gr.dA + thread * Dm * N;
-  float* dB_acc = gr.dB + thread * bc_slice;
-  float* dC_acc = gr.dC + thread * bc_slice;
-  const int64_t seg_default = std::max<int64_t>(1, kSegmentFloats / N);
-  const int64_t seg = std::min<int64_t>(L, a.segment > 0 ? a.segment : seg_default);
-  const int64_t n_seg = (L + seg - 1) / seg;
-  std::vector<float> dt(L), slope(L), y(L), dy(L), ddt(L), h(N), g(N), dA_row(N);
-  std::vector<float> seg_start(n_seg * N), states(seg * N), decays(seg * N);
-  for (int64_t row = row_begin; row < row_end; ++row) {
-    const int64_t b = row / Dm, d = row % Dm, grp = d / (Dm / a.groups);
-    const float* u = a.u + row * L;
-    const float* dout = gr.dout + row * L;
-    const float* A = a.A + d * N;
-    const float* Bm = a.B + (b * a.groups + grp) * L * N;
-    const float* Cm = a.C + (b * a.groups + grp) * L * N;
-    float* dBm = dB_acc + (b * a.groups + grp) * L * N;
-    float* dCm = dC_acc + (b * a.groups + grp) * L * N;
-    float* du = gr.du + row * L;
+// W channels [d0, d0 + w) of batch b, all in group g.
+struct Tile {
+  int64_t b, g, d0;
+  int w;
+};
 
-    // Replay the forward pass, saving the state entering each segment (with one segment, the
-    // replay keeps its states right away and the walk below needs no recomputation).
-    row_step_sizes(a, row, dt.data(), slope.data());
-    load_initial_state(a, row, h.data());
-    for (int64_t k = 0; k < n_seg; ++k) {
-      std::memcpy(seg_start.data() + k * N, h.data(), N * sizeof(float));
-      const int64_t s0 = k * seg, s1 = std::min(L, s0 + seg);
-      if (n_seg == 1)
-        row_recurrence<NS, true>(a, row, s0, s1, dt.data(), h.data(), y.data(), states.data(),
-                                 decays.data());
-      else
-        row_recurrence<NS, false>(a, row, s0, s1, dt.data(), h.data(), y.data(), nullptr,
-                                  nullptr);
-    }
+template <int W>
+int64_t tiles_per_group(const ScanArgs& a) {
+  return (a.dim / a.groups + W - 1) / W;
+}
 
-    // Through the gate and the skip: dy is the gradient of <C_t, h_t>.
-    const float Dd = a.D ? a.D[d] : 0.0f;
-    float dD_row = 0.0f;
-    for (int64_t t = 0; t < L; ++t) {
-      float grad = dout[t];
-      if (a.z) {
-        const float zt = a.z[row * L + t], sz = sigmoid(zt);
-        const float pre_gate = y[t] + Dd * u[t];
-        gr.dz[row * L + t] = grad * pre_gate * sz * (1.0f + zt * (1.0f - sz));
-        grad *= zt * sz;
-      }
-      dy[t] = grad;
-      du[t] = grad * Dd;
-      dD_row += grad * u[t];
-    }
+template <int W>
+Tile tile_at(const ScanArgs& a, int64_t index) {
+  const int64_t per_group = tiles_per_group<W>(a), channels = a.dim / a.groups;
+  const int64_t j = index % per_group, bg = index / per_group;
+  const int64_t g = bg % a.groups, b = bg / a.groups;
+  return {b, g, g * channels + j * W, static_cast<int>(std::min<int64_t>(W, channels - j * W))};
+}
 
-    // Walk the scan backwards, segment by segment; g is the gradient of the state after the
-    // current step.
+// Time range [t0, t0 + nt) of processing steps [s0, s1) (which run backwards in time when
+// reverse).
+inline void time_range(const ScanArgs& a, int64_t s0, int64_t s1, int64_t* t0, int64_t* nt) {
+  *t0 = a.reverse ? a.length - s1 : s0;
+  *nt = s1 - s0;
+}
+
+// The backward keeps the states of one segment of steps at a time, replayed from the state
+// the forward saved at the segment's start, so its scratch stays cache-sized however long
+// the row is.
+constexpr int64_t kSegmentFloats = 1 << 16;  // states + decays + the two sums: 256 KiB
+
+// Steps per backward segment: a.segment, or (0) a cache-sized number for this state size and
+// vector width.
+inline int64_t segment_steps(const ScanArgs& a, int W) {
+  const int64_t fit = std::max<int64_t>(1, kSegmentFloats / (4 * a.state * W));
+  return std::min<int64_t>(a.length, a.segment > 0 ? a.segment : fit);
+}
+
+inline int64_t segment_count(const ScanArgs& a, int W) {
+  const int64_t seg = segment_steps(a, W);
+  return (a.length + seg - 1) / seg;
+}
+
+// Step sizes dt = softplus(delta + bias) (or delta + bias) of a chunk, in place over the raw
+// delta in x[0..nt); with `slope`, also d dt / d delta (sigmoid, or 1 without softplus).
+template <int W>
+TSSSM_INLINE void step_sizes(const ScanArgs& a, vf<W> bias, int64_t nt, vf<W>* x,
+                             vf<W>* slope) {
+  for (int64_t i = 0; i < nt; ++i) {
+    const vf<W> v = x[i] + bias;
+    x[i] = a.softplus ? softplusv<W>(v) : v;
+    if (slope) slope[i] = a.softplus ? sigmoidv<W>(v) : splat<W>(1.0f);
+  }
+}
+
+// The recurrence over one chunk [t0, t0 + nt) in processing order, from state h (updated in
+// place). NS > 0 fixes the state size at compile time so that the state stays in registers.
+// B and C come step-major from load_steps. Writes y_t = <C_t, h_t> to y[i]; with kKeep also
+// every state and decay to states/decays[i * N + n] (i = t - t0).
+template <int W, int NS, bool kKeep>
+TSSSM_INLINE void tile_recurrence(const ScanArgs& a, int64_t nt, const vf<W>* dt,
+                                  const vf<W>* u, const float* Bc, const float* Cc,
+                                  const vf<W>* A2, vf<W>* h_io, vf<W>* y, vf<W>* states,
+                                  vf<W>* decays) {
+  const int64_t N = NS > 0 ? NS : a.state, NP = (N + W - 1) / W * W;
+  vf<W> hbuf[NS > 0 ? NS : 1];
+  vf<W>* h = NS > 0 ? hbuf : h_io;
+  if (NS > 0)
+    for (int64_t n = 0; n < N; ++n) h[n] = h_io[n];
+  for (int64_t k = 0; k < nt; ++k) {
+    const int64_t i = a.reverse ? nt - 1 - k : k;
+    const vf<W> dti = dt[i], drive = dti * u[i];
+    const float* Bt = Bc + i * NP;
+    const float* Ct = Cc + i * NP;
+    // Two partial sums halve the read-out's dependency chain; their order is fixed.
+    vf<W> acc0{}, acc1{};
+    // Fully unrolled for a fixed state size, so that h stays in registers.
+#pragma GCC unroll 16
     for (int64_t n = 0; n < N; ++n) {
-      g[n] = gr.dlast ? gr.dlast[row * N + n] : 0.0f;
-      dA_row[n] = 0.0f;
+      const vf<W> decay = exp2v<W>(dti * A2[n]);
+      h[n] = decay * h[n] + drive * Bt[n];
+      if (n % 2 == 0)
+        acc0 += Ct[n] * h[n];
+      else
+        acc1 += Ct[n] * h[n];
+      if (kKeep) {
+        states[i * N + n] = h[n];
+        decays[i * N + n] = decay;
+      }
     }
+    y[i] = acc0 + acc1;
+  }
+  if (NS > 0)
+    for (int64_t n = 0; n < N; ++n) h_io[n] = h[n];
+}
+
+// Per-tile constants: A * log2(e) (for exp2) and A itself, one vector per state.
+template <int W>
+TSSSM_INLINE void load_decay_rates(const ScanArgs& a, const Tile& tl, vf<W>* A2, vf<W>* A) {
+  for (int64_t n = 0; n < a.state; ++n) {
+    const vf<W> rate = gather_lanes<W>(a.A + tl.d0 * a.state + n, a.state, tl.w);
+    A2[n] = rate * kLog2e;
+    if (A) A[n] = rate;
+  }
+}
+
+template <int W>
+TSSSM_INLINE void load_initial_state(const ScanArgs& a, const Tile& tl, vf<W>* h) {
+  const int64_t N = a.state;
+  for (int64_t n = 0; n < N; ++n)
+    h[n] = a.h0 ? gather_lanes<W>(a.h0 + (tl.b * a.dim + tl.d0) * N + n, N, tl.w) : vf<W>{};
+}
+
+template <int W>
+TSSSM_INLINE vf<W> channel_vector(const float* x, const Tile& tl, float absent) {
+  return x ? gather_lanes<W>(x + tl.d0, 1, tl.w) : splat<W>(absent);
+}
+
+constexpr int64_t kForwardChunk = 64;  // steps per forward chunk: scratch stays in L1/L2
+
+template <int W, int NS>
+TSSSM_INLINE void forward_tiles(const ScanArgs& a, int64_t tile_begin, int64_t tile_end,
+                                float* out, float* last) {
+  const int64_t N = a.state, L = a.length, T = std::min(kForwardChunk, L);
+  const int64_t seg = segment_steps(a, W), n_seg = segment_count(a, W);
+  const int64_t blocks = (N + W - 1) / W;  // vectors per step of B and C
+  ScratchLayout<W> layout;
+  const size_t o_dt = layout.take(T), o_u = layout.take(T), o_y = layout.take(T);
+  const size_t o_B = layout.take(T * blocks), o_C = layout.take(T * blocks);
+  const size_t o_A2 = layout.take(N), o_h = layout.take(N);
+  vf<W>* base = reinterpret_cast<vf<W>*>(thread_scratch(layout.floats));
+  vf<W>*dt = base + o_dt / W, *u = base + o_u / W, *y = base + o_y / W;
+  vf<W>*Bc = base + o_B / W, *Cc = base + o_C / W;
+  vf<W>*A2 = base + o_A2 / W, *h = base + o_h / W;
+  for (int64_t index = tile_begin; index < tile_end; ++index) {
+    const Tile tl = tile_at<W>(a, index);
+    const int64_t row0 = (tl.b * a.dim + tl.d0) * L, bg = (tl.b * a.groups + tl.g) * N * L;
+    const vf<W> bias = channel_vector<W>(a.delta_bias, tl, 0.0f);
+    const vf<W> Dv = channel_vector<W>(a.D, tl, 0.0f);
+    load_decay_rates<W>(a, tl, A2, nullptr);
+    load_initial_state<W>(a, tl, h);
+    // Chunks of T steps that end where backward segments do.
+    for (int64_t s0 = 0, s1; s0 < L; s0 = s1) {
+      s1 = std::min({L, s0 + T, (s0 / seg + 1) * seg});
+      if (a.checkpoints && s0 % seg == 0)
+        for (int64_t n = 0; n < N; ++n)
+          for (int c = 0; c < tl.w; ++c)
+            a.checkpoints[((tl.b * a.dim + tl.d0 + c) * n_seg + s0 / seg) * N + n] = h[n][c];
+      int64_t t0, nt;
+      time_range(a, s0, s1, &t0, &nt);
+      load_tile<W>(a.delta + row0, L, tl.w, t0, nt, dt);
+      step_sizes<W>(a, bias, nt, dt, nullptr);
+      load_tile<W>(a.u + row0, L, tl.w, t0, nt, u);
+      load_steps<W>(a.B + bg, N, L, t0, nt, Bc);
+      load_steps<W>(a.C + bg, N, L, t0, nt, Cc);
+      tile_recurrence<W, NS, false>(a, nt, dt, u, reinterpret_cast<float*>(Bc),
+                                    reinterpret_cast<float*>(Cc), A2, h, y, nullptr, nullptr);
+      for (int64_t i = 0; i < nt; ++i) y[i] += Dv * u[i];
+      if (a.z) {
+        load_tile<W>(a.z + row0, L, tl.w, t0, nt, dt);  // the step sizes are no longer needed
+        for (int64_t i = 0; i < nt; ++i) y[i] *= dt[i] * sigmoidv<W>(dt[i]);
+      }
+      store_tile<W>(y, L, tl.w, t0, nt, out + row0);
+    }
+    for (int64_t n = 0; n < N; ++n) {
+      float* dst = last + (tl.b * a.dim + tl.d0) * N + n;
+      for (int c = 0; c < tl.w; ++c) dst[c * N] = h[n][c];
+    }
+  }
+}
+
+// Sums over the tile's channels: for v[i * NP + n], i < nt and n < N (the padding n >= N is
+// zeroed here), bc[n * L + t0 + i] += the sum of the lanes of v[i * NP + n]. v is
+// overwritten: its block of W vectors starting at i * NP + q * W becomes their W sums.
+template <int W>
+TSSSM_INLINE void add_channel_sums(vf<W>* v, int64_t nt, int64_t N, int64_t L, int64_t t0,
+                                   float* bc) {
+  const int64_t blocks = (N + W - 1) / W, NP = blocks * W;
+  for (int64_t i = 0; i < nt; ++i) {
+    for (int64_t n = N; n < NP; ++n) v[i * NP + n] = vf<W>{};
+    for (int64_t q = 0; q < blocks; ++q) v[i * blocks + q] = lane_sums<W>(v + i * NP + q * W);
+  }
+  add_steps<W>(v, N, L, t0, nt, bc);
+}
+
+template <int W, int NS>
+TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thread,
+                                 int64_t tile_begin, int64_t tile_end) {
+  const int64_t N = NS > 0 ? NS : a.state, L = a.length, Dm = a.dim;
+  const int64_t bc_slice = a.batch * a.groups * N * L;
+  const int64_t seg = segment_steps(a, W), n_seg = segment_count(a, W);
+  const int64_t blocks = (N + W - 1) / W, NP = blocks * W;
+  const int64_t sums = seg * NP;  // per-step vectors to sum over channels, padded
+  ScratchLayout<W> layout;
+  const size_t o_B = layout.take(seg * blocks), o_C = layout.take(seg * blocks);
+  const size_t o_dt = layout.take(seg), o_slope = layout.take(seg), o_u = layout.take(seg);
+  const size_t o_dy = layout.take(seg), o_du = layout.take(seg), o_y = layout.take(seg);
+  const size_t o_z = layout.take(seg), o_states = layout.take(seg * N);
+  const size_t o_decays = layout.take(seg * N), o_sB = layout.take(sums);
+  const size_t o_sC = layout.take(sums), o_start = layout.take(N);
+  const size_t o_A2 = layout.take(N), o_A = layout.take(N), o_h = layout.take(N);
+  const size_t o_g = layout.take(N), o_dA = layout.take(N);
+  vf<W>* base = reinterpret_cast<vf<W>*>(thread_scratch(layout.floats));
+  vf<W>*dt = base + o_dt / W, *slope = base + o_slope / W, *u = base + o_u / W;
+  vf<W>*dy = base + o_dy / W, *du = base + o_du / W, *y = base + o_y / W, *z = base + o_z / W;
+  vf<W>*states = base + o_states / W, *decays = base + o_decays / W;
+  vf<W>*sumB = base + o_sB / W, *sumC = base + o_sC / W, *start = base + o_start / W;
+  vf<W>*A2 = base + o_A2 / W, *A = base + o_A / W, *h = base + o_h / W, *g = base + o_g / W;
+  vf<W>* dA = base + o_dA / W;
+  float* Bc = reinterpret_cast<float*>(base + o_B / W);
+  float* Cc = reinterpret_cast<float*>(base + o_C / W);
+
+  for (int64_t index = tile_begin; index < tile_end; ++index) {
+    const Tile tl = tile_at<W>(a, index);
+    const int64_t row0 = (tl.b * Dm + tl.d0) * L, bg = (tl.b * a.groups + tl.g) * N * L;
+    const vf<W> bias = channel_vector<W>(a.delta_bias, tl, 0.0f);
+    const vf<W> Dv = channel_vector<W>(a.D, tl, 0.0f);
+    load_decay_rates<W>(a, tl, A2, A);
+
+    // g is the gradient of the state after the current step.
+    for (int64_t n = 0; n < N; ++n) {
+      g[n] = gr.dlast ? gather_lanes<W>(gr.dlast + (tl.b * Dm + tl.d0) * N + n, N, tl.w)
+                      : vf<W>{};
+      dA[n] = vf<W>{};
+    }
+    vf<W> dD_acc{}, dbias_acc{};
     for (int64_t k = n_seg - 1; k >= 0; --k) {
-      const int64_t s0 = k * seg, s1 = std::min(L, s0 + seg);
-      const float* h_start = seg_start.data() + k * N;
-      if (n_seg > 1) {
-        std::memcpy(h.data(), h_start, N * sizeof(float));
-        row_recurrence<NS, true>(a, row, s0, s1, dt.data(), h.data(), y.data(), states.data(),
-                                 decays.data());
+      int64_t t0, nt;
+      time_range(a, k * seg, std::min(L, (k + 1) * seg), &t0, &nt);
+      load_tile<W>(a.delta + row0, L, tl.w, t0, nt, dt);
+      step_sizes<W>(a, bias, nt, dt, slope);
+      load_tile<W>(a.u + row0, L, tl.w, t0, nt, u);
+      load_steps<W>(a.B + bg, N, L, t0, nt, reinterpret_cast<vf<W>*>(Bc));
+      load_steps<W>(a.C + bg, N, L, t0, nt, reinterpret_cast<vf<W>*>(Cc));
+      for (int64_t n = 0; n < N; ++n) {
+        start[n] = gather_lanes<W>(a.checkpoints + ((tl.b * Dm + tl.d0) * n_seg + k) * N + n,
+                                   n_seg * N, tl.w);
+        h[n] = start[n];
       }
-      for (int64_t s = s1 - 1; s >= s0; --s) {
-        const int64_t t = a.reverse ? L - 1 - s : s;
-        const float dyt = dy[t], dtt = dt[t], ut = u[t];
-        const float* h_now = states.data() + (s - s0) * N;
-        const float* decay = decays.data() + (s - s0) * N;
-        const float* h_prev = s > s0 ? h_now - N : h_start;
-        const float* Bt = Bm + t * N;
-        const float* Ct = Cm + t * N;
-        float* dBt = dBm + t * N;
-        float* dCt = dCm + t * N;
-        float ddt_acc = 0.0f, dBu = 0.0f;
-        for (int64_t n = 0; n < N; ++n) {
-          const float gn = g[n] + dyt * Ct[n];
-          dCt[n] += dyt * h_now[n];
-          const float ddecay = gn * h_prev[n] * decay[n];  // gradient of (dt * A)
-          ddt_acc += ddecay * A[n];
-          dA_row[n] += ddecay * dtt;
-          dBt[n] += gn * dtt * ut;
-          dBu += gn * Bt[n];
-          g[n] = gn * decay[n];
+      tile_recurrence<W, NS, true>(a, nt, dt, u, Bc, Cc, A2, h, y, states, decays);
+
+      // Through the gate and the skip: dy is the gradient of <C_t, h_t>.
+      load_tile<W>(gr.dout + row0, L, tl.w, t0, nt, dy);
+      if (a.z) {
+        load_tile<W>(a.z + row0, L, tl.w, t0, nt, z);
+        for (int64_t i = 0; i < nt; ++i) {
+          const vf<W> sz = sigmoidv<W>(z[i]), pre_gate = y[i] + Dv * u[i];
+          const vf<W> grad = dy[i];
+          y[i] = grad * pre_gate * sz * (1.0f + z[i] * (1.0f - sz));  // y now holds dz
+          dy[i] = grad * z[i] * sz;
         }
-        du[t] += dBu * dtt;
-        ddt[t] = ddt_acc + dBu * ut;
+        store_tile<W>(y, L, tl.w, t0, nt, gr.dz + row0);
       }
+      for (int64_t i = 0; i < nt; ++i) {
+        du[i] = dy[i] * Dv;
+        dD_acc += dy[i] * u[i];
+      }
+
+      // Walk the segment backwards in processing order, with g (and dA) in registers for a
+      // fixed state size.
+      vf<W> gbuf[NS > 0 ? NS : 1], dAbuf[NS > 0 ? NS : 1];
+      vf<W>* gw = NS > 0 ? gbuf : g;
+      vf<W>* dAw = NS > 0 ? dAbuf : dA;
+      if (NS > 0)
+        for (int64_t n = 0; n < N; ++n) gw[n] = g[n], dAw[n] = dA[n];
+      for (int64_t k2 = nt - 1; k2 >= 0; --k2) {
+        const int64_t i = a.reverse ? nt - 1 - k2 : k2;
+        const int64_t i_prev = a.reverse ? i + 1 : i - 1;
+        const vf<W>* h_now = states + i * N;
+        const vf<W>* h_prev = k2 > 0 ? states + i_prev * N : start;
+        const vf<W>* decay = decays + i * N;
+        const vf<W> dyt = dy[i], dtt = dt[i], drive = dt[i] * u[i];
+        vf<W> ddt{}, dBu{};
+#pragma GCC unroll 16
+        for (int64_t n = 0; n < N; ++n) {
+          const vf<W> gn = gw[n] + dyt * Cc[i * NP + n];
+          sumC[i * NP + n] = dyt * h_now[n];
+          const vf<W> ddecay = gn * h_prev[n] * decay[n];  // gradient of (dt * A)
+          ddt += ddecay * A[n];
+          dAw[n] += ddecay * dtt;
+          sumB[i * NP + n] = gn * drive;
+          dBu += gn * Bc[i * NP + n];
+          gw[n] = gn * decay[n];
+        }
+        du[i] += dBu * dtt;
+        dt[i] = (ddt + dBu * u[i]) * slope[i];  // dt now holds ddelta
+        dbias_acc += dt[i];
+      }
+      if (NS > 0)
+        for (int64_t n = 0; n < N; ++n) g[n] = gw[n], dA[n] = dAw[n];
+      add_channel_sums<W>(sumB, nt, N, L, t0, gr.dB + thread * bc_slice + bg);
+      add_channel_sums<W>(sumC, nt, N, L, t0, gr.dC + thread * bc_slice + bg);
+      store_tile<W>(du, L, tl.w, t0, nt, gr.du + row0);
+      store_tile<W>(dt, L, tl.w, t0, nt, gr.ddelta + row0);
     }
 
-    float dbias_row = 0.0f;
-    float* ddelta = gr.ddelta + row * L;
-    for (int64_t t = 0; t < L; ++t) {
-      ddelta[t] = ddt[t] * slope[t];
-      dbias_row += ddelta[t];
+    for (int64_t n = 0; n < N; ++n) {
+      scatter_lanes<W>(dA[n], gr.dA + (thread * Dm + tl.d0) * N + n, N, tl.w);
+      if (gr.dh0)
+        for (int c = 0; c < tl.w; ++c) gr.dh0[(tl.b * Dm + tl.d0 + c) * N + n] = g[n][c];
     }
-    for (int64_t n = 0; n < N; ++n) dA_acc[d * N + n] += dA_row[n];
-    if (gr.dh0)
-      for (int64_t n = 0; n < N; ++n) gr.dh0[row * N + n] = g[n];
-    if (gr.dD) gr.dD[thread * Dm + d] += dD_row;
-    if (gr.dbias) gr.dbias[thread * Dm + d] += dbias_row;
+    if (gr.dD) scatter_lanes<W>(dD_acc, gr.dD + thread * Dm + tl.d0, 1, tl.w);
+    if (gr.dbias) scatter_lanes<W>(dbias_acc, gr.dbias + thread * Dm + tl.d0, 1, tl.w);
   }
 }
 
-// Runs fn(thread, row_begin, row_end) over contiguous row ranges, one range per thread.
+// ----------------------------------------------------------------------------------------
+// One instantiation per instruction set; the helpers above are inlined into each (flatten)
+// and compiled for its target. State sizes 8 and 16 keep the state in registers.
+
+enum Isa : int { kGeneric = 0, kAvx2 = 1, kAvx512 = 2 };
+const char* const kIsaNames[] = {"generic", "avx2", "avx512"};
+
+#define TSSSM_ISA_KERNELS(NAME, TARGET, W)                                                   \
+  template <int NS>                                                                          \
+  TARGET void NAME##_forward(const ScanArgs& a, int64_t begin, int64_t end, float* out,      \
+                             float* last) {                                                  \
+    forward_tiles<W, NS>(a, begin, end, out, last);                                          \
+  }                                                                                          \
+  template <int NS>                                                                          \
+  TARGET void NAME##_backward(const ScanArgs& a, const GradArgs& gr, int thread,             \
+                              int64_t begin, int64_t end) {                                  \
+    backward_tiles<W, NS>(a, gr, thread, begin, end);                                        \
+  }
+
+#if defined(__x86_64__)
+TSSSM_ISA_KERNELS(avx512, __attribute__((target("avx512f,avx2,fma"), flatten)), 16)
+TSSSM_ISA_KERNELS(avx2, __attribute__((target("avx2,fma"), flatten)), 8)
+#endif
+TSSSM_ISA_KERNELS(generic, __attribute__((flatten)), 4)
+
+int isa_width(int isa) { return isa == kAvx512 ? 16 : isa == kAvx2 ? 8 : 4; }
+
+bool isa_supported(int isa) {
+#if defined(__x86_64__)
+  if (isa == kAvx512) return __builtin_cpu_supports("avx512f");
+  if (isa == kAvx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+  return isa == kGeneric;
+}
+
+int best_isa() {
+  for (int isa : {kAvx512, kAvx2})
+    if (isa_supported(isa)) return isa;
+  return kGeneric;
+}
+
+// A requested ISA the CPU lacks (or -1) means the best one it has.
+int resolve_isa(int isa) { return isa >= 0 && isa <= kAvx512 && isa_supported(isa) ? isa : best_isa(); }
+
 template <typename Fn>
-void parallel_rows(int64_t rows, int threads, Fn fn) {
-  threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, rows)));
-  const int64_t per = (rows + threads - 1) / threads;
-  std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) {
-    const int64_t begin = i * per, end = std::min(rows, begin + per);
-    if (begin < end) pool.emplace_back(fn, i, begin, end);
-  }
-  fn(0, 0, std::min(rows, per));
-  for (auto& th : pool) th.join();
-}
-
-// State sizes compiled with the state in registers; any other size takes the generic loop.
-template <template <int> class Kernel, typename... Args>
-void dispatch_state(int64_t state, Args&&... args) {
+void for_state_size(int64_t state, Fn fn) {
   switch (state) {
-    case 2: Kernel<2>::run(args...); break;
-    case 4: Kernel<4>::run(args...); break;
-    case 8: Kernel<8>::run(args...); break;
-    case 16: Kernel<16>::run(args...); break;
-    case 32: Kernel<32>::run(args...); break;
-    case 64: Kernel<64>::run(args...); break;
-    default: Kernel<0>::run(args...); break;
+    case 8: fn(std::integral_constant<int, 8>{}); break;
+    case 16: fn(std::integral_constant<int, 16>{}); break;
+    default: fn(std::integral_constant<int, 0>{}); break;
   }
 }
 
-template <int NS>
-struct Forward {
-  static void run(const ScanArgs& a, float* out, float* last, int threads) {
-    parallel_rows(a.batch * a.dim, threads, [&](int, int64_t begin, int64_t end) {
-      forward_rows<NS>(a, begin, end, out, last);
-    });
+// ----------------------------------------------------------------------------------------
+// Threads: a pool started on first use and kept, so that a call costs a wake-up, not a
+// thread start.
+
+class WorkerPool {
+ public:
+  // Runs fn(i) for i in [0, n), i = 0 on the calling thread; returns when all have finished.
+  void run(int n, const std::function<void(int)>& fn) {
+    std::lock_guard<std::mutex> one_call(call_mutex_);
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      while (static_cast<int>(workers_.size()) < n - 1) {
+        workers_.emplace_back(&WorkerPool::work, this, static_cast<int>(workers_.size()) + 1);
+        workers_.back().detach();
+      }
+      job_ = &fn;
+      wanted_ = n;
+      remaining_ = n - 1;
+      ++round_;
+    }
+    wake_.notify_all();
+    fn(0);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return remaining_ == 0; });
   }
+
+ private:
+  void work(int index) {
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return round_ != seen; });
+      seen = round_;
+      if (index >= wanted_) continue;
+      const std::function<void(int)>* job = job_;
+      lock.unlock();
+      (*job)(index);
+      lock.lock();
+      if (--remaining_ == 0) done_.notify_one();
+    }
+  }
+
+  std::mutex call_mutex_;  // one parallel call at a time
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* job_ = nullptr;
+  int wanted_ = 0, remaining_ = 0;
+  uint64_t round_ = 0;
 };
 
-template <int NS>
-struct Backward {
-  static void run(const ScanArgs& a, const GradArgs& gr, int threads) {
-    parallel_rows(a.batch * a.dim, threads, [&](int thread, int64_t begin, int64_t end) {
-      backward_rows<NS>(a, gr, thread, begin, end);
-    });
-  }
-};
+// Never destroyed: its detached threads may outlive static destruction at exit.
+WorkerPool* pool = nullptr;
+
+WorkerPool& worker_pool() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    pool = new WorkerPool();
+#if defined(__unix__) || defined(__APPLE__)
+    // A forked child has none of the parent's threads: give it a fresh pool (the old one
+    // leaks, it may be locked).
+    pthread_atfork(nullptr, nullptr, [] { pool = new WorkerPool(); });
+#endif
+  });
+  return *pool;
+}
+
+// Tiles handled by each thread are at least this many state updates, so that small calls
+// do not pay more in wake-ups than they gain.
+constexpr int64_t kMinUpdatesPerThread = 1 << 17;
+
+int64_t tile_count(const ScanArgs& a, int isa) {
+  const int64_t W = isa_width(isa);
+  return a.batch * a.groups * ((a.dim / a.groups + W - 1) / W);
+}
+
+int thread_count(const ScanArgs& a, int isa, int threads) {
+  const int64_t tiles = tile_count(a, isa);
+  const int64_t by_work = a.batch * a.dim * a.length * a.state / kMinUpdatesPerThread;
+  return static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(threads), tiles, by_work})));
+}
+
+// Runs fn(thread, tile_begin, tile_end) over contiguous tile ranges, one per thread.
+template <typename Fn>
+void parallel_tiles(int64_t tiles, int threads, Fn fn) {
+  const int64_t per = (tiles + threads - 1) / threads;
+  const std::function<void(int)> job = [&](int i) {
+    const int64_t begin = i * per, end = std::min(tiles, begin + per);
+    if (begin < end) fn(i, begin, end);
+  };
+  if (threads == 1)
+    job(0);
+  else
+    worker_pool().run(threads, job);
+}
 
 }  // namespace
 
 extern "C" {
 
-// Number of threads the backward's partial-sum buffers must provide for `rows` rows.
-int tsssm_scan_threads(int64_t rows, int threads) {
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, rows)));
+// Name of instruction set `isa` (0 generic, 1 AVX2, 2 AVX-512); -1: the one used by default.
+const char* tsssm_scan_isa_name(int isa) { return kIsaNames[resolve_isa(isa)]; }
+
+// Whether this CPU can run instruction set `isa`.
+int tsssm_scan_isa_supported(int isa) { return isa >= 0 && isa <= kAvx512 && isa_supported(isa); }
+
+// Segments of the backward: the forward's `checkpoints` are [batch, dim, segments, state].
+int64_t tsssm_scan_segments(int64_t length, int64_t state, int isa, int64_t segment) {
+  ScanArgs a{};
+  a.length = length, a.state = state, a.segment = segment;
+  return segment_count(a, isa_width(resolve_isa(isa)));
+}
+
+// Number of threads (and of the backward's partial-sum slices) a call with these sizes uses.
+int tsssm_scan_threads(int64_t batch, int64_t dim, int64_t length, int64_t state,
+                       int64_t groups, int isa, int threads) {
+  ScanArgs a{};
+  a.batch = batch, a.dim = dim, a.length = length, a.state = state, a.groups = groups;
+  return thread_count(a, resolve_isa(isa), threads);
 }
 
 void tsssm_scan_forward(const float* u, const float* delta, const float* A, const float* B,
                         const float* C, const float* D, const float* z, const float* delta_bias,
                         const float* h0, int64_t batch, int64_t dim, int64_t length,
-                        int64_t state, int64_t groups, int softplus, int reverse, int threads,
-                        float* out, float* last) {
-  const ScanArgs a{u, delta, A, B, C, D, z, delta_bias, h0,
-                   batch, dim, length, state, groups, softplus, reverse, 0};
-  dispatch_state<Forward>(state, a, out, last, threads);
+                        int64_t state, int64_t groups, int softplus, int reverse, int isa,
+                        int threads, int64_t segment, float* out, float* last,
+                        float* checkpoints) {
+  const ScanArgs a{u,     delta, A,     B,      C,        D,       z,       delta_bias, h0,
+                   batch, dim,   length, state, groups,   softplus, reverse, segment,   checkpoints};
+  isa = resolve_isa(isa);
+  threads = thread_count(a, isa, threads);
+  for_state_size(state, [&](auto ns) {
+    constexpr int NS = decltype(ns)::value;
+    parallel_tiles(tile_count(a, isa), threads, [&](int, int64_t begin, int64_t end) {
+#if defined(__x86_64__)
+      if (isa == kAvx512) return avx512_forward<NS>(a, begin, end, out, last);
+      if (isa == kAvx2) return avx2_forward<NS>(a, begin, end, out, last);
+#endif
+      generic_forward<NS>(a, begin, end, out, last);
+    });
+  });
 }
 
 void tsssm_scan_backward(const float* u, const float* delta, const float* A, const float* B,
                          const float* C, const float* D, const float* z,
                          const float* delta_bias, const float* h0, int64_t batch, int64_t dim,
                          int64_t length, int64_t state, int64_t groups, int softplus,
-                         int reverse, int threads, int64_t segment, const float* dout,
-                         const float* dlast,
-                         float* du, float* ddelta, float* dz, float* dh0, float* dA, float* dD,
+                         int reverse, int isa, int threads, int64_t segment,
+                         float* checkpoints, const float* dout, const float* dlast, float* du,
+                         float* ddelta, float* dz, float* dh0, float* dA, float* dD,
                          float* dbias, float* dB, float* dC) {
-  const ScanArgs a{u, delta, A, B, C, D, z, delta_bias, h0,
-                   batch, dim, length, state, groups, softplus, reverse, segment};
+  const ScanArgs a{u,     delta, A,     B,      C,        D,       z,       delta_bias, h0,
+                   batch, dim,   length, state, groups,   softplus, reverse, segment,   checkpoints};
   const GradArgs gr{dout, dlast, du, ddelta, dz, dh0, dA, dD, dbias, dB, dC};
-  dispatch_state<Backward>(state, a, gr, threads);
+  isa = resolve_isa(isa);
+  threads = thread_count(a, isa, threads);
+  for_state_size(state, [&](auto ns) {
+    constexpr int NS = decltype(ns)::value;
+    parallel_tiles(tile_count(a, isa), threads, [&](int thread, int64_t begin, int64_t end) {
+#if defined(__x86_64__)
+      if (isa == kAvx512) return avx512_backward<NS>(a, gr, thread, begin, end);
+      if (isa == kAvx2) return avx2_backward<NS>(a, gr, thread, begin, end);
+#endif
+      generic_backward<NS>(a, gr, thread, begin, end);
+    });
+  });
 }
 
 }  // extern "C"
