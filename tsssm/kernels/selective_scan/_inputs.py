@@ -151,8 +151,3 @@ def normalize_scan_inputs(
     )
     return ScanInputs(u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus), initial_state,
                       bool(reverse))
-
-
-def expand_groups(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Repeat grouped ``[batch, groups, state, length]`` to ``[batch, dim, state, length]``."""
-    return x.repeat_interleave(dim // x.shape[1], dim=1)
