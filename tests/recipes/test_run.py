@@ -221,3 +221,12 @@ def test_preset_run_dir_is_created_where_asked(
     assert recipe.folder.path == target
     assert (target / "config.toml").is_file()
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_output_dir_that_cannot_hold_folders_is_one_line(tiny_csv: Path, tmp_path: Path,
+                                                            capsys) -> None:
+    recipe = write_recipe(tmp_path / "r.toml", tiny_recipe(tiny_csv))
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", str(recipe), "--output-dir", "/dev/null"])
+    assert stopped.value.code == 2
+    assert "cannot create a run folder in /dev/null" in capsys.readouterr().err

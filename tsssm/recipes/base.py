@@ -90,10 +90,15 @@ class Recipe(ABC):
         # An external launcher (torchrun, SLURM) starts every process itself: they agree on
         # the folder through $TSSSM_RUN_DIR, which process 0 then creates.
         preset = os.environ.get(RUN_DIR_ENV)
-        if preset and not Path(preset).exists():
-            folder = RunFolder.create_at(preset)
-        else:
-            folder = RunFolder.create(output_dir, config.run.name)
+        try:
+            if preset and not Path(preset).exists():
+                folder = RunFolder.create_at(preset)
+            else:
+                folder = RunFolder.create(output_dir, config.run.name)
+        except OSError as error:
+            where = preset or output_dir
+            raise ConfigError(f"{config.source}: cannot create a run folder in {where}: "
+                              f"{error.strerror or error}") from None
         runs.write_text(folder.file(CONFIG), dump_config(config))
         recipe = recipe_cls(config, folder)
         folder.start_attempt([m.name for m in config.models()])

@@ -242,7 +242,33 @@ def _model(
     check_keys(table, sorted(options), section, ctx)
     hints = typing.get_type_hints(config_cls)
     typed = {k: check_type(v, hints[k], f"{section}.{k}", ctx) for k, v in table.items()}
+    _check_model_values(typed, section, ctx)
     return ModelConfig(name, typed, train)
+
+
+# Model options that are sizes or counts (at least 1 wherever a model has them).
+_SIZES = frozenset({
+    "d_model", "d_ff", "d_state", "d_conv", "expand", "n_layers", "n_heads", "n_blocks",
+    "embed_dim", "head_dim", "patch_chans", "patch_times", "n_local_layers",
+    "n_global_layers", "local_window", "season_period", "head_features", "moving_average"})
+
+
+def _check_model_values(options: Mapping[str, Any], section: str, ctx: Context) -> None:
+    """Values every model shares a meaning for, checked where the recipe is read (before a
+    run folder exists): sizes and counts >= 1, ``dropout`` in [0, 1), ``n_heads`` dividing
+    ``d_model``. Each model's config checks the rest when the model is built."""
+    for key, value in options.items():
+        if key in _SIZES and isinstance(value, int) and value < 1:
+            raise ctx.error(f"{section}.{key}", f"{section}.{key} must be at least 1, not "
+                                                f"{value}")
+    dropout = options.get("dropout")
+    if isinstance(dropout, int | float) and not 0 <= dropout < 1:
+        raise ctx.error(f"{section}.dropout", f"{section}.dropout must lie in [0, 1), not "
+                                              f"{dropout}")
+    heads, width = options.get("n_heads"), options.get("d_model")
+    if isinstance(heads, int) and isinstance(width, int) and heads >= 1 and width % heads:
+        raise ctx.error(f"{section}.n_heads", f"{section}.n_heads {heads} must divide "
+                                              f"{section}.d_model {width}")
 
 
 def resolve_dataset(dataset: str, bundled: frozenset[str], base_dir: str | Path | None,
@@ -310,8 +336,13 @@ def _validate_train(train: TrainConfig, section: str, ctx: Context) -> None:
             raise ctx.error(f"{section}.{key}", f"{section}.{key} must not be negative")
     for key in ("limit_train_batches", "limit_val_batches"):
         # Early stopping and the best checkpoint need validation; training needs batches.
-        if not getattr(train, key) > 0:
-            raise ctx.error(f"{section}.{key}", f"{section}.{key} must be positive")
+        value = getattr(train, key)
+        if not value > 0 or (isinstance(value, float) and value > 1):
+            raise ctx.error(f"{section}.{key}", f"{section}.{key} must be a fraction in (0, 1] "
+                                                f"or a positive number of batches, not {value}")
+    if isinstance(train.devices, int) and train.devices < 1 and train.devices != -1:
+        raise ctx.error(f"{section}.devices", f"{section}.devices must be at least 1 (or -1: "
+                                              f"all), not {train.devices}")
     if train.max_steps < -1 or train.max_steps == 0:
         raise ctx.error(f"{section}.max_steps", f"{section}.max_steps must be -1 (no limit) "
                                                 "or positive")
