@@ -223,8 +223,9 @@ def test_preset_run_dir_is_created_where_asked(
     assert not (tmp_path / "runs").exists()
 
 
-def test_an_output_dir_that_cannot_hold_folders_is_one_line(tiny_csv: Path, tmp_path: Path,
-                                                            capsys) -> None:
+def test_an_output_dir_that_cannot_hold_folders_is_one_line(
+        tiny_csv: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(RUN_DIR_ENV, raising=False)  # an earlier run in this process set it
     recipe = write_recipe(tmp_path / "r.toml", tiny_recipe(tiny_csv))
     with pytest.raises(SystemExit) as stopped:
         main(["run", str(recipe), "--output-dir", "/dev/null"])
