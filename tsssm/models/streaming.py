@@ -11,20 +11,18 @@ registered model that streams.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
 
 
 class StreamingModel:
-    """Mixin: :meth:`stream` over the ``init_stream``/``step`` pair of its class."""
+    """Mixin: :meth:`stream` over the ``init_stream(batch)`` / ``step(x, state)`` pair that
+    the class defines (the marker :func:`is_streaming` looks for)."""
 
-    def init_stream(self, batch: int = 1) -> Any:
-        raise NotImplementedError
-
-    def step(self, x: torch.Tensor, state: Any) -> Any:
-        raise NotImplementedError
+    init_stream: Callable[[int], Any]
+    step: Callable[[torch.Tensor, Any], Any]
 
     @torch.no_grad()
     def stream(self, pieces: Iterable[torch.Tensor]) -> Iterator[Any]:

@@ -1,66 +1,26 @@
-"""Metrics of tsssm's tasks that scikit-learn and torchmetrics do not already give: phase
-recognition (surgical workflow: Cholec80, M2CAI16; sleep staging), window classification (EEG
-windows, time-series cases) and time-series anomaly detection.
+"""Metrics of phase recognition (surgical workflow: Cholec80, M2CAI16; sleep staging).
 
-Phase recognition and window classification: papers compute "the same" metric in different
-ways (Funke et al., "Metrics Matter in Surgical Phase Recognition", 2023), so every function
-states exactly what it computes. Inputs are integer label arrays [T], one pair (truth,
-prediction) per recording (a video, a night). Scores are computed per recording, then
-averaged over recordings. Rates are fractions in [0, 1]; the edit score is on 0-100, as in
-the action-segmentation literature.
-
-Anomaly detection: point-wise and point-adjusted precision/recall/F1, threshold-free
-AUROC/AUPR, and thresholds chosen on training scores only.
-
-The anomaly functions take per-time-step arrays [T]: ``labels`` 0/1 (1 = anomalous), ``predictions``
-0/1, ``scores`` real (higher = more anomalous).
-
-Point adjustment (Xu et al., WWW 2018, "Unsupervised anomaly detection via variational
-auto-encoder for seasonal KPIs"): when any step of a true anomaly segment is predicted
-anomalous, every step of that segment counts as detected. It rewards a single lucky hit in a
-long segment as if the whole segment were found, so it **inflates** scores, often a lot (a
-random detector can reach a high point-adjusted F1 on data with long segments; Kim et al., AAAI
-2022). Always report it beside the plain point-wise figure, never alone:
-:func:`anomaly_report` returns both.
+Papers compute "the same" metric in different ways (Funke et al., "Metrics Matter in Surgical
+Phase Recognition", 2023), so every function states exactly what it computes. Inputs are
+integer label arrays [T], one pair (truth, prediction) per recording (a video, a night).
+Scores are computed per recording, then averaged over recordings. Rates are fractions in
+[0, 1]; the edit score is on 0-100, as in the action-segmentation literature.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.metrics import (
     accuracy_score,
-    average_precision_score,
-    balanced_accuracy_score,
     cohen_kappa_score,
     f1_score,
     jaccard_score,
     precision_recall_fscore_support,
-    roc_auc_score,
 )
-from sklearn.preprocessing import label_binarize
-
-__all__ = [
-    "PhaseScores",
-    "anomaly_report",
-    "anomaly_segments",
-    "count_transitions",
-    "detection_metrics",
-    "edit_score",
-    "phase_recognition_report",
-    "phase_scores",
-    "point_adjust",
-    "relaxed_phase_scores",
-    "segment_labels",
-    "sleep_staging_report",
-    "train_threshold",
-    "window_classification_report",
-]
 
 
 @dataclass(frozen=True)
@@ -187,7 +147,7 @@ def relaxed_phase_scores(
 def segment_labels(labels: ArrayLike) -> np.ndarray:
     """The label of each contiguous run, in order: [S] for S segments ([0, 0, 2, 2, 0] gives
     [0, 2, 0])."""
-    labels = _as_labels(labels, "labels")
+    labels = as_labels(labels, "labels")
     return labels[np.r_[True, labels[1:] != labels[:-1]]]
 
 
@@ -210,8 +170,8 @@ def edit_score(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     Args:
         y_true, y_pred: [T] integer labels (the lengths may differ; no background class).
     """
-    truth = segment_labels(_as_labels(y_true, "y_true"))
-    predicted = segment_labels(_as_labels(y_pred, "y_pred"))
+    truth = segment_labels(as_labels(y_true, "y_true"))
+    predicted = segment_labels(as_labels(y_pred, "y_pred"))
     distance = _levenshtein(predicted, truth)
     return float(100.0 * (1.0 - distance / max(len(truth), len(predicted))))
 
@@ -342,7 +302,7 @@ def _nanmean(values: ArrayLike, axis: int | None = None) -> np.ndarray:
     return np.divide(total, count, out=np.full(np.shape(total), np.nan), where=count > 0)
 
 
-def _as_labels(labels: ArrayLike, name: str) -> np.ndarray:
+def as_labels(labels: ArrayLike, name: str) -> np.ndarray:
     """A non-empty 1-D int64 array, or a ValueError naming ``name``."""
     array = np.asarray(labels)
     if array.ndim != 1 or array.size == 0:
@@ -356,7 +316,7 @@ def _check_labels(
     y_true: ArrayLike, y_pred: ArrayLike, num_classes: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two label arrays of the same length with values in ``[0, num_classes)``."""
-    truth, predicted = _as_labels(y_true, "y_true"), _as_labels(y_pred, "y_pred")
+    truth, predicted = as_labels(y_true, "y_true"), as_labels(y_pred, "y_pred")
     if len(truth) != len(predicted):
         raise ValueError(f"y_true has {len(truth)} labels but y_pred has {len(predicted)}")
     for name, array in (("y_true", truth), ("y_pred", predicted)):
@@ -378,273 +338,3 @@ def _check_pairs(
     if len(truths) == 0:
         raise ValueError("no recordings to evaluate: truths and predictions are empty")
     return list(zip(truths, predictions, strict=True))
-
-
-# ---------------------------------------------------------------------------------------------
-# Window classification
-# ---------------------------------------------------------------------------------------------
-
-WINDOW_METRICS = ("balanced_accuracy", "accuracy", "auroc", "aupr", "kappa", "macro_f1")
-
-
-def window_classification_report(
-    y_true: ArrayLike,
-    probabilities: ArrayLike,
-    class_names: Sequence[str],
-    groups: ArrayLike | None = None,
-) -> dict[str, dict]:
-    """Scores of a window classifier, over all windows and per group (subject, case, ...).
-
-    Every number comes from scikit-learn; the prediction is the most probable class.
-
-    - ``balanced_accuracy``: mean recall over the classes present in ``y_true``.
-    - ``accuracy``: fraction of windows predicted right.
-    - ``auroc`` and ``aupr`` (average precision): two classes: of the probability of class
-      1 (the positive class); more classes: macro average of one-vs-rest scores.
-    - ``kappa``: Cohen's kappa of the predictions.
-    - ``macro_f1``: F1 averaged over the classes present in ``y_true`` or the predictions.
-
-    A metric that a set of windows leaves undefined is NaN, never an exception: AUROC and
-    AUPR need every class in ``y_true`` (a subject with one class only has none); kappa is
-    NaN when truth and prediction both hold one class only.
-
-    Args:
-        y_true: int [N], classes in ``[0, len(class_names))``.
-        probabilities: float [N, K], K = ``len(class_names)``, each row a distribution.
-        class_names: the K class names.
-        groups: [N] group of each window, or None.
-
-    Returns:
-        ``{"overall": {metric: value, "windows": N}, "per_group": {group: {...}}}`` (per
-        group only when ``groups`` is given; groups as strings, in sorted order).
-
-    Raises:
-        ValueError: mismatched lengths, a bad shape, non-finite probabilities, labels out
-            of range, fewer than 2 classes.
-    """
-    truth, scores = _check_classification(y_true, probabilities, class_names)
-    report: dict[str, dict] = {"overall": _window_scores(truth, scores)}
-    if groups is not None:
-        keys = np.asarray(groups).astype(str)
-        if keys.shape != truth.shape:
-            raise ValueError(f"groups has shape {keys.shape}; it needs one group per window "
-                             f"({len(truth)})")
-        report["per_group"] = {
-            str(key): _window_scores(truth[keys == key], scores[keys == key])
-            for key in sorted(set(keys.tolist()))
-        }
-    return report
-
-
-def _check_classification(
-    y_true: ArrayLike, probabilities: ArrayLike, class_names: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    n_classes = len(class_names)
-    if n_classes < 2:
-        raise ValueError(f"class_names needs at least 2 classes, got {list(class_names)}")
-    scores = np.asarray(probabilities, dtype=np.float64)
-    if scores.ndim != 2 or scores.shape[1] != n_classes:
-        raise ValueError(f"probabilities has shape {scores.shape}; it needs (windows, "
-                         f"{n_classes}) for the classes {list(class_names)}")
-    if not np.isfinite(scores).all():
-        raise ValueError("probabilities holds NaN or infinite values")
-    truth = _as_labels(y_true, "y_true")
-    if len(truth) != len(scores) or len(truth) == 0:
-        raise ValueError(f"y_true has {len(truth)} labels and probabilities {len(scores)} "
-                         "rows; they need the same, non-zero, number")
-    bad = np.flatnonzero((truth < 0) | (truth >= n_classes))
-    if bad.size:
-        raise ValueError(f"y_true[{bad[0]}] = {truth[bad[0]]} is outside [0, {n_classes})")
-    return truth, scores
-
-
-def _window_scores(truth: np.ndarray, scores: np.ndarray) -> dict[str, float | int]:
-    """The metrics of :func:`window_classification_report` for one set of windows."""
-    n_classes = scores.shape[1]
-    predicted = scores.argmax(axis=1)
-    every_class = len(np.unique(truth)) == n_classes
-    # scikit-learn warns (and returns NaN or a convention) where a score is undefined; the
-    # report documents those cases and returns NaN itself.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result: dict[str, float | int] = {
-            "windows": len(truth),
-            "balanced_accuracy": float(balanced_accuracy_score(truth, predicted)),
-            "accuracy": float(accuracy_score(truth, predicted)),
-            "auroc": float("nan"),
-            "aupr": float("nan"),
-            "kappa": float(cohen_kappa_score(truth, predicted)),
-            "macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0)),
-        }
-        if every_class and n_classes == 2:
-            result["auroc"] = float(roc_auc_score(truth, scores[:, 1]))
-            result["aupr"] = float(average_precision_score(truth, scores[:, 1]))
-        elif every_class:
-            onehot = label_binarize(truth, classes=np.arange(n_classes))  # [N, K]
-            result["auroc"] = float(roc_auc_score(onehot, scores, average="macro"))
-            result["aupr"] = float(average_precision_score(onehot, scores, average="macro"))
-    return result
-
-
-# Anomaly detection ------------------------------------------------------------------
-
-
-ThresholdMethod = Literal["quantile", "mean_std"]
-
-
-@dataclass(frozen=True)
-class PRF:
-    """Precision, recall and F1 of the anomalous class (0.0 where undefined, e.g. no
-    predicted anomaly for precision)."""
-
-    precision: float
-    recall: float
-    f1: float
-
-
-def anomaly_segments(labels: ArrayLike) -> np.ndarray:
-    """Contiguous runs of 1 in ``labels`` [T], as int64 [n_segments, 2] of ``[start, end)``."""
-    flags = _binary(labels, "labels")
-    edges = np.diff(np.concatenate(([0], flags, [0])))
-    return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)], axis=1)
-
-
-def point_adjust(labels: ArrayLike, predictions: ArrayLike) -> np.ndarray:
-    """Predictions [T] with every true segment set to 1 where any of its steps is predicted 1.
-
-    Steps outside true segments are unchanged, so false positives stay false positives.
-    See the module docstring: this inflates scores.
-    """
-    truth, predicted = _pair(labels, predictions)
-    adjusted = predicted.copy()
-    for start, end in anomaly_segments(truth):
-        if predicted[start:end].any():
-            adjusted[start:end] = 1
-    return adjusted
-
-
-def pointwise_prf(labels: ArrayLike, predictions: ArrayLike) -> PRF:
-    """Precision, recall and F1 counted over time steps (each step one sample)."""
-    truth, predicted = _pair(labels, predictions)
-    hits = int((truth & predicted).sum())
-    precision = hits / predicted.sum() if predicted.any() else 0.0
-    recall = hits / truth.sum() if truth.any() else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
-    return PRF(float(precision), float(recall), float(f1))
-
-
-def point_adjusted_prf(labels: ArrayLike, predictions: ArrayLike) -> PRF:
-    """:func:`pointwise_prf` after :func:`point_adjust` (inflated; report beside the plain one)."""
-    return pointwise_prf(labels, point_adjust(labels, predictions))
-
-
-def auroc(labels: ArrayLike, scores: ArrayLike) -> float:
-    """Area under the ROC curve of ``scores`` for the anomalous steps (threshold-free)."""
-    truth, values = _scored(labels, scores)
-    return float(roc_auc_score(truth, values))
-
-
-def aupr(labels: ArrayLike, scores: ArrayLike) -> float:
-    """Area under the precision-recall curve (scikit-learn's average precision); its chance
-    level is the fraction of anomalous steps, not 0.5."""
-    truth, values = _scored(labels, scores)
-    return float(average_precision_score(truth, values))
-
-
-def train_threshold(
-    train_scores: ArrayLike,
-    method: ThresholdMethod = "quantile",
-    quantile: float = 0.99,
-    k: float = 3.0,
-) -> float:
-    """A score threshold chosen from training scores only (no labels).
-
-    Train scores come from data assumed (mostly) normal, e.g. a series' anomaly-free training
-    prefix. ``"quantile"``: the ``quantile`` of the train scores, so about ``1 - quantile`` of
-    normal steps are flagged. ``"mean_std"``: mean + ``k`` standard deviations. Never choose a
-    threshold on test labels: that reports the best case a deployed detector cannot reach.
-
-    Raises:
-        ValueError: empty or non-finite scores, a quantile outside (0, 1), or an unknown method.
-    """
-    values = np.asarray(train_scores, dtype=np.float64).ravel()
-    if values.size == 0 or not np.isfinite(values).all():
-        raise ValueError("train_scores must be a non-empty array of finite numbers")
-    if method == "quantile":
-        if not 0 < quantile < 1:
-            raise ValueError(f"quantile must be in (0, 1), got {quantile}")
-        return float(np.quantile(values, quantile))
-    if method == "mean_std":
-        return float(values.mean() + k * values.std())
-    raise ValueError(f"method must be 'quantile' or 'mean_std', got {method!r}")
-
-
-def anomaly_report(labels: ArrayLike, scores: ArrayLike, threshold: float) -> dict[str, float]:
-    """Every metric of this module for ``scores`` [T], flagging steps with score > threshold.
-
-    Returns:
-        ``precision``/``recall``/``f1`` (point-wise), ``pa_precision``/``pa_recall``/``pa_f1``
-        (point-adjusted, inflated), ``auroc``, ``aupr``, and ``threshold``.
-    """
-    truth, values = _scored(labels, scores)
-    predictions = (values > threshold).astype(np.int64)
-    plain, adjusted = pointwise_prf(truth, predictions), point_adjusted_prf(truth, predictions)
-    return {
-        "precision": plain.precision,
-        "recall": plain.recall,
-        "f1": plain.f1,
-        "pa_precision": adjusted.precision,
-        "pa_recall": adjusted.recall,
-        "pa_f1": adjusted.f1,
-        "auroc": auroc(truth, values),
-        "aupr": aupr(truth, values),
-        "threshold": float(threshold),
-    }
-
-
-def _binary(values: ArrayLike, name: str) -> np.ndarray:
-    """``values`` as int64 [T] of 0/1, or a ValueError naming ``name``."""
-    array = np.asarray(values)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one value per time step [T], got shape {array.shape}")
-    if not np.isin(array, (0, 1)).all():
-        raise ValueError(f"{name} must hold only 0 and 1, found {np.unique(array)[:5]}")
-    return array.astype(np.int64)
-
-
-def _pair(labels: ArrayLike, predictions: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    truth, predicted = _binary(labels, "labels"), _binary(predictions, "predictions")
-    if truth.shape != predicted.shape:
-        raise ValueError(f"labels {truth.shape} and predictions {predicted.shape} differ")
-    return truth, predicted
-
-
-def _scored(labels: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    truth = _binary(labels, "labels")
-    values = np.asarray(scores, dtype=np.float64)
-    if values.shape != truth.shape:
-        raise ValueError(f"labels {truth.shape} and scores {values.shape} differ")
-    if not np.isfinite(values).all():
-        raise ValueError("scores hold NaN or infinity")
-    if truth.min() == truth.max():
-        raise ValueError("AUROC/AUPR need both normal and anomalous steps in labels")
-    return truth, values
-
-
-# anomaly_report's names of the point-adjusted figures -> the names metrics.json uses.
-_POINT_ADJUSTED = {"pa_precision": "precision_point_adjusted",
-                   "pa_recall": "recall_point_adjusted", "pa_f1": "f1_point_adjusted"}
-
-
-def detection_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float
-                      ) -> dict[str, Any]:
-    """Point-wise and point-adjusted P/R/F1, AUROC, AUPR of ``scores`` [T] against
-    ``labels`` [T] (0/1), flagging steps with score > ``threshold`` (see the module
-    docstring for the keys)."""
-    report = anomaly_report(labels, scores, threshold)
-    metrics: dict[str, Any] = {_POINT_ADJUSTED.get(key, key): value
-                               for key, value in report.items()}
-    metrics.update(steps=len(labels), anomalies=int(labels.sum()),
-                   segments=len(anomaly_segments(labels)),
-                   flagged=int((scores > threshold).sum()))
-    return metrics
