@@ -73,14 +73,13 @@ if TYPE_CHECKING:
 
 METADATA_COLUMNS = ("recording", "subject", "start_s")
 # The classes of the layouts that label windows themselves, in label order (TUAR: of its
-# binary protocols; the artifact-type ones have TUAR_TYPE_CLASSES).
+# binary protocols; the artifact-type ones have tuar_type_classes()).
 FIXED_CLASSES = {
     "mental_arithmetic": lambda: eeg_data.MENTAL_ARITHMETIC_CLASSES,
     "tuab": lambda: eeg_data.TUAB_CLASSES,
     "tuar": lambda: ("clean", "artifact"),
     "tusl": lambda: ("none", *sorted(eeg_data.TUSL_CLASSES, key=eeg_data.TUSL_CLASSES.get)),
 }
-TUAR_TYPE_CLASSES = lambda: ("none", *eeg_data.TUAR_ARTIFACT_TYPES)  # noqa: E731
 # The protocols with one label per channel (the others label each window once).
 PER_CHANNEL_TYPES = ("mc", "mmc")
 PREDICTION_COLUMNS = ("model", *METADATA_COLUMNS, "channel", "label", "prediction",
@@ -114,6 +113,11 @@ class EEGDataConfig(EEGWindowsConfig):
     freeze_encoder: bool = False
 
 
+def tuar_type_classes() -> tuple[str, ...]:
+    """The classes of TUAR's artifact-type protocols (mmc, mcc), in label order."""
+    return ("none", *eeg_data.TUAR_ARTIFACT_TYPES)
+
+
 def _default_label_map(layout: str) -> dict[str, int]:
     if layout == "bonn":
         return {letter: number for number, letter in enumerate(eeg_data.BONN_SETS)}
@@ -136,7 +140,7 @@ def _validate_eeg(data: EEGDataConfig, ctx: Context) -> None:
                                               "labels from the recordings or their "
                                               "annotation files; leave it out")
         typed = data.layout == "tuar" and data.classification_type in ("mmc", "mcc")
-        classes = list(TUAR_TYPE_CLASSES() if typed else FIXED_CLASSES[data.layout]())
+        classes = list(tuar_type_classes() if typed else FIXED_CLASSES[data.layout]())
     else:
         data.label_map = data.label_map or _default_label_map(data.layout)
         values = list(data.label_map.values())
