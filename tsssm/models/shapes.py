@@ -16,6 +16,7 @@ channels are EEG electrodes or the variates of a multivariate series.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ def check_quantiles(levels: Sequence[float] | None, owner: str = "quantiles"
             raise ValueError(f"{owner}: every quantile level must lie strictly inside (0, 1); "
                              f"got {level!r} in {list(levels)}")
     values = tuple(float(level) for level in levels)
-    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(values)):
         raise ValueError(f"{owner} must be strictly increasing (sorted, no level twice); "
                          f"got {list(values)}")
     if MEDIAN not in values:
