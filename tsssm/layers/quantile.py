@@ -8,8 +8,9 @@ softplus and summed outwards:
 
     q_m = r_m ;  q_{m+k} = q_{m+k-1} + softplus(r_{m+k}) ;  q_{m-k} = q_{m-k+1} - softplus(r_{m-k})
 
-so ``q`` is strictly increasing along the level axis for any weights: quantiles cannot cross,
-by construction. (The idea of SQF-RNN's piecewise-linear quantile function, Gasthaus et al.,
+so ``q`` never decreases along the level axis, whatever the weights: quantiles cannot cross,
+by construction (strictly increasing in exact arithmetic; in float32 a gap that underflows
+gives two equal quantiles). (The idea of SQF-RNN's piecewise-linear quantile function, Gasthaus et al.,
 AISTATS 2019, whose slopes are kept positive the same way; anchored here at the median, so the
 point forecast is an output the model predicts directly.)
 """
