@@ -103,5 +103,5 @@ def test_quantile_loss_trains_quantiles_that_never_cross(targets: list[str]) -> 
 
 def test_quantile_loss_without_the_median_is_refused() -> None:
     training = dataset(frame(), ["b"])
-    with pytest.raises(ValueError, match="must include the median 0.5"):
+    with pytest.raises(ValueError, match=r"must include the median 0\.5"):
         SMambaForecastingModel.from_dataset(training, loss=QuantileLoss([0.1, 0.9]))

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from tsssm.cli import main
-from tsssm.recipes import Recipe, from_dict
+from tsssm.recipes import Recipe, from_dict, load_config
 from tsssm.tasks import TASKS
 
 from .conftest import HORIZON, N_VARIATES, read_metrics, tiny_recipe, write_recipe
@@ -41,6 +41,9 @@ def test_metrics_hold_the_quantile_scores(quantile_run: Path) -> None:
     assert test["crps"] == pytest.approx(2 * test["pinball"])
     assert "quantiles" not in metrics["dlinear"]["test"]  # the baseline forecasts points
     assert "val_mse" in (quantile_run / "logs").rglob("metrics.csv").__next__().read_text()
+    # The resolved config reads back with the levels as the model's tuple.
+    saved = load_config(quantile_run / "config.toml")
+    assert saved.model.options["quantiles"] == tuple(LEVELS)
 
 
 def test_predictions_have_quantile_columns_and_the_median_as_prediction(

@@ -40,7 +40,8 @@ from ._series import Series, SeriesLayout, as_values, from_quantile_values, from
 
 class Forecaster(BaseEstimator):
     """Multivariate forecaster: the next ``horizon`` steps of every variate from the last
-    ``lookback`` steps, trained with MSE on standardised series (scaler fitted in ``fit``).
+    ``lookback`` steps, trained with MSE on standardised series (scaler fitted in ``fit``);
+    with ``quantiles``, every level of every step, trained with the pinball loss.
 
     Args:
         lookback, horizon: window lengths.

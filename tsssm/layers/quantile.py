@@ -10,9 +10,9 @@ softplus and summed outwards:
 
 so ``q`` never decreases along the level axis, whatever the weights: quantiles cannot cross,
 by construction (strictly increasing in exact arithmetic; in float32 a gap that underflows
-gives two equal quantiles). (The idea of SQF-RNN's piecewise-linear quantile function, Gasthaus et al.,
-AISTATS 2019, whose slopes are kept positive the same way; anchored here at the median, so the
-point forecast is an output the model predicts directly.)
+gives two equal quantiles). This is the idea of SQF-RNN's piecewise-linear quantile function
+(Gasthaus et al., AISTATS 2019), whose slopes are kept positive the same way; anchored here at
+the median, so that the point forecast is an output the model predicts directly.
 """
 
 from __future__ import annotations
