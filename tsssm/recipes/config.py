@@ -256,7 +256,15 @@ _SIZES = frozenset({
 def _check_model_values(options: Mapping[str, Any], section: str, ctx: Context) -> None:
     """Values every model shares a meaning for, checked where the recipe is read (before a
     run folder exists): sizes and counts >= 1, ``dropout`` in [0, 1), ``n_heads`` dividing
-    ``d_model``. Each model's config checks the rest when the model is built."""
+    ``d_model``, forecast ``quantiles`` (levels in (0, 1), increasing, with the median). Each
+    model's config checks the rest when the model is built."""
+    from tsssm.models.shapes import check_quantiles
+
+    if "quantiles" in options:
+        try:
+            check_quantiles(options["quantiles"], f"{section}.quantiles")
+        except ValueError as error:
+            raise ctx.error(f"{section}.quantiles", str(error)) from None
     for key, value in options.items():
         if key in _SIZES and isinstance(value, int) and value < 1:
             raise ctx.error(f"{section}.{key}", f"{section}.{key} must be at least 1, not "
