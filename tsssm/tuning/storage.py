@@ -1,0 +1,45 @@
+"""The study's database: Optuna's RDB storage (SQLite in the run folder by default, or a
+shared PostgreSQL / MySQL server for many ``tsssm tune`` processes on one study)."""
+
+from __future__ import annotations
+
+import optuna
+import sqlalchemy
+from sqlalchemy.engine import make_url
+
+from tsssm.training.config import ConfigError
+
+# Each running trial writes a heartbeat; one silent for GRACE_S seconds (its process died,
+# on any machine) is marked failed and retried once with the same parameters.
+HEARTBEAT_S, GRACE_S, MAX_RETRY = 30, 120, 1
+
+
+def redact(url: str) -> str:
+    """``url`` with its password hidden (for messages and study.json)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """The RDB storage at ``url`` (``sqlite:///path``, ``postgresql://user:pass@host/db``,
+    ``mysql+pymysql://...``), with heartbeats so that trials of a dead process are retried.
+
+    Raises:
+        ConfigError: the URL is malformed, its database driver is not installed, or the
+            database cannot be reached or opened (the message hides the password).
+    """
+    try:
+        return optuna.storages.RDBStorage(
+            url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=MAX_RETRY))
+    except ImportError as error:
+        raise ConfigError(f"--storage {redact(url)}: its database driver is not installed "
+                          f"({error}); e.g. `pip install psycopg2-binary` for PostgreSQL, "
+                          "`pip install pymysql` for mysql+pymysql://") from None
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError, RuntimeError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"--storage {redact(url)}: cannot open the study storage: "
+                          f"{first}") from None
