@@ -114,7 +114,8 @@ class StudyRun:
             raise ConfigError(f"{run_dir}: its storage {stored} needs a password: give the "
                               "full URL with --storage")
         config = load_config(folder.file(RECIPE))
-        return cls(config, folder, summary["study"], storage or stored or None)
+        own = stored == STUDY_DB  # the folder's own SQLite file, wherever it now lies
+        return cls(config, folder, summary["study"], storage or (None if own else stored))
 
     # The study --------------------------------------------------------------------------
 
