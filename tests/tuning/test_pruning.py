@@ -39,7 +39,7 @@ def test_reports_every_epoch_keeps_the_best_and_prunes_a_bad_trial() -> None:
         reporter.on_validation_end(trainer(epoch, val_loss=loss), None)
     assert [step for step, _ in trial.reports] == [0, 1, 2]
     assert reporter.best == pytest.approx(0.6)
-    with pytest.raises(optuna.TrialPruned, match="pruned after epoch 3: val_loss 1.5"):
+    with pytest.raises(optuna.TrialPruned, match=r"pruned after epoch 3: val_loss 1\.5"):
         reporter.on_validation_end(trainer(3, val_loss=1.5), None)
 
 

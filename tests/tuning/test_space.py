@@ -80,7 +80,7 @@ def test_a_bad_space_is_an_error_naming_file_and_key(recipe: Path, override: str
     assert str(error.value).startswith(str(recipe)) and message in str(error.value)
 
 
-def test_iTransformer_heads_must_divide_every_width_choice(recipe: Path) -> None:
+def test_itransformer_heads_must_divide_every_width_choice(recipe: Path) -> None:
     with pytest.raises(ConfigError, match=r"d_model = 9: .*n_heads 2 must divide"):
         load_config(recipe, ['tune.model="itransformer"',
                              "tune.space={baselines.itransformer.d_model={choices=[8, 9]}}"])

@@ -5,6 +5,7 @@ parameter importances. Both are rewritten (atomically) after every trial."""
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ _FIXED = {"number": pl.Int64, "state": pl.String, "value": pl.Float64,
 def counted(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
     """The finished trials that count towards ``--trials``: complete, pruned or failed, but
     not those a later trial retried (a crash is retried with the same parameters)."""
-    retry_of = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number
-    retried = {retry_of(t) for t in trials} - {None}
+    # Not RetryHeartbeatStaleTrialCallback.retried_trial_number (experimental): the same
+    # system attribute, read directly.
+    retried = {t.system_attrs.get("failed_trial") for t in trials} - {None}
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
     return [t for t in trials if t.state in done and t.number not in retried]
@@ -77,12 +79,22 @@ def trials_frame(trials: list[optuna.trial.FrozenTrial], tune: TuneConfig,
 
 
 def importances(study: optuna.Study) -> dict[str, float]:
-    """Optuna's parameter importances (fANOVA over the complete trials), or {} while there
-    are too few complete trials, or too little variety, to estimate them."""
-    try:
-        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
-    except (ValueError, RuntimeError, ZeroDivisionError):
+    """Optuna's fANOVA parameter importances over the complete trials (the share of the
+    objective's variance each parameter explains, in a seeded random forest), or {} while
+    there are too few complete trials, or too little variety, to estimate them."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(complete) < 2:
         return {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            found = optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+        except (ValueError, RuntimeError, ZeroDivisionError):
+            return {}
+    if any("will be equal" in str(w.message) for w in caught):
+        return {}
+    return {k: float(v) for k, v in found.items()}
 
 
 def best_of(study: optuna.Study) -> optuna.trial.FrozenTrial | None:

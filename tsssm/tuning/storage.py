@@ -3,6 +3,8 @@ shared PostgreSQL / MySQL server for many ``tsssm tune`` processes on one study)
 
 from __future__ import annotations
 
+import warnings
+
 import optuna
 import sqlalchemy
 from sqlalchemy.engine import make_url
@@ -31,10 +33,11 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             database cannot be reached or opened (the message hides the password).
     """
     try:
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=MAX_RETRY))
+        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                heartbeat_stale_trial_callback=retry_callback(MAX_RETRY))
     except ImportError as error:
         raise ConfigError(f"--storage {redact(url)}: its database driver is not installed "
                           f"({error}); e.g. `pip install psycopg2-binary` for PostgreSQL, "
@@ -43,3 +46,10 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(f"--storage {redact(url)}: cannot open the study storage: "
                           f"{first}") from None
+
+
+def retry_callback(max_retry: int | None) -> optuna.storages.RetryHeartbeatStaleTrialCallback:
+    """Optuna's callback that queues a failed trial again with the same values."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)

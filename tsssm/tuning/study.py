@@ -47,7 +47,7 @@ from tsssm.runs.study import (
 from .pruning import TrialReporter, make_pruner
 from .results import best_of, counted, write_results
 from .space import make_sampler, suggest
-from .storage import open_storage, redact
+from .storage import open_storage, redact, retry_callback
 
 DEFAULT = "default"  # final/default: the untuned recipe's model
 Report = Callable[[str], None]
@@ -201,7 +201,7 @@ class StudyRun:
     def _retry_crashed(self, study: optuna.Study, report: Report) -> None:
         """Trials of this host left running by a process that is gone (a crash, a kill):
         mark them failed and queue them again with the same values."""
-        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)
+        retry = retry_callback(max_retry=None)
         for trial in study.get_trials(deepcopy=False,
                                       states=(optuna.trial.TrialState.RUNNING,)):
             owner = {"state": "running", "host": trial.user_attrs.get("host"),

@@ -118,8 +118,8 @@ def _importances(summary: dict[str, Any]) -> None:
     st.subheader("Parameter importances")
     importances = summary.get("importances") or {}
     if not importances:
-        st.info("Not estimated yet: Optuna's fANOVA needs at least two complete trials with "
-                "different values.")
+        st.info("Not estimated yet: Optuna's importance evaluator needs more complete trials "
+                "with different values.")
         return
     frame = pl.DataFrame({"parameter": list(importances), "importance": list(
         importances.values())})
@@ -127,8 +127,8 @@ def _importances(summary: dict[str, Any]) -> None:
              .encode(x=alt.X("importance:Q"), y=alt.Y("parameter:N", sort="-x"),
                      tooltip=["parameter", "importance"]))
     st.altair_chart(chart.properties(height=40 * frame.height + 40), width="stretch")
-    st.caption("Optuna's fANOVA importances (share of the objective's variance explained by "
-               "each parameter over the complete trials), computed by `tsssm tune`.")
+    st.caption("Optuna's fANOVA importances (the share of the objective's variance each "
+               "parameter explains over the complete trials), computed by `tsssm tune`.")
 
 
 def parallel_frame(study: StudyInfo) -> pl.DataFrame:
