@@ -3,6 +3,7 @@ shared PostgreSQL / MySQL server for many ``tsssm tune`` processes on one study)
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import optuna
@@ -14,6 +15,7 @@ from tsssm.training.config import ConfigError
 # Each running trial writes a heartbeat; one silent for GRACE_S seconds (its process died,
 # on any machine) is marked failed and retried once with the same parameters.
 HEARTBEAT_S, GRACE_S, MAX_RETRY = 30, 120, 1
+_CREATE_ATTEMPTS = 4
 
 
 def redact(url: str) -> str:
@@ -32,20 +34,32 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         ConfigError: the URL is malformed, its database driver is not installed, or the
             database cannot be reached or opened (the message hides the password).
     """
-    try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                heartbeat_stale_trial_callback=retry_callback(MAX_RETRY))
-    except ImportError as error:
-        raise ConfigError(f"--storage {redact(url)}: its database driver is not installed "
-                          f"({error}); e.g. `pip install psycopg2-binary` for PostgreSQL, "
-                          "`pip install pymysql` for mysql+pymysql://") from None
-    except (sqlalchemy.exc.SQLAlchemyError, ValueError, RuntimeError, OSError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(f"--storage {redact(url)}: cannot open the study storage: "
-                          f"{first}") from None
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            return _rdb_storage(url)
+        except ImportError as error:
+            raise ConfigError(f"--storage {redact(url)}: its database driver is not installed "
+                              f"({error}); e.g. `pip install psycopg2-binary` for PostgreSQL, "
+                              "`pip install pymysql` for mysql+pymysql://") from None
+        except (sqlalchemy.exc.SQLAlchemyError, ValueError, RuntimeError, OSError) as error:
+            # Processes that start together race to create the tables: the losers retry.
+            racing = isinstance(error, sqlalchemy.exc.IntegrityError) or "locked" in str(error)
+            if racing and attempt + 1 < _CREATE_ATTEMPTS:
+                time.sleep(1.0 + attempt)
+                continue
+            text = str(error).strip()
+            first = text.splitlines()[0] if text else type(error).__name__
+            raise ConfigError(f"--storage {redact(url)}: cannot open the study storage: "
+                              f"{first}") from None
+    raise AssertionError("unreachable")
+
+
+def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+            heartbeat_stale_trial_callback=retry_callback(MAX_RETRY))
 
 
 def retry_callback(max_retry: int | None) -> optuna.storages.RetryHeartbeatStaleTrialCallback:
