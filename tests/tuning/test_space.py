@@ -102,6 +102,7 @@ def test_cli_errors_come_before_any_folder(capsys: pytest.CaptureFixture, tmp_pa
         (["--storage", f"sqlite:///{tmp_path}/none/x.db"], "cannot open the study storage"),
         (["--set", "tune.space.train.lr.low=1.0"], "the range is inverted"),
         (["--trials", "0"], "--trials must be at least 1"),
+        (["--set", "train.strategy=ddp"], "trains each trial in one process"),
         (["--resume", str(tmp_path)], "leave out RECIPE"),
     ]
     for extra, message in cases:

@@ -61,6 +61,7 @@ class StudyRun:
     folder: RunFolder
     study_name: str
     storage: str | None = None
+    trials: int | None = None  # asked for when the study started (resumes keep it)
 
     # Starting and resuming --------------------------------------------------------------
 
@@ -77,6 +78,11 @@ class StudyRun:
 
         tune = _tune_of(config)
         check_trainer_settings(config.train, config.source)
+        if "ddp" in config.train.strategy or config.train.devices not in (1, "1", "auto"):
+            raise ConfigError(f"{config.source}: `tsssm tune` trains each trial in one process "
+                              f"(train.strategy={config.train.strategy!r}, train.devices="
+                              f"{config.train.devices!r}); to use several GPUs, start one "
+                              "`tsssm tune` per GPU on a shared --storage")
         if storage is not None:
             open_storage(storage)  # fails before any folder exists
         try:
@@ -115,7 +121,8 @@ class StudyRun:
                               "full URL with --storage")
         config = load_config(folder.file(RECIPE))
         own = stored == STUDY_DB  # the folder's own SQLite file, wherever it now lies
-        return cls(config, folder, summary["study"], storage or (None if own else stored))
+        return cls(config, folder, summary["study"], storage or (None if own else stored),
+                   summary.get("trials"))
 
     # The study --------------------------------------------------------------------------
 
@@ -160,7 +167,7 @@ class StudyRun:
         """Run trials until the study holds ``trials`` finished ones (default:
         ``tune.trials``) or ``timeout`` seconds pass, then (``test``) write best.toml and
         test the best and the default model. Returns study.json's content."""
-        trials = trials or self.tune.trials
+        trials = trials or self.trials or self.tune.trials
         self.folder.start_attempt([self.tune.model, f"{self.tune.model}_{DEFAULT}"])
         try:
             study = self.open()
