@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from tsssm.cli import main
-from tsssm.recipes import Recipe, load_config
+from tsssm.recipes import ConfigError, Recipe, load_config
 from tsssm.runs import read_run
 from tsssm.tuning import StudyRun
 
@@ -101,6 +101,8 @@ def test_best_and_default_are_tested_once_side_by_side(study: tuple[Path, str]) 
     predictions = pl.read_parquet(folder / "predictions.parquet")
     assert set(predictions["model"]) == {"smamba", "smamba_default"}
     assert "smamba_default" in quietly(["show", str(folder)])
+    with pytest.raises(ConfigError, match="continue it with `tsssm tune --resume"):
+        Recipe.resume(folder)
     assert "test mse" in printed
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from tsssm import runs, training
 from tsssm.runs import CONFIG, ENVIRONMENT, RunFolder
+from tsssm.runs.study import is_study
 
 from .config import ConfigError, ModelConfig, RecipeConfig, TrainConfig, dump_config, load_config
 
@@ -116,6 +117,9 @@ class Recipe(ABC):
         folder = RunFolder(Path(run_dir))
         if not folder.file(CONFIG).is_file():
             raise ConfigError(f"{run_dir}: not a run folder (no {CONFIG})")
+        if is_study(folder.path):
+            raise ConfigError(f"{run_dir}: a study of `tsssm tune`; continue it with "
+                              f"`tsssm tune --resume {run_dir}`")
         config = load_config(folder.file(CONFIG))
         recipe = cls.for_config(config)(config, folder)
         if recipe.rank == 0:
