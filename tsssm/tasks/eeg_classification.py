@@ -299,4 +299,5 @@ TASK = Task(
     recipe=EEGRecipe,
     prediction_columns=PREDICTION_COLUMNS,
     headline_metrics=("balanced_accuracy", "auroc"),
+    validation_metrics=("val_loss", "val_balanced_accuracy"),
 )
