@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import lightning.pytorch as pl
 
     from tsssm.data.windows import Augment, WindowSplit
+    from tsssm.runs import PredictionWriter
     from tsssm.training import ClassificationModule, WindowDataModule
 
 class WindowClassificationRecipe(Recipe):
@@ -70,8 +71,12 @@ class WindowClassificationRecipe(Recipe):
         )
 
     def evaluate(
-        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer
-    ) -> tuple[dict[str, Any], polars.DataFrame]:
+        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer,
+        predictions: PredictionWriter,
+    ) -> dict[str, Any]:
+        """Scores every test window; the metrics need all of them (AUROC ranks them), so the
+        class probabilities [N, K] (float64) and labels [N] are kept, nothing more; the rows
+        go to ``predictions`` chunk by chunk."""
         from tsssm.metrics import window_classification_report
 
         if not isinstance(module, training.ClassificationModule):
@@ -87,21 +92,24 @@ class WindowClassificationRecipe(Recipe):
         metrics: dict[str, Any] = {"test": report["overall"], "classes": split.class_names}
         if "per_group" in report:
             metrics["per_group"] = report["per_group"]
-        return metrics, self.prediction_frame(model.name, truth, scores)
+        predictions.write_slices(len(truth), lambda start, stop: self.prediction_frame(
+            model.name, truth[start:stop], scores[start:stop],
+            split.test_metadata.slice(start, stop - start)))
+        return metrics
 
-    def prediction_frame(self, model: str, truth: np.ndarray, scores: np.ndarray
-                         ) -> polars.DataFrame:
-        """One row per test window: ``model``, the test metadata, ``label``, ``prediction``
-        and ``probability`` (see the module docstring)."""
+    def prediction_frame(self, model: str, truth: np.ndarray, scores: np.ndarray,
+                         metadata: polars.DataFrame) -> polars.DataFrame:
+        """One row per test window of ``truth`` [N] and ``scores`` [N, K]: ``model``, its
+        ``metadata`` (those windows' rows of the split's test metadata), ``label``,
+        ``prediction`` and ``probability`` (see the module docstring)."""
         names = np.array(self.split.class_names)
         predicted = scores.argmax(axis=1)
         if scores.shape[1] == 2:
             probability = scores[:, 1]
         else:
             probability = scores[np.arange(len(scores)), predicted]
-        meta = self.split.test_metadata.drop(
-            [c for c in ("model", "label", "prediction", "probability")
-             if c in self.split.test_metadata.columns])
+        meta = metadata.drop([c for c in ("model", "label", "prediction", "probability")
+                              if c in metadata.columns])
         frame = polars.concat([
             polars.DataFrame({"model": polars.repeat(model, len(truth), eager=True)}),
             meta,
@@ -116,4 +124,3 @@ class WindowClassificationRecipe(Recipe):
                 "test_metadata"
             )
         return frame
-

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import torch
 
     from tsssm.data import ForecastingData
+    from tsssm.runs import PredictionWriter
     from tsssm.training import ForecastingModule, SplitDataModule
 
 SPLITS = ("auto", "ett", "ratio")
@@ -139,35 +140,41 @@ class ForecastingRecipe(Recipe):
                                train.batch_size, train.seed, train.num_workers)
 
     def evaluate(
-        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer
-    ) -> tuple[dict[str, Any], polars.DataFrame]:
+        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer,
+        predictions: PredictionWriter,
+    ) -> dict[str, Any]:
+        """Tests ``module`` batch by batch: each batch's rows go to ``predictions`` and its
+        errors on the data file's scale into running sums, so memory stays flat in the
+        number of test windows."""
         if not isinstance(module, training.ForecastingModule):
             raise TypeError(f"ForecastingRecipe evaluates a ForecastingModule, not {module!r}")
-        module.keep_test_outputs = True
-        trainer.test(module, datamodule=self.datamodule(self.config.train_for(model)),
-                     verbose=False)
-        outputs = module.test_outputs
-        prediction_raw = self.data.inverse_transform(outputs["prediction"].double().numpy())
-        truth_raw = self.data.inverse_transform(outputs["truth"].double().numpy())
-        test = {
-            **module.test_results,
-            "windows": len(outputs["index"]),
-            "mse_raw": float(np.mean((prediction_raw - truth_raw) ** 2)),
-            "mae_raw": float(np.mean(np.abs(prediction_raw - truth_raw))),
-        }
-        frame = self.prediction_frame(model.name, outputs, prediction_raw, truth_raw)
-        module.test_outputs = {}
-        return {"test": test}, frame
+        raw = _RawErrors()
+
+        def write_batch(index: torch.Tensor, prediction: torch.Tensor,
+                        truth: torch.Tensor) -> None:
+            prediction_raw = self.data.inverse_transform(prediction.double().numpy())
+            truth_raw = self.data.inverse_transform(truth.double().numpy())
+            raw.add(prediction_raw - truth_raw, len(index))
+            predictions.write(self.prediction_frame(
+                model.name, index.numpy(), prediction, truth, prediction_raw, truth_raw))
+
+        module.test_sink = write_batch
+        try:
+            trainer.test(module, datamodule=self.datamodule(self.config.train_for(model)),
+                         verbose=False)
+        finally:
+            module.test_sink = None
+        return {"test": {**module.test_results, **raw.scores()}}
 
     def prediction_frame(
-        self, model: str, outputs: dict[str, torch.Tensor], prediction_raw: np.ndarray,
-        truth_raw: np.ndarray,
+        self, model: str, index: np.ndarray, prediction: torch.Tensor, truth: torch.Tensor,
+        prediction_raw: np.ndarray, truth_raw: np.ndarray,
     ) -> polars.DataFrame:
-        """One row per (window, step, variate), in that order: ``model``, ``window`` (first
-        row of the window), ``timestamp`` (of the forecast row), ``variate``, ``step``
-        (1..H), ``truth``/``prediction`` (normalised) and ``truth_raw``/``prediction_raw``."""
-        index = outputs["index"].numpy()
-        n, horizon, n_variates = outputs["prediction"].shape
+        """One row per (window, step, variate) of the windows starting at ``index`` [N], in
+        that order: ``model``, ``window`` (first row of the window), ``timestamp`` (of the
+        forecast row), ``variate``, ``step`` (1..H), ``truth``/``prediction`` [N, H, V]
+        (normalised) and ``truth_raw``/``prediction_raw`` [N, H, V] (data scale)."""
+        n, horizon, n_variates = prediction.shape
         rows = self.data.target_rows(index)  # [N, H] rows of the forecast values
         return polars.DataFrame({
             "model": polars.repeat(model, n * horizon * n_variates, eager=True),
@@ -175,11 +182,34 @@ class ForecastingRecipe(Recipe):
             "timestamp": self.data.timestamps.gather(np.repeat(rows.ravel(), n_variates)),
             "variate": np.tile(np.array(self.data.variates), n * horizon),
             "step": np.tile(np.repeat(np.arange(1, horizon + 1, dtype=np.int32), n_variates), n),
-            "truth": outputs["truth"].reshape(-1).numpy(),
-            "prediction": outputs["prediction"].reshape(-1).numpy(),
+            "truth": truth.reshape(-1).numpy(),
+            "prediction": prediction.reshape(-1).numpy(),
             "truth_raw": truth_raw.reshape(-1).astype(np.float32),
             "prediction_raw": prediction_raw.reshape(-1).astype(np.float32),
         })
+
+
+@dataclass
+class _RawErrors:
+    """Running sums of forecast errors on the data file's scale (float64)."""
+
+    squared: float = 0.0
+    absolute: float = 0.0
+    values: int = 0
+    windows: int = 0
+
+    def add(self, error: np.ndarray, windows: int) -> None:
+        """``error`` [B, H, V]: prediction - truth of ``windows`` windows."""
+        self.squared += float(np.sum(error**2))
+        self.absolute += float(np.sum(np.abs(error)))
+        self.values += error.size
+        self.windows += windows
+
+    def scores(self) -> dict[str, Any]:
+        """``windows``, ``mse_raw`` and ``mae_raw`` over everything added."""
+        values = max(self.values, 1)
+        return {"windows": self.windows, "mse_raw": self.squared / values,
+                "mae_raw": self.absolute / values}
 
 
 TASK = Task(

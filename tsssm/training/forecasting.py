@@ -3,12 +3,16 @@ the MSE."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from .module import Batch, TaskModule
+
+# Receives each test batch: window starts [B], prediction and truth [B, H, V].
+TestSink = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
 
 
 class ForecastingModule(TaskModule):
@@ -19,8 +23,9 @@ class ForecastingModule(TaskModule):
     every validation window, exact across processes); the test logs ``test_mse`` and
     ``test_mae`` overall and ``test_mse_step{h}`` / ``test_mae_step{h}`` per horizon step
     ``h = 1..H``, all on the normalised scale. After ``trainer.test``, ``test_results`` holds
-    those numbers and, when ``keep_test_outputs``, ``test_outputs`` the window starts
-    ``index`` [N], ``prediction`` and ``truth`` [N, H, V] (CPU).
+    those numbers. When ``test_sink`` is set, every test batch is handed to it as it is
+    predicted: ``test_sink(index [B], prediction [B, H, V], truth [B, H, V])`` (CPU), so
+    that a caller can write and score predictions without holding them all.
 
     Args:
         model_name, model_options: passed to ``tsssm.models.create_model``.
@@ -44,10 +49,8 @@ class ForecastingModule(TaskModule):
         shape = {"lookback": lookback, "horizon": horizon, "n_variates": n_variates,
                  "n_time_features": n_time_features if use_time_features else 0}
         super().__init__(model_name, model_options, shape, optimization, seed)
-        self.keep_test_outputs = False
+        self.test_sink: TestSink | None = None
         self.test_results: dict[str, Any] = {}
-        self.test_outputs: dict[str, torch.Tensor] = {}
-        self._kept: list[tuple[torch.Tensor, ...]] = []
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` [B, L, V], ``x_mark`` [B, L, F] or None -> [B, H, V]."""
@@ -75,15 +78,14 @@ class ForecastingModule(TaskModule):
     def on_test_epoch_start(self) -> None:
         horizon = self.hparams.horizon
         self.start_sums(se=(horizon,), ae=(horizon,), n=())
-        self._kept = []
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         prediction = self._predict(batch)
         error = (prediction - batch["y"]).double()  # [B, H, V]
         self.add_sums(se=error.square().sum(dim=(0, 2)), ae=error.abs().sum(dim=(0, 2)),
                       n=error.shape[0] * error.shape[2])
-        if self.keep_test_outputs:
-            self._kept.append((batch["index"].cpu(), prediction.cpu(), batch["y"].cpu()))
+        if self.test_sink is not None:
+            self.test_sink(batch["index"].cpu(), prediction.cpu(), batch["y"].cpu())
 
     def on_test_epoch_end(self) -> None:
         sums = self.reduced_sums()
@@ -100,7 +102,3 @@ class ForecastingModule(TaskModule):
         for h in range(len(mse_step)):
             self.log(f"test_mse_step{h + 1}", mse_step[h].float())
             self.log(f"test_mae_step{h + 1}", mae_step[h].float())
-        if self._kept:
-            index, prediction, truth = (torch.cat(parts) for parts in zip(*self._kept, strict=True))
-            self.test_outputs = {"index": index, "prediction": prediction, "truth": truth}
-            self._kept = []
