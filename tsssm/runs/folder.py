@@ -7,6 +7,7 @@ a half-written file. Layout::
     config.toml        the resolved config          metrics.json   one entry per model
     status.json        running / finished / failed  environment.json
     predictions.parquet                             checkpoints/<model>/*.ckpt
+    inputs.parquet     forecasting: the test rows the windows read (the app's lookbacks)
     logs/<model>/version_<k>/metrics.csv (Lightning's CSVLogger; one version per attempt)
 
 Checkpoints go through the same atomic write (``tsssm.training.callbacks.AtomicCheckpointIO``);
@@ -33,6 +34,7 @@ import pyarrow.parquet as pq
 
 CONFIG, METRICS, STATUS = "config.toml", "metrics.json", "status.json"
 ENVIRONMENT, PREDICTIONS = "environment.json", "predictions.parquet"
+INPUTS = "inputs.parquet"
 TIME_FORMAT = "%Y%m%d-%H%M%S"
 # Rows of predictions.parquet held in memory at most while writing, and its row-group size.
 CHUNK_ROWS = 2**18
@@ -196,12 +198,13 @@ class RunFolder:
         write_json(self.file(METRICS), {**self.metrics(), model: entry})
 
     @contextlib.contextmanager
-    def prediction_writer(self, model: str, chunk_rows: int = CHUNK_ROWS
+    def prediction_writer(self, model: str, chunk_rows: int | None = None
                           ) -> Iterator[PredictionWriter]:
-        """A :class:`PredictionWriter` that puts ``model``'s rows in predictions.parquet in
-        place of its earlier ones; the file is replaced when the block ends without an error,
-        and only if the block wrote (even an empty frame)."""
-        writer = PredictionWriter(self.file(PREDICTIONS), model, chunk_rows)
+        """A :class:`PredictionWriter` (chunks of ``chunk_rows``, default :data:`CHUNK_ROWS`)
+        that puts ``model``'s rows in predictions.parquet in place of its earlier ones; the
+        file is replaced when the block ends without an error, and only if the block wrote
+        (even an empty frame)."""
+        writer = PredictionWriter(self.file(PREDICTIONS), model, chunk_rows or CHUNK_ROWS)
         try:
             yield writer
         except BaseException:
@@ -237,6 +240,12 @@ class PredictionWriter:
         self._file: IO[bytes] | None = None
         self._temp = path
         self._writer: pq.ParquetWriter | None = None
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows held in memory, waiting for their chunk to fill (fewer than ``chunk_rows``
+        between calls)."""
+        return self._pending_rows
 
     def write(self, frame: pl.DataFrame) -> None:
         """Append ``frame``'s rows (a ``model`` column equal to this writer's model)."""

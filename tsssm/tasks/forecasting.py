@@ -16,6 +16,14 @@ predictions.parquet, one row per (window, step, variate):
     truth_raw       float     true value on the data file's scale
     prediction_raw  float     predicted value on the data file's scale
 
+and the test rows of the data file (lookbacks included) to inputs.parquet, so that the app
+draws a window's lookback without opening any file outside the run folder:
+
+    row             int       row of the data file
+    timestamp       datetime  its time
+    variate         str       the variate
+    value           float     its value on the data file's scale
+
 Like every task module, this one imports torch and Lightning only when its recipe runs (the
 task registry is read by the app and ``tsssm runs``): heavy names are reached through the lazy
 ``tsssm.data`` and ``tsssm.training`` packages.
@@ -31,7 +39,7 @@ import numpy as np
 import polars
 
 import tsssm.data as tsssm_data
-from tsssm import training
+from tsssm import runs, training
 from tsssm.data._bundled import BUNDLED_SHA256
 from tsssm.recipes._schema import Context
 from tsssm.recipes.base import Recipe
@@ -93,25 +101,6 @@ def dataset_path(dataset: str) -> Path:
     return Path(dataset)
 
 
-def read_series(config: dict[str, Any]) -> polars.DataFrame:
-    """The data file a forecasting run read (``[data]`` of its parsed config.toml), on the
-    file's scale, as ``tsssm.data.load_series`` returns it: the date column, then the
-    variates (for the app's plots of a forecast beside its lookback).
-
-    Raises:
-        DataError: the config names no data set, or it cannot be loaded here (moved,
-            changed, or a bundled data set that fails its checksum).
-        OSError: the file cannot be read.
-    """
-    from tsssm.data.series import DataError, load_series
-
-    data = config.get("data", {})
-    if "dataset" not in data:
-        raise DataError("config.toml names no data.dataset")
-    return load_series(dataset_path(data["dataset"]), data.get("date_column", "date"),
-                       data.get("columns"), data.get("fill", "none"))
-
-
 class ForecastingRecipe(Recipe):
     """Forecasting: ``x`` [B, L, V] -> [B, H, V]; see the module docstring."""
 
@@ -124,6 +113,8 @@ class ForecastingRecipe(Recipe):
             dataset_path(cfg.dataset), cfg.lookback, cfg.horizon, split=cfg.split,
             fill=cfg.fill, scale=cfg.scale, date_column=cfg.date_column, columns=cfg.columns,
         )
+        if self.rank == 0:  # the app draws lookbacks from it, never opening the data file
+            runs.write_parquet(self.folder.file(runs.INPUTS), self.test_inputs())
 
     def build_module(self, model: ModelConfig, train: TrainConfig) -> ForecastingModule:
         return training.ForecastingModule(
@@ -165,6 +156,21 @@ class ForecastingRecipe(Recipe):
         finally:
             module.test_sink = None
         return {"test": {**module.test_results, **raw.scores()}}
+
+    def test_inputs(self) -> polars.DataFrame:
+        """inputs.parquet: the rows the test windows read (lookbacks and targets), on the
+        data file's scale, one row per (data row, variate): ``row`` (of the data file),
+        ``timestamp``, ``variate``, ``value`` (float32, like ``prediction_raw``)."""
+        start, end = self.data.borders["test"]
+        values = self.data.inverse_transform(self.data.values[start:end].double().numpy())
+        n_rows, n_variates = values.shape  # [R, V]
+        return polars.DataFrame({
+            "row": np.repeat(np.arange(start, end, dtype=np.int64), n_variates),
+            "timestamp": self.data.timestamps.slice(start, n_rows).gather(
+                np.repeat(np.arange(n_rows), n_variates)),
+            "variate": np.tile(np.array(self.data.variates), n_rows),
+            "value": values.reshape(-1).astype(np.float32),
+        })
 
     def prediction_frame(
         self, model: str, index: np.ndarray, prediction: torch.Tensor, truth: torch.Tensor,
