@@ -25,12 +25,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+
+if TYPE_CHECKING:  # pyarrow is imported when predictions are written, not by readers
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
 CONFIG, METRICS, STATUS = "config.toml", "metrics.json", "status.json"
 ENVIRONMENT, PREDICTIONS = "environment.json", "predictions.parquet"
@@ -249,6 +250,8 @@ class PredictionWriter:
 
     def write(self, frame: pl.DataFrame) -> None:
         """Append ``frame``'s rows (a ``model`` column equal to this writer's model)."""
+        import pyarrow as pa
+
         table = frame.to_arrow()
         if self._writer is None:
             self._open(table.schema)
@@ -296,6 +299,9 @@ class PredictionWriter:
         self._pending, self._pending_rows = [], 0
 
     def _open(self, schema: pa.Schema) -> None:
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
         earlier = pq.ParquetFile(self.path) if self.path.exists() else None
         if earlier is not None:
             schema = earlier.schema_arrow
@@ -314,6 +320,8 @@ class PredictionWriter:
         assert self._writer is not None
         if not self._pending:
             return
+        import pyarrow as pa
+
         table = pa.concat_tables(self._pending)
         cut = (table.num_rows // self.chunk_rows * self.chunk_rows if whole_chunks_only
                else table.num_rows)
