@@ -60,7 +60,8 @@ def test_overview_filters_and_sorts(runs_dir: Path, runs: dict[str, Path]) -> No
 def test_forecasting_run_page(forecasting_dir: Path, runs_dir: Path) -> None:
     app = open_page(runs_dir, run=forecasting_dir.name)
     assert texts(app.title)[0] == forecasting_dir.name
-    assert not app.error and not app.warning  # the lookback came from the data file
+    # The lookback came from the run's inputs.parquet.
+    assert not app.error and not app.warning and not app.info
     assert "Forecasts" in texts(app.header)
     metrics = read_metrics(forecasting_dir)
     table = frame_of(app.dataframe[0])
@@ -77,7 +78,7 @@ def test_forecasting_run_page(forecasting_dir: Path, runs_dir: Path) -> None:
 
 
 def test_error_by_step_matches_metrics_json(forecasting_dir: Path) -> None:
-    errors = step_errors(pl.read_parquet(forecasting_dir / "predictions.parquet"))
+    errors = step_errors(pl.scan_parquet(forecasting_dir / "predictions.parquet")).collect()
     for model, entry in read_metrics(forecasting_dir).items():
         mine = errors.filter(pl.col("model") == model).sort("step")
         np.testing.assert_allclose(mine["mse"], entry["test"]["mse_per_step"], rtol=1e-4)
@@ -106,14 +107,20 @@ def test_forecast_plot_draws_the_quantile_models_bands(forecasting_dir: Path,
     assert any("central intervals" in text and "80%" in text for text in texts(app.caption))
 
 
-def test_forecasting_without_its_data_file(forecasting_dir: Path, tmp_path: Path) -> None:
+def test_forecasting_lookback_comes_from_the_run_folder(forecasting_dir: Path,
+                                                        tmp_path: Path) -> None:
+    # The data file moved away: the lookback is still drawn, from inputs.parquet.
     copy = tmp_path / "runs" / forecasting_dir.name
     shutil.copytree(forecasting_dir, copy, ignore=shutil.ignore_patterns("checkpoints"))
     config = copy / "config.toml"
     config.write_text(config.read_text().replace('dataset = "', 'dataset = "/moved/'))
     app = open_page(tmp_path / "runs", run=copy.name)
-    (warning,) = texts(app.warning)
-    assert warning.startswith("Lookback not shown") and "/moved/" in warning
+    assert not app.warning and not app.info
+    # A run written before inputs.parquet existed: the forecast window alone, with a note.
+    (copy / "inputs.parquet").unlink()
+    app = open_page(tmp_path / "runs", run=copy.name)
+    (note,) = texts(app.info)
+    assert note.startswith("Lookback not shown: inputs.parquet is missing")
     assert len(charts(app)) == 4  # the forecast window is still drawn
 
 

@@ -222,10 +222,10 @@ def test_resume_evaluates_what_an_interrupted_run_left(tmp_path: Path,
     config = from_dict(eeg_recipe(), source="test")
     original = EEGRecipe.evaluate
 
-    def fail_on_baseline(self, model, module, trainer):
+    def fail_on_baseline(self, model, module, trainer, predictions):
         if model.name == "femba_mamba_head":
             raise KeyboardInterrupt
-        return original(self, model, module, trainer)
+        return original(self, model, module, trainer, predictions)
 
     monkeypatch.setattr(EEGRecipe, "evaluate", fail_on_baseline)
     recipe = Recipe.start(config, tmp_path)

@@ -32,8 +32,10 @@ def default_page() -> str:
 def main() -> None:
     st.set_page_config(page_title="tsssm runs", layout="wide")
     st.sidebar.title("tsssm")
-    runs_dir = Path(st.sidebar.text_input(
-        "Runs folder", value=os.environ.get(RUNS_DIR_ENV, "runs"), key="runs_dir"))
+    # Fixed by the command line (`tsssm app --runs DIR`): the app reads nothing outside it,
+    # so the page offers no way to point it at another folder.
+    runs_dir = Path(os.environ.get(RUNS_DIR_ENV, "runs"))
+    st.sidebar.caption(f"Runs folder: `{runs_dir}`")
     pages = list(PAGES)
     page = st.sidebar.radio("Page", pages, index=pages.index(default_page()),
                             format_func=LABELS.__getitem__, key="page")
@@ -41,8 +43,8 @@ def main() -> None:
     try:
         infos = cache.runs(runs_dir)
     except RunFileError as error:
-        st.error(f"No runs folder: {error}. Start the app with `tsssm app --runs DIR`, or type "
-                 "the folder holding your run folders in the sidebar.")
+        st.error(f"No runs folder: {error}. Start the app with `tsssm app --runs DIR` on the "
+                 "folder holding your run folders.")
         return
     if not infos:
         st.warning(f"No runs in {runs_dir} yet. Train one with `tsssm run "

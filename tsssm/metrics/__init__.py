@@ -34,6 +34,7 @@ from .phase import (
     sleep_staging_report,
 )
 from .quantile import (
+    QuantileSums,
     central_intervals,
     crps_from_quantiles,
     interval_coverage,
@@ -45,6 +46,7 @@ from .quantile import (
 
 __all__ = [
     "PhaseScores",
+    "QuantileSums",
     "anomaly_report",
     "anomaly_segments",
     "aupr",

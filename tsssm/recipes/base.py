@@ -27,14 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tsssm import runs, training
-from tsssm.runs import CONFIG, ENVIRONMENT, RunFolder
+from tsssm.runs import CONFIG, ENVIRONMENT, PredictionWriter, RunFolder
 from tsssm.runs.study import is_study
 
 from .config import ConfigError, ModelConfig, RecipeConfig, TrainConfig, dump_config, load_config
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
-    import polars
 
 RUN_DIR_ENV = "TSSSM_RUN_DIR"
 # The environment variables through which launchers (Lightning's DDP, torchrun, SLURM) give
@@ -146,9 +145,12 @@ class Recipe(ABC):
 
     @abstractmethod
     def evaluate(
-        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer
-    ) -> tuple[dict[str, Any], polars.DataFrame | None]:
-        """Test ``module`` with ``trainer`` (one process): its metrics and its predictions."""
+        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer,
+        predictions: PredictionWriter,
+    ) -> dict[str, Any]:
+        """Test ``module`` with ``trainer`` (one process): returns its metrics and writes its
+        predictions (the task's ``prediction_columns``) to ``predictions``, chunk by chunk
+        (a task that writes none never calls it, and predictions.parquet stays as it was)."""
 
     # Running ----------------------------------------------------------------------------
 
@@ -235,9 +237,12 @@ class Recipe(ABC):
         if best is None:
             raise RuntimeError(f"{model.name}: training left no checkpoint in {checkpoints}")
         load_weights(module, best)
-        test, predictions = self.evaluate(model, module, training.test_trainer(train, logger))
-        if predictions is not None:
-            self.folder.record_predictions(model.name, predictions)
+        from tsssm.tasks import get_task
+
+        required = get_task(self.config.run.task).prediction_columns
+        with self.folder.prediction_writer(model.name, required=required) as predictions:
+            test = self.evaluate(model, module, training.test_trainer(train, logger),
+                                 predictions)
         entry = {
             "role": "main" if model is self.config.model else "baseline",
             **self.folder.metrics().get(model.name, {}),

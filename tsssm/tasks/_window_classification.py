@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import lightning.pytorch as pl
 
     from tsssm.data.windows import Augment, WindowSplit
+    from tsssm.runs import PredictionWriter
     from tsssm.training import ClassificationModule, WindowDataModule
 
 def channel_mean(per_channel: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -90,8 +91,12 @@ class WindowClassificationRecipe(Recipe):
         )
 
     def evaluate(
-        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer
-    ) -> tuple[dict[str, Any], polars.DataFrame]:
+        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer,
+        predictions: PredictionWriter,
+    ) -> dict[str, Any]:
+        """Scores every test window; the metrics need all of them (AUROC ranks them), so the
+        class probabilities [N, K] (float64) and labels [N] (per channel: [N, M, K] and
+        [N, M]) are kept, nothing more; the rows go to ``predictions`` chunk by chunk."""
         from tsssm.metrics import window_classification_report
 
         if not isinstance(module, training.ClassificationModule):
@@ -116,14 +121,17 @@ class WindowClassificationRecipe(Recipe):
                 pooled_truth, pooled, split.class_names, channels)["per_group"]
             metrics["per_channel"] = {name: per_channel[name] for name in split.channels}
             metrics["channel_mean"] = channel_mean(metrics["per_channel"])
-        return metrics, self.prediction_frame(model.name, truth, scores)
+        predictions.write_slices(len(truth), lambda start, stop: self.prediction_frame(
+            model.name, truth[start:stop], scores[start:stop],
+            split.test_metadata.slice(start, stop - start)))
+        return metrics
 
-    def prediction_frame(self, model: str, truth: np.ndarray, scores: np.ndarray
-                         ) -> polars.DataFrame:
+    def prediction_frame(self, model: str, truth: np.ndarray, scores: np.ndarray,
+                         metadata: polars.DataFrame) -> polars.DataFrame:
         """One row per test window (truth [N], scores [N, K]) or per (window, channel)
-        (truth [N, M], scores [N, M, K]): ``model``, the test metadata, ``channel`` (if the
-        task has it), ``label``, ``prediction`` and ``probability`` (see the module
-        docstring)."""
+        (truth [N, M], scores [N, M, K]): ``model``, the window's ``metadata`` (those
+        windows' rows of the split's test metadata), ``channel`` (if the task has it),
+        ``label``, ``prediction`` and ``probability`` (see the module docstring)."""
         names = np.array(self.split.class_names)
         n_outputs = 1 if truth.ndim == 1 else truth.shape[1]
         truth, scores = truth.reshape(-1), scores.reshape(-1, scores.shape[-1])
@@ -132,9 +140,8 @@ class WindowClassificationRecipe(Recipe):
             probability = scores[:, 1]
         else:
             probability = scores[np.arange(len(scores)), predicted]
-        meta = self.split.test_metadata.drop(
-            [c for c in ("model", "channel", "label", "prediction", "probability")
-             if c in self.split.test_metadata.columns])
+        meta = metadata.drop([c for c in ("model", "channel", "label", "prediction",
+                                          "probability") if c in metadata.columns])
         if self.split.channels is not None:  # window-major rows, one per channel
             meta = meta[np.repeat(np.arange(meta.height), n_outputs)].with_columns(
                 polars.Series("channel", np.tile(self.split.channels, meta.height)))
@@ -154,4 +161,3 @@ class WindowClassificationRecipe(Recipe):
                 "test_metadata"
             )
         return frame
-

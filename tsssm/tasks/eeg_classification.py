@@ -66,9 +66,9 @@ from .spec import Task
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
-    import polars
 
     from tsssm.data.windows import Augment, WindowSplit
+    from tsssm.runs import PredictionWriter
     from tsssm.training import ClassificationModule
 
 METADATA_COLUMNS = ("recording", "subject", "start_s")
@@ -277,13 +277,13 @@ class EEGRecipe(WindowClassificationRecipe):
                               "per window (choose femba or femba_mamba_head)")
         return model
 
-    def evaluate(self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer
-                 ) -> tuple[dict[str, Any], polars.DataFrame]:
-        metrics, predictions = super().evaluate(model, module, trainer)
+    def evaluate(self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer,
+                 predictions: PredictionWriter) -> dict[str, Any]:
+        metrics = super().evaluate(model, module, trainer, predictions)
         if model is self.config.model and self.data.pretrained is not None:
             metrics["pretrained"] = str(pretrained_checkpoint(self.data.pretrained))
             metrics["freeze_encoder"] = self.data.freeze_encoder
-        return metrics, predictions
+        return metrics
 
 
 TASK = Task(

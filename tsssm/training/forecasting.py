@@ -3,6 +3,7 @@ the MSE; or, with quantile levels, -> [B, H, V, Q], trained on the pinball loss.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -11,6 +12,10 @@ import torch.nn.functional as F
 from tsssm.layers import median_index
 
 from .module import Batch, TaskModule
+
+# Receives each test batch: window starts [B], prediction and truth [B, H, V], and the
+# quantiles [B, H, V, Q] of a quantile model (else None).
+TestSink = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None], None]
 
 
 def pinball_loss(quantiles: torch.Tensor, target: torch.Tensor, levels: tuple[float, ...]
@@ -35,10 +40,11 @@ class ForecastingModule(TaskModule):
     pinball loss) and ``val_mse`` (the point forecast's MSE, comparable across point and
     quantile models); the test logs ``test_mse`` and ``test_mae`` of the point forecast
     overall and ``test_mse_step{h}`` / ``test_mae_step{h}`` per horizon step ``h = 1..H``, all
-    on the normalised scale. After ``trainer.test``, ``test_results`` holds those numbers and,
-    when ``keep_test_outputs``, ``test_outputs`` the window starts ``index`` [N],
-    ``prediction`` (the point forecast) and ``truth`` [N, H, V] and, for quantile models,
-    ``quantiles`` [N, H, V, Q] (CPU).
+    on the normalised scale. After ``trainer.test``, ``test_results`` holds those numbers.
+    When ``test_sink`` is set, every test batch is handed to it as it is predicted:
+    ``test_sink(index [B], prediction [B, H, V], truth [B, H, V], quantiles [B, H, V, Q] or
+    None)`` (CPU; ``prediction`` is the point forecast), so that a caller can write and score
+    predictions without holding them all.
 
     Args:
         model_name, model_options: passed to ``tsssm.models.create_model``.
@@ -63,10 +69,8 @@ class ForecastingModule(TaskModule):
                  "n_time_features": n_time_features if use_time_features else 0}
         super().__init__(model_name, model_options, shape, optimization, seed)
         self.quantiles: tuple[float, ...] | None = self.model.config.quantiles
-        self.keep_test_outputs = False
+        self.test_sink: TestSink | None = None
         self.test_results: dict[str, Any] = {}
-        self.test_outputs: dict[str, torch.Tensor] = {}
-        self._kept: list[tuple[torch.Tensor, ...]] = []
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` [B, L, V], ``x_mark`` [B, L, F] or None -> [B, H, V] (or [B, H, V, Q])."""
@@ -111,7 +115,6 @@ class ForecastingModule(TaskModule):
     def on_test_epoch_start(self) -> None:
         horizon = self.hparams.horizon
         self.start_sums(se=(horizon,), ae=(horizon,), n=())
-        self._kept = []
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         forecast = self._predict(batch)
@@ -119,9 +122,9 @@ class ForecastingModule(TaskModule):
         error = (prediction - batch["y"]).double()  # [B, H, V]
         self.add_sums(se=error.square().sum(dim=(0, 2)), ae=error.abs().sum(dim=(0, 2)),
                       n=error.shape[0] * error.shape[2])
-        if self.keep_test_outputs:
-            kept = (batch["index"].cpu(), prediction.cpu(), batch["y"].cpu())
-            self._kept.append(kept if self.quantiles is None else (*kept, forecast.cpu()))
+        if self.test_sink is not None:
+            self.test_sink(batch["index"].cpu(), prediction.cpu(), batch["y"].cpu(),
+                           None if self.quantiles is None else forecast.cpu())
 
     def on_test_epoch_end(self) -> None:
         sums = self.reduced_sums()
@@ -138,8 +141,3 @@ class ForecastingModule(TaskModule):
         for h in range(len(mse_step)):
             self.log(f"test_mse_step{h + 1}", mse_step[h].float())
             self.log(f"test_mae_step{h + 1}", mae_step[h].float())
-        if self._kept:
-            names = ("index", "prediction", "truth", "quantiles")
-            self.test_outputs = {name: torch.cat(parts) for name, parts in
-                                 zip(names, zip(*self._kept, strict=True), strict=False)}
-            self._kept = []

@@ -10,6 +10,7 @@ import streamlit as st
 
 from tsssm.runs import RunInfo
 
+from .. import cache
 from ..charts import lines, ribbons, segments
 from .classes import as_strings, class_names, show_confusion, show_curves
 from .common import choose, models_in, part_metrics
@@ -17,12 +18,11 @@ from .common import choose, models_in, part_metrics
 UNIT = "windows"
 
 
-def render(info: RunInfo, frame: pl.DataFrame) -> None:
+def render(info: RunInfo) -> None:
     st.header("EEG windows")
-    frame = as_strings(frame)
     left, right = st.columns(2)
-    model = choose("Model", models_in(info, frame), "model", where=left)
-    part = frame.filter(pl.col("model") == model)
+    model = choose("Model", models_in(info), "model", where=left)
+    part = as_strings(cache.predictions(info, model=model))
     classes, known = class_names(info, model, part)
     recording = choose("Recording", part["recording"].unique().sort().to_list(), "recording",
                        where=right)
