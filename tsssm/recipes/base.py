@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tsssm import runs, training
-from tsssm.runs import CONFIG, ENVIRONMENT, RunFolder
+from tsssm.runs import CONFIG, ENVIRONMENT, PREPROCESSING, RunFolder
 
 from .config import ConfigError, ModelConfig, RecipeConfig, TrainConfig, dump_config, load_config
 
@@ -141,6 +141,13 @@ class Recipe(ABC):
     ) -> tuple[dict[str, Any], polars.DataFrame | None]:
         """Test ``module`` with ``trainer`` (one process): its metrics and its predictions."""
 
+    def prediction_inputs(self) -> dict[str, Any] | None:
+        """What predicting new data needs beyond config.toml and the checkpoints, as plain
+        JSON values (the train split's scaling statistics, the class names, ...), read from
+        :meth:`setup`'s data and written to preprocessing.json (``tsssm.serving``). None:
+        the task has no predictor."""
+        return None
+
     # Running ----------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
@@ -155,6 +162,9 @@ class Recipe(ABC):
             torch.set_num_threads(self.config.train.threads)
         try:
             self.setup()
+            record = self.prediction_inputs()
+            if self.rank == 0 and record is not None:
+                runs.write_json(self.folder.file(PREPROCESSING), record)
             for model in self.config.models():
                 if self.states[model.name] != "finished":
                     self._run_model(model)

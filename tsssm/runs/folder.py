@@ -7,6 +7,8 @@ a half-written file. Layout::
     config.toml        the resolved config          metrics.json   one entry per model
     status.json        running / finished / failed  environment.json
     predictions.parquet                             checkpoints/<model>/*.ckpt
+    preprocessing.json what predicting new data needs beyond config.toml (train statistics,
+                       class names; ``tsssm.serving``)
     logs/<model>/version_<k>/metrics.csv (Lightning's CSVLogger; one version per attempt)
 
 Checkpoints go through the same atomic write (``tsssm.training.callbacks.AtomicCheckpointIO``);
@@ -30,6 +32,7 @@ import polars as pl
 
 CONFIG, METRICS, STATUS = "config.toml", "metrics.json", "status.json"
 ENVIRONMENT, PREDICTIONS = "environment.json", "predictions.parquet"
+PREPROCESSING = "preprocessing.json"
 TIME_FORMAT = "%Y%m%d-%H%M%S"
 
 

@@ -159,27 +159,53 @@ class ForecastingRecipe(Recipe):
         module.test_outputs = {}
         return {"test": test}, frame
 
+    def prediction_inputs(self) -> dict[str, Any]:
+        """The variates, the calendar-feature frequency and the train split's scaling
+        statistics (None when ``data.scale`` is off)."""
+        from tsssm.data.calendar import infer_freq
+
+        data, scaler = self.data, self.data.scaler
+        return {
+            "variates": list(data.variates),
+            "freq": infer_freq(data.timestamps),
+            "scaler": None if scaler is None else {"mean": scaler.mean.tolist(),
+                                                   "std": scaler.std.tolist()},
+        }
+
     def prediction_frame(
         self, model: str, outputs: dict[str, torch.Tensor], prediction_raw: np.ndarray,
         truth_raw: np.ndarray,
     ) -> polars.DataFrame:
-        """One row per (window, step, variate), in that order: ``model``, ``window`` (first
-        row of the window), ``timestamp`` (of the forecast row), ``variate``, ``step``
-        (1..H), ``truth``/``prediction`` (normalised) and ``truth_raw``/``prediction_raw``."""
+        """The test windows' rows (see :func:`forecast_frame`)."""
         index = outputs["index"].numpy()
-        n, horizon, n_variates = outputs["prediction"].shape
         rows = self.data.target_rows(index)  # [N, H] rows of the forecast values
-        return polars.DataFrame({
-            "model": polars.repeat(model, n * horizon * n_variates, eager=True),
-            "window": np.repeat(index, horizon * n_variates),
-            "timestamp": self.data.timestamps.gather(np.repeat(rows.ravel(), n_variates)),
-            "variate": np.tile(np.array(self.data.variates), n * horizon),
-            "step": np.tile(np.repeat(np.arange(1, horizon + 1, dtype=np.int32), n_variates), n),
-            "truth": outputs["truth"].reshape(-1).numpy(),
-            "prediction": outputs["prediction"].reshape(-1).numpy(),
-            "truth_raw": truth_raw.reshape(-1).astype(np.float32),
-            "prediction_raw": prediction_raw.reshape(-1).astype(np.float32),
-        })
+        return forecast_frame(model, index, self.data.timestamps.gather(rows.ravel()),
+                              self.data.variates, outputs["prediction"].numpy(),
+                              outputs["truth"].numpy(), prediction_raw, truth_raw)
+
+
+def forecast_frame(
+    model: str, index: np.ndarray, timestamps: polars.Series, variates: tuple[str, ...],
+    prediction: np.ndarray, truth: np.ndarray, prediction_raw: np.ndarray,
+    truth_raw: np.ndarray,
+) -> polars.DataFrame:
+    """One row per (window, step, variate), in that order: ``model``, ``window`` (``index``
+    [N], first row of each window), ``timestamp`` (``timestamps`` [N * H], of each forecast
+    row, window-major), ``variate``, ``step`` (1..H), ``truth``/``prediction`` ([N, H, V],
+    normalised) and ``truth_raw``/``prediction_raw`` (on the data's scale). A NaN truth (a
+    forecast past the end of the data) becomes null."""
+    n, horizon, n_variates = prediction.shape
+    return polars.DataFrame({
+        "model": polars.repeat(model, n * horizon * n_variates, eager=True),
+        "window": np.repeat(index, horizon * n_variates),
+        "timestamp": timestamps.gather(np.repeat(np.arange(n * horizon), n_variates)),
+        "variate": np.tile(np.array(variates), n * horizon),
+        "step": np.tile(np.repeat(np.arange(1, horizon + 1, dtype=np.int32), n_variates), n),
+        "truth": truth.reshape(-1).astype(np.float32),
+        "prediction": prediction.reshape(-1).astype(np.float32),
+        "truth_raw": truth_raw.reshape(-1).astype(np.float32),
+        "prediction_raw": prediction_raw.reshape(-1).astype(np.float32),
+    }).fill_nan(None)
 
 
 TASK = Task(
