@@ -43,10 +43,12 @@ def list_recipes() -> list[str]:
 def recipe_path(recipe: str | Path) -> Path:
     """The recipe file ``recipe``: an existing path as it is, else the shipped recipe of that
     name (``"etth1_smamba"``, ``"etth1_smamba.toml"`` or ``"recipes/etth1_smamba.toml"``, so
-    that the README's commands work outside a checkout too).
+    that the README's commands work outside a checkout too); any other path is returned
+    unchanged (reading it then says what is wrong).
 
     Raises:
-        FileNotFoundError: neither a file nor a shipped recipe (the message lists them).
+        FileNotFoundError: a bare name (no folder, no ``.toml``) that no shipped recipe has;
+            the message lists them.
     """
     path = Path(recipe).expanduser()
     if path.is_file():
@@ -54,5 +56,7 @@ def recipe_path(recipe: str | Path) -> Path:
     shipped = resource_dir("recipes") / f"{path.name.removesuffix('.toml')}.toml"
     if path.parent in (Path("."), Path("recipes")) and shipped.is_file():
         return shipped
-    raise FileNotFoundError(f"no recipe file {recipe} and no shipped recipe of that name; "
-                            f"shipped recipes: {', '.join(list_recipes()) or 'none found'}")
+    if path.parent == Path(".") and not path.suffix:
+        raise FileNotFoundError(f"no shipped recipe {recipe!r} (and no such file); shipped "
+                                f"recipes: {', '.join(list_recipes()) or 'none found'}")
+    return path

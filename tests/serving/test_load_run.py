@@ -18,7 +18,7 @@ from tsssm.recipes import Recipe, from_dict
 from tsssm.runs import RunFileError
 from tsssm.tasks import TASKS
 
-from ..recipes.conftest import HORIZON, LOOKBACK, tiny_csv, tiny_recipe  # noqa: F401 (fixture)
+from ..recipes.conftest import HORIZON, LOOKBACK, tiny_recipe
 
 TINY_TRAIN = {"max_epochs": 1, "batch_size": 16, "lr": 3e-3, "seed": 5, "threads": 1,
               "progress_bar": False, "checkpoint_every_n_steps": 5}
@@ -85,7 +85,7 @@ def test_forecast_errors(forecast_run: Path, tiny_csv: Path) -> None:
         run.predict(load_series(tiny_csv).drop("b"))
     with pytest.raises(DataError, match="lookback 24"):
         run.predict(load_series(tiny_csv).head(10))
-    with pytest.raises(RunFileError, match="no model 'chimera'.*smamba, dlinear"):
+    with pytest.raises(RunFileError, match=r"no model 'chimera'.*smamba, dlinear"):
         tsssm.load_run(forecast_run, model="chimera")
     with pytest.raises(RunFileError, match="not a finished run folder"):
         tsssm.load_run(forecast_run / "checkpoints")
@@ -149,5 +149,5 @@ def test_phase_recogniser_reproduces_the_run(tmp_path: Path) -> None:
 def test_tasks_without_a_predictor_are_refused(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text('[run]\nname = "x"\ntask = "eeg_pretraining"\n')
     (tmp_path / "metrics.json").write_text("{}")
-    with pytest.raises(RunFileError, match="'eeg_pretraining' has no predictor.*forecasting"):
+    with pytest.raises(RunFileError, match=r"'eeg_pretraining' has no predictor.*forecasting"):
         tsssm.load_run(tmp_path)
