@@ -38,6 +38,7 @@ class BuildPyWithResources(build_py):
         if getattr(self, "editable_mode", False):
             return
         target = Path(self.build_lib) / "tsssm" / "_data"
+        shutil.rmtree(target, ignore_errors=True)  # nothing left over from an earlier build
         for source, destination in PACKAGE_DATA_FOLDERS.items():
             if (HERE / source).is_dir():  # an sdist without them builds a package without them
                 shutil.copytree(HERE / source, target / destination, ignore=LEFT_OUT,
