@@ -1,7 +1,8 @@
 """Forecasting runs: forecast every lookback window of a new series.
 
-The series is read as the recipe read its data file (``tsssm.data.load_series``: the run's
-date column and variates, its ``fill``), scaled with the train split's statistics recorded in
+The series is read as the recipe read its data file (``tsssm.data.read_forecasting_series``:
+the run's date column and variates, its ``fill``, the ``start`` and ``frequency`` of a file
+without dates), scaled with the train split's statistics recorded in
 ``preprocessing.json``, and given the calendar features of the run's frequency. Every window
 of ``lookback`` rows is forecast ``horizon`` steps ahead: window ``s`` reads rows
 ``[s, s + L)`` and forecasts rows ``[s + L, s + L + H)``. Forecasts that reach past the last
@@ -18,7 +19,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from tsssm.data import DataError, StandardScaler, load_series
+from tsssm.data import DataError, StandardScaler, read_forecasting_series
 from tsssm.data.calendar import time_features
 from tsssm.data.forecasting import ForecastingWindows
 from tsssm.tasks.forecasting import dataset_path, forecast_frame
@@ -66,7 +67,8 @@ class ForecastPredictor(Predictor):
         """``data`` as the date column, then the run's variates (Float64)."""
         cfg, variates = self.config.data, self.inputs["variates"]
         if isinstance(data, str | Path):
-            return load_series(dataset_path(str(data)), cfg.date_column, variates, cfg.fill)
+            return read_forecasting_series(dataset_path(str(data)), cfg.date_column, variates,
+                                           cfg.fill, cfg.start, cfg.frequency)
         module = type(data).__module__.split(".")[0]
         if module not in ("polars", "pandas") or not hasattr(data, "columns"):
             raise DataError(f"forecasting data must be a file path, a bundled name or a "

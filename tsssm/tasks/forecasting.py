@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from tsssm.data import ForecastingData
     from tsssm.training import ForecastingModule, SplitDataModule
 
-SPLITS = ("auto", "ett", "ratio")
+SPLITS = ("auto", "ett", "pems", "ratio")
 PREDICTION_COLUMNS = ("model", "window", "timestamp", "variate", "step", "truth", "prediction",
                       "truth_raw", "prediction_raw")
 
@@ -55,7 +55,8 @@ PREDICTION_COLUMNS = ("model", "window", "timestamp", "variate", "step", "truth"
 class ForecastingDataConfig:
     """The series and its windows (see ``tsssm.data.ForecastingData.from_file``)."""
 
-    dataset: str  # a bundled data set ("ETTh1") or the path of a CSV/Parquet file
+    dataset: str  # a bundled data set ("ETTh1"), or the path of a CSV/Parquet file, a Solar
+    # .txt or a PEMS .npz (see tsssm.data.archive)
     lookback: int = 96
     horizon: int = 96
     split: str = "auto"
@@ -64,9 +65,25 @@ class ForecastingDataConfig:
     time_features: bool = True  # feed calendar features to the model (x_mark)
     date_column: str = "date"
     columns: list[str] | None = None
+    # Files without dates (Solar .txt, PEMS .npz): the first row's time and the step, a
+    # polars duration ("10m", "5m", "1h"; PEMS: "5m" unless given).
+    start: str | None = None
+    frequency: str | None = None
 
 
 def _validate_forecasting(data: ForecastingDataConfig, ctx: Context) -> None:
+    from tsssm.data.archive import ARCHIVE_FORMATS
+
+    archive = ARCHIVE_FORMATS.get(Path(data.dataset).suffix.lower())
+    if archive is not None:
+        kind, default_frequency = archive
+        for key, value in (("start", data.start), ("frequency", data.frequency or
+                                                   default_frequency)):
+            if value is None:
+                raise ctx.error(f"data.{key}", f"data.{key}: {Path(data.dataset).name} ({kind} "
+                                               "format) holds no dates; give data.start (e.g. "
+                                               "\"2006-01-01\") and data.frequency (e.g. "
+                                               "\"10m\")")
     for key in ("lookback", "horizon"):
         if getattr(data, key) < 1:
             raise ctx.error(f"data.{key}", f"data.{key} must be at least 1")
@@ -102,13 +119,15 @@ def read_series(config: dict[str, Any]) -> polars.DataFrame:
             changed, or a bundled data set that fails its checksum).
         OSError: the file cannot be read.
     """
-    from tsssm.data.series import DataError, load_series
+    from tsssm.data.archive import read_forecasting_series
+    from tsssm.data.series import DataError
 
     data = config.get("data", {})
     if "dataset" not in data:
         raise DataError("config.toml names no data.dataset")
-    return load_series(dataset_path(data["dataset"]), data.get("date_column", "date"),
-                       data.get("columns"), data.get("fill", "none"))
+    return read_forecasting_series(
+        dataset_path(data["dataset"]), data.get("date_column", "date"), data.get("columns"),
+        data.get("fill", "none"), data.get("start"), data.get("frequency"))
 
 
 class ForecastingRecipe(Recipe):
@@ -122,6 +141,7 @@ class ForecastingRecipe(Recipe):
         self.data = tsssm_data.ForecastingData.from_file(
             dataset_path(cfg.dataset), cfg.lookback, cfg.horizon, split=cfg.split,
             fill=cfg.fill, scale=cfg.scale, date_column=cfg.date_column, columns=cfg.columns,
+            start=cfg.start, frequency=cfg.frequency,
         )
 
     def build_module(self, model: ModelConfig, train: TrainConfig) -> ForecastingModule:
