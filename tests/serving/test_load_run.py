@@ -151,3 +151,28 @@ def test_tasks_without_a_predictor_are_refused(tmp_path: Path) -> None:
     (tmp_path / "metrics.json").write_text("{}")
     with pytest.raises(RunFileError, match=r"'eeg_pretraining' has no predictor.*forecasting"):
         tsssm.load_run(tmp_path)
+
+
+@pytest.mark.slow  # ~45 s on a shared 2-core CPU: Bonn's 200 Z and S segments, read twice
+def test_eeg_classifier_reproduces_the_run(tmp_path: Path) -> None:
+    def segments(letter: str, numbers: range) -> list[str]:
+        return [f"{letter}{n:03d}" for n in numbers]
+
+    test = segments("Z", range(5, 7)) + segments("S", range(5, 7))
+    recipe = {
+        "run": {"name": "bonn", "task": "eeg_classification"},
+        "data": {"dataset": "bonn", "window_s": 5.0, "label_map": {"Z": 0, "S": 1},
+                 "preprocessing": [{"step": "robust_scale"}],
+                 "train": segments("Z", range(1, 4)) + segments("S", range(1, 4)),
+                 "val": segments("Z", range(4, 5)) + segments("S", range(4, 5)),
+                 "test": test},
+        "model": {"name": "femba", "embed_dim": 8, "n_blocks": 1, "patch_chans": 1,
+                  "patch_times": 16, "d_state": 4, "expand": 2},
+        "train": TINY_TRAIN,
+    }
+    run_dir = start(recipe, tmp_path)
+    ours = tsssm.load_run(run_dir).predict("bonn", subjects=test)
+    assert_same_rows(ours, pl.read_parquet(run_dir / "predictions.parquet"),
+                     ["model", "recording", "start_s"])
+    with pytest.raises(DataError, match=r"subjects \['Q001'\] have no recording"):
+        tsssm.load_run(run_dir).predict("bonn", subjects=["Q001"])
