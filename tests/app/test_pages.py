@@ -3,6 +3,7 @@ hand-made damaged folders): what is shown must match the run folders' files."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import tomllib
 from pathlib import Path
@@ -12,7 +13,7 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from tsssm.app.views.forecasting import step_errors
+from tsssm.app.views.forecasting import interval_bands, step_errors
 from tsssm.data import CHOLEC80_PHASES, SLEEP_STAGES
 from tsssm.tasks import TASKS
 
@@ -81,6 +82,28 @@ def test_error_by_step_matches_metrics_json(forecasting_dir: Path) -> None:
         mine = errors.filter(pl.col("model") == model).sort("step")
         np.testing.assert_allclose(mine["mse"], entry["test"]["mse_per_step"], rtol=1e-4)
         np.testing.assert_allclose(mine["mae"], entry["test"]["mae_per_step"], rtol=1e-4)
+
+
+def test_forecast_plot_draws_the_quantile_models_bands(forecasting_dir: Path,
+                                                        runs_dir: Path) -> None:
+    frame = pl.read_parquet(forecasting_dir / "predictions.parquet")
+    window = frame["window"].min()
+    part = frame.filter((pl.col("variate") == "a") & (pl.col("window") == window))
+    band = interval_bands(part)
+    # Only S-Mamba forecast quantiles (0.1, 0.5, 0.9): one 80% band over its horizon,
+    # from its own q0.1_raw to q0.9_raw, never crossing.
+    assert set(band["line"]) == {"smamba"} and set(band["interval"]) == {"80%"}
+    smamba = part.filter(pl.col("model") == "smamba").sort("timestamp")
+    assert band.height == smamba.height
+    np.testing.assert_array_equal(band.sort("timestamp")["low"], smamba["q0.1_raw"])
+    assert (band["low"] < band["high"]).all()
+
+    app = open_page(runs_dir, run=forecasting_dir.name, variate="a", window=str(window))
+    forecast = json.loads(charts(app)[0].proto.spec)
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"]
+             for layer in forecast["layer"]]
+    assert marks == ["area", "line"]
+    assert any("central intervals" in text and "80%" in text for text in texts(app.caption))
 
 
 def test_forecasting_without_its_data_file(forecasting_dir: Path, tmp_path: Path) -> None:

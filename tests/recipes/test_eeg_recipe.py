@@ -270,7 +270,8 @@ def test_augmentation_is_seeded_and_leaves_the_global_rng_alone() -> None:
     assert torch.equal(never(x, seed=3), x)
 
 
-@pytest.mark.parametrize("name", ["eeg_pretrain", "eeg_mental_arithmetic", "bonn_seizure"])
+@pytest.mark.parametrize("name", ["eeg_pretrain", "eeg_mental_arithmetic", "bonn_seizure",
+                                  "bonn_pretrain"])
 def test_bundled_eeg_recipe_files_parse_and_round_trip(name: str, tmp_path: Path) -> None:
     config = load_config(REPO / "recipes" / f"{name}.toml")
     assert config.run.task in ("eeg_classification", "eeg_pretraining")

@@ -15,6 +15,7 @@ import streamlit as st
 
 from tsssm import runs as run_folders
 from tsssm.runs import PREDICTIONS, RunFileError, RunInfo
+from tsssm.runs.study import STUDY_JSON, TRIALS, StudyInfo, read_study
 from tsssm.tasks import TASKS
 
 
@@ -71,3 +72,13 @@ def series(config: dict[str, Any]) -> pl.DataFrame:
     """The data file of a forecasting run (see ``tsssm.tasks.forecasting.read_series``)."""
     data = config.get("data", {})
     return _series(data, run_folders.file_stamp(Path(str(data.get("dataset", "")))))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _study(path: str, stamps: tuple[int, ...]) -> StudyInfo:
+    return read_study(Path(path))
+
+
+def study(path: Path) -> StudyInfo:
+    """study.json and trials.parquet of a study folder (see ``tsssm.runs.study``)."""
+    return _study(str(path), tuple(run_folders.file_stamp(path / n) for n in (STUDY_JSON, TRIALS)))

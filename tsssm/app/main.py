@@ -10,19 +10,20 @@ import streamlit as st
 from tsssm.runs import RunFileError
 
 from . import RUNS_DIR_ENV, cache
-from .views import compare, overview, run
+from .views import compare, overview, run, study
 
-PAGES = {"runs": overview.render, "run": run.render, "compare": compare.render}
-LABELS = {"runs": "Runs", "run": "Run", "compare": "Compare"}
+PAGES = {"runs": overview.render, "run": run.render, "compare": compare.render,
+         "study": study.render}
+LABELS = {"runs": "Runs", "run": "Run", "compare": "Compare", "study": "Study"}
 
 
 def default_page() -> str:
     """The page of the URL: ``?page=...``, else "run" for ``?run=...``, "compare" for
-    ``?compare=...``, else the overview."""
+    ``?compare=...``, "study" for ``?study=...``, else the overview."""
     page = st.query_params.get("page")
     if page in PAGES:
         return page
-    for key in ("run", "compare"):
+    for key in ("run", "compare", "study"):
         if key in st.query_params:
             return key
     return "runs"

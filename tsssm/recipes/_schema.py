@@ -95,7 +95,7 @@ def toml_type(value: Any) -> str:
 def type_name(hint: Any) -> str:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return " or ".join(type_name(a) for a in typing.get_args(hint) if a is not type(None))
-    if typing.get_origin(hint) is list:
+    if typing.get_origin(hint) in (list, tuple):
         return f"array of {type_name(typing.get_args(hint)[0])}s"
     return {bool: "boolean", int: "integer", float: "float", str: "string"}.get(hint, str(hint))
 
@@ -118,11 +118,11 @@ def convert(value: Any, hint: Any) -> tuple[bool, Any]:
             if ok:
                 return True, converted
         return False, None
-    if origin is list:
-        if not isinstance(value, list):
+    if origin in (list, tuple):  # a TOML array; `tuple[X, ...]` fields get a tuple
+        if not isinstance(value, list | tuple):
             return False, None
         items = [convert(v, typing.get_args(hint)[0]) for v in value]
-        return all(ok for ok, _ in items), [v for _, v in items]
+        return all(ok for ok, _ in items), origin(v for _, v in items)
     if hint is Any:
         return True, value
     if hint is float:  # bool is an int subclass, but never a number in a config

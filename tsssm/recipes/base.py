@@ -22,11 +22,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tsssm import runs, training
 from tsssm.runs import CONFIG, ENVIRONMENT, PREPROCESSING, RunFolder
+from tsssm.runs.study import is_study
 
 from .config import ConfigError, ModelConfig, RecipeConfig, TrainConfig, dump_config, load_config
 
@@ -80,9 +82,11 @@ class Recipe(ABC):
         return get_task(config.run.task).recipe
 
     @classmethod
-    def start(cls, config: RecipeConfig, output_dir: str | Path) -> Recipe:
-        """A recipe in a new run folder under ``output_dir`` (in a process started by a
-        distributed launcher: the folder of process 0, from ``$TSSSM_RUN_DIR``)."""
+    def start(cls, config: RecipeConfig, output_dir: str | Path,
+              run_dir: str | Path | None = None) -> Recipe:
+        """A recipe in a new run folder under ``output_dir``, or at exactly ``run_dir`` (which
+        must not exist yet; ``tsssm tune`` puts each trial there); in a process started by a
+        distributed launcher: the folder of process 0, from ``$TSSSM_RUN_DIR``."""
         recipe_cls = cls.for_config(config)
         if _process_rank() != 0:
             return recipe_cls(config, RunFolder(Path(_shared_run_dir())))
@@ -91,12 +95,14 @@ class Recipe(ABC):
         # the folder through $TSSSM_RUN_DIR, which process 0 then creates.
         preset = os.environ.get(RUN_DIR_ENV)
         try:
-            if preset and not Path(preset).exists():
+            if run_dir is not None:
+                folder = RunFolder.create_at(run_dir)
+            elif preset and not Path(preset).exists():
                 folder = RunFolder.create_at(preset)
             else:
                 folder = RunFolder.create(output_dir, config.run.name)
         except OSError as error:
-            where = preset or output_dir
+            where = run_dir or preset or output_dir
             raise ConfigError(f"{config.source}: cannot create a run folder in {where}: "
                               f"{error.strerror or error}") from None
         runs.write_text(folder.file(CONFIG), dump_config(config))
@@ -111,6 +117,9 @@ class Recipe(ABC):
         folder = RunFolder(Path(run_dir))
         if not folder.file(CONFIG).is_file():
             raise ConfigError(f"{run_dir}: not a run folder (no {CONFIG})")
+        if is_study(folder.path):
+            raise ConfigError(f"{run_dir}: a study of `tsssm tune`; continue it with "
+                              f"`tsssm tune --resume {run_dir}`")
         config = load_config(folder.file(CONFIG))
         recipe = cls.for_config(config)(config, folder)
         if recipe.rank == 0:
@@ -150,8 +159,14 @@ class Recipe(ABC):
 
     # Running ----------------------------------------------------------------------------
 
-    def run(self) -> dict[str, Any]:
-        """Train and evaluate every model not finished yet; returns metrics.json's content."""
+    def run(self, test: bool = True, callbacks: Sequence[pl.Callback] = ()) -> dict[str, Any]:
+        """Train and evaluate every model not finished yet; returns metrics.json's content.
+
+        Args:
+            test: evaluate each trained model on the test split. ``tsssm tune``'s trials
+                pass False: they train and validate only, and each model ends "trained".
+            callbacks: further Lightning callbacks of every fit (a trial's pruning).
+        """
         import torch
 
         from tsssm.training.callbacks import TrainingInterrupted
@@ -166,8 +181,8 @@ class Recipe(ABC):
             if self.rank == 0 and record is not None:
                 runs.write_json(self.folder.file(PREPROCESSING), record)
             for model in self.config.models():
-                if self.states[model.name] != "finished":
-                    self._run_model(model)
+                if self.states[model.name] not in ("finished", "trained"):
+                    self._run_model(model, test, list(callbacks))
         except TrainingInterrupted as stop:
             # Pre-emption (SIGTERM) or Ctrl+C: resumable, so "interrupted", and the exit
             # status a scheduler reads as a signal (143 / 130) so that it can requeue.
@@ -192,7 +207,7 @@ class Recipe(ABC):
         if self.rank == 0:
             self.folder.update_status(models={model.name: state})
 
-    def _run_model(self, model: ModelConfig) -> None:
+    def _run_model(self, model: ModelConfig, test: bool, callbacks: list[pl.Callback]) -> None:
         import lightning.pytorch as pl
         from lightning.pytorch.loggers import CSVLogger
 
@@ -206,12 +221,14 @@ class Recipe(ABC):
             result = training.fit(
                 module, self.datamodule(train), train,
                 checkpoint_dir=self.folder.checkpoints(model.name), logger=logger,
-                resume_from=self.resume_from[model.name],
+                resume_from=self.resume_from[model.name], callbacks=callbacks,
             )
             self._write_environment(result.trainer)
             if self.rank == 0:  # recorded now, so that a run killed while evaluating keeps it
                 self.folder.record_metrics(model.name, result.summary())
-        if self.rank == 0:
+        if not test:
+            self._set_state(model, "trained")
+        elif self.rank == 0:
             self._set_state(model, "evaluating")
             self._evaluate(model, train, module, logger)
             self._set_state(model, "finished")

@@ -177,11 +177,12 @@ class RunFolder:
         write_json(self.file(METRICS), {**self.metrics(), model: entry})
 
     def record_predictions(self, model: str, frame: pl.DataFrame) -> None:
-        """Put ``frame`` in predictions.parquet in place of any earlier rows of ``model``."""
+        """Put ``frame`` in predictions.parquet in place of any earlier rows of ``model``;
+        columns that only some models have (a quantile model's) are null for the others."""
         path = self.file(PREDICTIONS)
         if path.exists():
             kept = pl.read_parquet(path).filter(pl.col("model") != model)
-            frame = pl.concat([kept, frame], how="vertical_relaxed")
+            frame = pl.concat([kept, frame], how="diagonal_relaxed")
         write_parquet(path, frame)
 
 

@@ -68,10 +68,12 @@ class RunInfo:
 
     @property
     def models(self) -> list[str]:
-        """Main model first, then the baselines (from the config, else status/metrics)."""
+        """Main model first, then the baselines (from the config, else status/metrics), then
+        any other model metrics.json holds (a study's untuned ``<model>_default``)."""
         run, model = self.config.get("run", {}), self.config.get("model", {})
         if "name" in model:
-            return [model["name"], *run.get("baselines", [])]
+            named = [model["name"], *run.get("baselines", [])]
+            return named + [m for m in self.metrics if m not in named]
         return list(self.status.get("models", {})) or list(self.metrics)
 
     @property

@@ -22,7 +22,7 @@ import torch
 from tsssm.data import DataError, StandardScaler, read_forecasting_series
 from tsssm.data.calendar import time_features
 from tsssm.data.forecasting import ForecastingWindows
-from tsssm.tasks.forecasting import dataset_path, forecast_frame
+from tsssm.tasks.forecasting import dataset_path, forecast_frame, with_quantile_columns
 
 from .predictor import Predictor
 
@@ -55,13 +55,20 @@ class ForecastPredictor(Predictor):
             torch.from_numpy(time_features(timestamps, self.inputs["freq"])),
             lookback, horizon, name="data",
         )
-        prediction, truth, index = self._forecast(windows)
+        index, truth, forecast = self._forecast(windows)
+        levels = self.module.quantiles
+        prediction = self.module.point(torch.from_numpy(forecast)).numpy()  # [N, H, V]
         inverse = scaler.inverse_transform if scaler else (lambda values: values)
         rows = index[:, None] + lookback + np.arange(horizon)[None, :]  # [N, H]
-        return forecast_frame(self.model, index, timestamps.gather(rows.ravel()),
-                              tuple(self.inputs["variates"]), prediction, truth,
-                              inverse(prediction.astype(np.float64)),
-                              inverse(truth.astype(np.float64)))
+        frame = forecast_frame(self.model, index, timestamps.gather(rows.ravel()),
+                               tuple(self.inputs["variates"]), prediction, truth,
+                               inverse(prediction.astype(np.float64)),
+                               inverse(truth.astype(np.float64)))
+        if levels is None:
+            return frame
+        # [N, H, V, Q]: the scaler works on the last axis, V
+        raw = np.moveaxis(inverse(np.moveaxis(forecast.astype(np.float64), -1, -2)), -1, -2)
+        return with_quantile_columns(frame, levels, forecast, raw)
 
     def read(self, data: Any) -> pl.DataFrame:
         """``data`` as the date column, then the run's variates (Float64)."""
@@ -100,17 +107,18 @@ class ForecastPredictor(Predictor):
 
     @torch.no_grad()
     def _forecast(self, windows: ForecastingWindows) -> tuple[np.ndarray, ...]:
-        """Normalised forecasts and truths [N, H, V] and window starts [N]."""
+        """Window starts [N], normalised truths [N, H, V] and the model's normalised
+        forecasts ([N, H, V], or [N, H, V, Q] quantiles)."""
         from torch.utils.data import DataLoader
 
-        predictions, truths, starts = [], [], []
+        forecasts, truths, starts = [], [], []
         with self.module.evaluating():
             for batch in DataLoader(windows, batch_size=BATCH_SIZE):
-                predictions.append(self.module(batch["x"], batch["x_mark"]).float())
+                forecasts.append(self.module(batch["x"], batch["x_mark"]).float())
                 truths.append(batch["y"])
                 starts.append(batch["index"])
-        return (torch.cat(predictions).numpy(), torch.cat(truths).numpy(),
-                torch.cat(starts).numpy())
+        return (torch.cat(starts).numpy(), torch.cat(truths).numpy(),
+                torch.cat(forecasts).numpy())
 
 
 def _continued(timestamps: pl.Series, steps: int) -> pl.Series:

@@ -24,9 +24,11 @@ BATCH_SIZE = 64
 class WindowPredictor(Predictor):
     """What both window tasks share: windows [C, T] -> class probabilities -> rows."""
 
-    def frame(self, windows: Dataset, metadata: pl.DataFrame, labelled: bool) -> pl.DataFrame:
+    def frame(self, windows: Dataset, metadata: pl.DataFrame, labelled: bool,
+              channels: list[str] | None = None) -> pl.DataFrame:
         """The recipe's prediction rows for ``windows`` (items ``(x [C, T], y)``) and their
-        ``metadata`` (one row each); ``label`` is null when ``labelled`` is False."""
+        ``metadata`` (one row each); ``label`` is null when ``labelled`` is False;
+        ``channels`` names the outputs of a per-channel protocol (None: one per window)."""
         shape = tuple(windows[0][0].shape)
         if shape != tuple(self.inputs["window_shape"]):
             raise DataError(f"the windows are {list(shape)} (channels x samples); the model "
@@ -34,7 +36,8 @@ class WindowPredictor(Predictor):
         probabilities, labels = self.module.predict_probabilities(windows, BATCH_SIZE)
         recipe = self.recipe()
         recipe.split = tsssm_data.WindowSplit(windows, windows, windows, metadata,
-                                              list(self.inputs["class_names"]))
+                                              list(self.inputs["class_names"]),
+                                              channels=channels)
         frame = recipe.prediction_frame(self.model, labels.numpy(),
                                         probabilities.double().numpy())
         return frame if labelled else frame.with_columns(pl.lit(None, pl.String).alias("label"))
@@ -89,10 +92,11 @@ class EEGPredictor(WindowPredictor):
         """One row per window: ``model``, ``recording``, ``subject``, ``start_s``,
         ``label``, ``prediction``, ``probability``."""
         from tsssm.tasks._eeg_windows import WINDOW_LABELS, load_recordings, make_windows
-        from tsssm.tasks.eeg_classification import METADATA_COLUMNS
+        from tsssm.tasks.eeg_classification import METADATA_COLUMNS, PER_CHANNEL_TYPES
 
         cfg = self.config.data
-        recordings = load_recordings(cfg.layout, str(data), cfg.label_map)
+        recordings = load_recordings(cfg.layout, str(data), cfg.label_map,
+                                     cfg.classification_type)
         if subjects is not None:
             known = {r.subject for r in recordings}
             missing = sorted(set(subjects) - known)
@@ -102,4 +106,7 @@ class EEGPredictor(WindowPredictor):
             recordings = [r for r in recordings if r.subject in set(subjects)]
         event_map = cfg.label_map if cfg.layout == "eegmmidb" else None
         windows = make_windows(cfg, recordings, WINDOW_LABELS[cfg.layout], event_map)
-        return self.frame(windows, windows.metadata.select(METADATA_COLUMNS), labelled=True)
+        channels = (list(windows.ch_names) if cfg.classification_type in PER_CHANNEL_TYPES
+                    else None)
+        return self.frame(windows, windows.metadata.select(METADATA_COLUMNS), labelled=True,
+                          channels=channels)

@@ -16,6 +16,21 @@ predictions.parquet, one row per (window, step, variate):
     truth_raw       float     true value on the data file's scale
     prediction_raw  float     predicted value on the data file's scale
 
+Quantile forecasts (``model.quantiles = [0.1, 0.5, 0.9]``, levels in (0, 1), increasing, with
+the median 0.5; checked when the recipe is read) train on the pinball loss; ``prediction`` is
+then the median, and each level adds two columns (wide format, null for the rows of a model
+without that level, e.g. a point baseline in the same run):
+
+    q<level>        float     that quantile, normalised (``q0.1``, ``q0.5``, ``q0.9``)
+    q<level>_raw    float     that quantile on the data file's scale
+
+and metrics.json's ``test`` gains ``quantiles`` (the levels) and, on the normalised scale, the
+metrics of :func:`tsssm.metrics.quantile_report`: ``pinball`` (and per level), ``wql`` (and
+per level), ``crps`` (approximated from the quantiles), ``coverage_<P>`` and ``width_<P>`` of
+each central interval (``coverage_80`` for 0.1 / 0.9); also ``wql_raw`` and ``crps_raw`` on the
+data file's scale (the scale GluonTS and Chronos report wQL on). Baselines forecast points
+unless their own table sets ``quantiles``.
+
 Like every task module, this one imports torch and Lightning only when its recipe runs (the
 task registry is read by the app and ``tsssm runs``): heavy names are reached through the lazy
 ``tsssm.data`` and ``tsssm.training`` packages.
@@ -49,6 +64,26 @@ if TYPE_CHECKING:
 SPLITS = ("auto", "ett", "pems", "ratio")
 PREDICTION_COLUMNS = ("model", "window", "timestamp", "variate", "step", "truth", "prediction",
                       "truth_raw", "prediction_raw")
+RAW = "_raw"
+
+
+def quantile_column(level: float, raw: bool = False) -> str:
+    """The predictions.parquet column of quantile ``level``: ``q0.1`` (``q0.1_raw``)."""
+    return f"q{level:g}{RAW if raw else ''}"
+
+
+def quantile_columns(columns: list[str] | tuple[str, ...]) -> dict[float, str]:
+    """The data-scale quantile columns among ``columns``, by level, in increasing order."""
+    found = {}
+    for name in columns:
+        if name.startswith("q") and name.endswith(RAW):
+            try:
+                level = float(name[1:-len(RAW)])
+            except ValueError:
+                continue
+            if 0.0 < level < 1.0 and quantile_column(level, raw=True) == name:
+                found[level] = name
+    return dict(sorted(found.items()))
 
 
 @dataclass
@@ -131,7 +166,8 @@ def read_series(config: dict[str, Any]) -> polars.DataFrame:
 
 
 class ForecastingRecipe(Recipe):
-    """Forecasting: ``x`` [B, L, V] -> [B, H, V]; see the module docstring."""
+    """Forecasting: ``x`` [B, L, V] -> [B, H, V] (or [B, H, V, Q] quantiles); see the module
+    docstring."""
 
     task = "forecasting"
     data: ForecastingData
@@ -176,6 +212,12 @@ class ForecastingRecipe(Recipe):
             "mae_raw": float(np.mean(np.abs(prediction_raw - truth_raw))),
         }
         frame = self.prediction_frame(model.name, outputs, prediction_raw, truth_raw)
+        if module.quantiles is not None:
+            quantiles_raw = self.inverse_quantiles(outputs["quantiles"].double().numpy())
+            test.update(self.quantile_metrics(module.quantiles, outputs, quantiles_raw,
+                                              truth_raw))
+            frame = with_quantile_columns(frame, module.quantiles,
+                                          outputs["quantiles"].numpy(), quantiles_raw)
         module.test_outputs = {}
         return {"test": test}, frame
 
@@ -190,6 +232,24 @@ class ForecastingRecipe(Recipe):
             "freq": infer_freq(data.timestamps),
             "scaler": None if scaler is None else {"mean": scaler.mean.tolist(),
                                                    "std": scaler.std.tolist()},
+        }
+
+    def inverse_quantiles(self, quantiles: np.ndarray) -> np.ndarray:
+        """Quantiles [N, H, V, Q] (normalised) on the data file's scale, same shape."""
+        return np.moveaxis(self.data.inverse_transform(np.moveaxis(quantiles, -1, -2)), -1, -2)
+
+    @staticmethod
+    def quantile_metrics(levels: tuple[float, ...], outputs: dict[str, torch.Tensor],
+                         quantiles_raw: np.ndarray, truth_raw: np.ndarray) -> dict[str, Any]:
+        """metrics.json's quantile entries (see the module docstring)."""
+        from tsssm.metrics import crps_from_quantiles, quantile_report, weighted_quantile_losses
+
+        truth, quantiles = outputs["truth"].double().numpy(), outputs["quantiles"].double().numpy()
+        return {
+            "quantiles": list(levels),
+            **quantile_report(truth, quantiles, levels),
+            "wql_raw": float(weighted_quantile_losses(truth_raw, quantiles_raw, levels).mean()),
+            "crps_raw": crps_from_quantiles(truth_raw, quantiles_raw, levels),
         }
 
     def prediction_frame(
@@ -226,6 +286,19 @@ def forecast_frame(
         "truth_raw": truth_raw.reshape(-1).astype(np.float32),
         "prediction_raw": prediction_raw.reshape(-1).astype(np.float32),
     }).fill_nan(None)
+
+
+def with_quantile_columns(frame: polars.DataFrame, levels: tuple[float, ...],
+                          quantiles: np.ndarray, quantiles_raw: np.ndarray) -> polars.DataFrame:
+    """``frame`` (rows of :func:`forecast_frame`) with a ``q<level>`` and ``q<level>_raw``
+    column per level, from ``quantiles`` [N, H, V, Q] (normalised) and ``quantiles_raw``."""
+    return frame.with_columns(
+        column for i, level in enumerate(levels) for column in (
+            polars.Series(quantile_column(level), quantiles[..., i].reshape(-1)
+                          .astype(np.float32)),
+            polars.Series(quantile_column(level, raw=True),
+                          quantiles_raw[..., i].reshape(-1).astype(np.float32)),
+        ))
 
 
 TASK = Task(

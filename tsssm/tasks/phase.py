@@ -228,4 +228,5 @@ TASK = Task(
     recipe=PhaseRecipe,
     prediction_columns=PREDICTION_COLUMNS,
     headline_metrics=("accuracy", "jaccard"),
+    validation_metrics=("val_loss", "val_accuracy"),
 )

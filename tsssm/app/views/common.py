@@ -10,6 +10,7 @@ import polars as pl
 import streamlit as st
 
 from tsssm.runs import RunFileError, RunInfo, run_state
+from tsssm.runs.study import is_study
 
 from .. import cache
 
@@ -30,12 +31,13 @@ def show_state(info: RunInfo) -> None:
     for problem in info.problems:
         st.error(f"Corrupt run folder {info.path}: {problem}. The app shows what it can read.")
     current = run_state(info.status)
+    command = "tsssm tune" if is_study(info.path) else "tsssm run"
     if current == "failed":
         st.error(f"The run failed: {info.status.get('error') or 'no reason recorded'}. "
-                 f"Resume it with `tsssm run --resume {info.path}`.")
+                 f"Resume it with `{command} --resume {info.path}`.")
     elif current == "interrupted":
         st.warning(f"The run was interrupted (its process is gone). Resume it with "
-                   f"`tsssm run --resume {info.path}`.")
+                   f"`{command} --resume {info.path}`.")
     elif current == "running":
         states = ", ".join(f"{m} {s}" for m, s in info.status.get("models", {}).items())
         st.warning(f"The run is still running ({states}); what is shown is what it has "

@@ -1,6 +1,7 @@
 """EEG view (window classification): a recording's timeline (true and predicted class per
-window, and the model's probability), the confusion matrix, ROC and precision-recall curves
-(two classes), and metrics.json's scores per subject (``per_group``)."""
+window, and the model's probability; of one channel for the per-channel TUAR protocols), the
+confusion matrix and ROC and precision-recall curves (two classes) over every label, and
+metrics.json's scores per subject (``per_group``)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,13 @@ def render(info: RunInfo, frame: pl.DataFrame) -> None:
     classes, known = class_names(info, model, part)
     recording = choose("Recording", part["recording"].unique().sort().to_list(), "recording",
                        where=right)
-    timeline(part.filter(pl.col("recording") == recording), classes)
+    shown = part.filter(pl.col("recording") == recording)
+    channels = shown["channel"].drop_nulls().unique(maintain_order=True).to_list() if (
+        "channel" in shown.columns) else []
+    if channels:  # one label per channel: the timeline of one of them
+        channel = choose("Channel", channels, "channel", where=right)
+        shown = shown.filter(pl.col("channel") == channel)
+    timeline(shown, classes)
 
     left, right = st.columns(2)
     with left:

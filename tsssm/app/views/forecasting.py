@@ -1,5 +1,6 @@
-"""Forecasting view: one window of one variate (lookback, truth, every model's forecast) and
-the error of every model by horizon step.
+"""Forecasting view: one window of one variate (lookback, truth, every model's forecast, and
+the central intervals of quantile forecasts as shaded bands) and the error of every model by
+horizon step.
 
 The lookback is not in predictions.parquet: it is read from the data file named by the run's
 config.toml (``[data] dataset``) with ``tsssm.data.load_series``. When that file cannot be
@@ -9,13 +10,16 @@ the view says so and shows the forecast window alone.
 
 from __future__ import annotations
 
+import altair as alt
 import polars as pl
 import streamlit as st
 
+from tsssm.metrics.quantile import central_intervals, interval_name
 from tsssm.runs import RunFileError, RunInfo
+from tsssm.tasks.forecasting import quantile_columns
 
 from .. import cache
-from ..charts import lines
+from ..charts import bands, lines
 from .common import choose, models_in
 
 HISTORY, TRUTH = "lookback", "truth"
@@ -38,8 +42,14 @@ def render(info: RunInfo, frame: pl.DataFrame) -> None:
     ], how="vertical_relaxed")
     history = _lookback(info, part, window)
     shown = forecast if history is None else pl.concat([history, forecast], how="vertical_relaxed")
-    st.altair_chart(lines(shown, "timestamp", "value", "line", x_title="time",
-                          y_title=f"{variate} (data scale)"), width="stretch")
+    chart: alt.Chart | alt.LayerChart = lines(shown, "timestamp", "value", "line",
+                                              x_title="time", y_title=f"{variate} (data scale)")
+    intervals = interval_bands(part)
+    if intervals.height:
+        chart = bands(intervals, "timestamp", "low", "high", "line") + chart
+        st.caption("Shaded: the central intervals of the quantile forecasts ("
+                   + ", ".join(intervals["interval"].unique(maintain_order=True)) + ").")
+    st.altair_chart(chart, width="stretch")
 
     st.subheader("Error by horizon step")
     st.caption("Over every test window and variate, on the normalised scale (the scale of "
@@ -49,6 +59,23 @@ def render(info: RunInfo, frame: pl.DataFrame) -> None:
     for column, metric in ((left, "mse"), (right, "mae")):
         column.altair_chart(lines(errors, "step", metric, "model", y_title=metric.upper()),
                             width="stretch")
+
+
+def interval_bands(part: pl.DataFrame) -> pl.DataFrame:
+    """The central intervals of the quantile forecasts in ``part`` (one window of one
+    variate), on the data scale: ``timestamp``, ``line`` (the model), ``interval`` ("80%"),
+    ``low``, ``high``; empty when no model of the run forecast quantiles."""
+    columns = quantile_columns(part.columns)
+    levels = list(columns)
+    pieces = [
+        part.filter(pl.col(columns[levels[i]]).is_not_null()).select(
+            "timestamp", line="model", interval=pl.lit(f"{interval_name(nominal)}%"),
+            low=pl.col(columns[levels[i]]), high=pl.col(columns[levels[j]]))
+        for i, j, nominal in central_intervals(levels)
+    ]
+    empty = {"timestamp": part.schema["timestamp"], "line": pl.String, "interval": pl.String,
+             "low": pl.Float64, "high": pl.Float64}
+    return pl.concat(pieces, how="vertical_relaxed") if pieces else pl.DataFrame(schema=empty)
 
 
 def step_errors(frame: pl.DataFrame) -> pl.DataFrame:

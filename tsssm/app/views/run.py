@@ -13,6 +13,7 @@ import polars as pl
 import streamlit as st
 
 from tsssm.runs import RunInfo
+from tsssm.runs.study import is_study
 
 from . import anomaly, classification, curves, eeg, forecasting, phase, pretraining
 from .common import choose, metrics_frame, predictions, show_state, state
@@ -39,6 +40,10 @@ def render(infos: Sequence[RunInfo]) -> None:
     st.caption(f"recipe **{info.recipe}** · task **{info.task}** · data **{info.dataset}** · "
                f"models {models} · started {info.created or '-'} · status **{state(info)}**")
     show_state(info)
+    if is_study(info.path):
+        st.info("This run is a study of `tsssm tune`: its trials, importances and parallel "
+                "coordinates are on the Study page; below, the best trial and the untuned "
+                "recipe, each tested once.")
 
     st.subheader("Metrics")
     table = metrics_frame([info])
