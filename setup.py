@@ -1,14 +1,48 @@
-"""Build the optional fused CPU selective-scan library.
+"""Build the optional fused CPU selective-scan library, and carry the recipes, the bundled
+data sets and the kernel benchmark into the package.
 
 The extension is plain C++ with no torch headers, so building it needs only a C++ compiler,
 never torch itself (a build environment that imported torch would pull a CUDA build).
 If it cannot be built, installation still succeeds and tsssm falls back to its pure-PyTorch
 backend with a message that says how to get the fast path.
+
+The top-level ``recipes/``, ``datasets/`` and ``benchmarks/kernels/`` stay where people run and
+read them (DESIGN.md); a built package (wheel, ``pip install .``) gets copies under
+``tsssm/_data/``, where ``tsssm.resources`` finds them. An editable install reads the
+checkout's folders directly and copies nothing.
 """
 
+import shutil
 import sys
+from pathlib import Path
 
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).resolve().parent
+# folder of the checkout -> its place under tsssm/_data/ (see tsssm/resources.py)
+PACKAGE_DATA_FOLDERS = {
+    "recipes": "recipes",
+    "datasets": "datasets",
+    "benchmarks/kernels": "benchmarks/kernels",
+}
+# Not shipped: bundle-building scripts of datasets/, recorded benchmark results, caches.
+LEFT_OUT = shutil.ignore_patterns("__pycache__", ".*", "make_bundle.py", "results")
+
+
+class BuildPyWithResources(build_py):
+    """``build_py`` that also copies :data:`PACKAGE_DATA_FOLDERS` into ``tsssm/_data/``."""
+
+    def run(self) -> None:
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        target = Path(self.build_lib) / "tsssm" / "_data"
+        shutil.rmtree(target, ignore_errors=True)  # nothing left over from an earlier build
+        for source, destination in PACKAGE_DATA_FOLDERS.items():
+            if (HERE / source).is_dir():  # an sdist without them builds a package without them
+                shutil.copytree(HERE / source, target / destination, ignore=LEFT_OUT,
+                                dirs_exist_ok=True)
 
 if sys.platform == "win32":
     compile_args = ["/O2", "/std:c++17", "/fp:fast"]
@@ -20,6 +54,7 @@ else:
     ]
 
 setup(
+    cmdclass={"build_py": BuildPyWithResources},
     ext_modules=[
         Extension(
             "tsssm.kernels.selective_scan._cpu_scan",

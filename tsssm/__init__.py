@@ -23,6 +23,7 @@ _PUBLIC = {
     "AnomalyDetector": "tsssm.estimators",
     "ChimeraAnomalyDetector": "tsssm.estimators",
     "PhaseRecognizer": "tsssm.estimators",
+    "load_run": "tsssm.serving",
 }
 __all__ = ["__version__", *_PUBLIC]
 __getattr__, __dir__ = _lazy.lazy_exports(__name__, _PUBLIC, eager=["__version__"])

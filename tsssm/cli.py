@@ -1,10 +1,12 @@
 """The ``tsssm`` command: run recipes and look at their run folders.
 
-    tsssm run recipes/etth1_smamba.toml --set train.max_epochs=3
+    tsssm run etth1_smamba --set train.max_epochs=3      # a shipped recipe, by name
+    tsssm run my_recipe.toml
     tsssm run --resume runs/etth1_smamba-20250101-120000
     tsssm tune recipes/etth1_smamba.toml --trials 20
     tsssm runs
     tsssm show runs/etth1_smamba-20250101-120000
+    tsssm predict runs/etth1_smamba-20250101-120000 new.csv --out forecasts.parquet
     tsssm app --runs runs
     tsssm bench --quick
 
@@ -28,20 +30,23 @@ DESCRIPTION = """\
 tsssm: state-space models for time series. Train and evaluate recipes, and read their runs.
 
 commands:
-  run    train and evaluate a recipe (a TOML file) into a new run folder, or resume one
-  tune   search the recipe's [tune] space with Optuna, then test the best beside the default
-  runs   list the run folders of a directory, newest last, with their headline test metrics
-  show   print one run's status, metrics and files
-  app    open the Streamlit app that inspects run folders (in the browser)
-  bench  time the selective-scan kernels (benchmarks/kernels/bench.py of a source checkout)
+  run      train and evaluate a recipe (a TOML file, or a shipped recipe by name) into a new
+           run folder, or resume one
+  tune     search the recipe's [tune] space with Optuna, then test the best beside the default
+  runs     list the run folders of a directory, newest last, with their headline test metrics
+  show     print one run's status, metrics and files
+  predict  predict new data with a run's trained model (or one of its baselines)
+  app      open the Streamlit app that inspects run folders (in the browser)
+  bench    time the selective-scan kernels; results go to a new folder under runs/
 
 examples:
-  tsssm run recipes/etth1_smamba.toml
+  tsssm run etth1_smamba
   tsssm run recipes/etth1_smamba.toml --set train.max_epochs=3 --set model.d_model=128
   tsssm run --resume runs/etth1_smamba-20250101-120000
   tsssm tune recipes/etth1_smamba.toml --trials 20 --timeout 3600
   tsssm runs --runs runs
   tsssm show runs/etth1_smamba-20250101-120000
+  tsssm predict runs/etth1_smamba-20250101-120000 new.csv --model dlinear --out new.parquet
   tsssm app --runs runs --port 8501
   tsssm bench --quick
 """
@@ -73,11 +78,22 @@ phase ribbons, EEG timelines with ROC curves, anomaly scores), and runs compared
 The app only reads the run folders. Stop it with Ctrl+C."""
 
 BENCH_HELP = """\
-Run the selective-scan kernel benchmark, benchmarks/kernels/bench.py, with the arguments
-given after `bench` (e.g. --quick, --shapes 8x512x2048x16, --device cuda, --threads 2,
---out-dir DIR); `tsssm bench -- --help` lists them all. It times every backend against a
-plain loop and mambapy's pscan and writes benchmarks/kernels/results/. The benchmark is part
-of the source checkout, not of an installed package: run it from a clone (pip install -e .)."""
+Run the selective-scan kernel benchmark (benchmarks/kernels/bench.py, shipped with tsssm) with
+the arguments given after `bench` (e.g. --quick, --shapes 8x512x2048x16, --device cuda,
+--threads 2); `tsssm bench -- --help` lists them all. It times every backend against a plain
+loop and mambapy's pscan (pip install "tsssm[bench]") and writes its JSON and markdown report
+to --out DIR, by default a new folder runs/bench-<YYYYmmdd-HHMMSS>/; it never writes into the
+recorded results of the source checkout (benchmarks/kernels/results/)."""
+
+PREDICT_HELP = """\
+Rebuild a model of a finished run from its config.toml and best checkpoint (read with
+weights_only=True), preprocess DATA as the run's recipe did and write one row per prediction,
+in the columns of the run's predictions.parquet. DATA is, by task: forecasting, a CSV/Parquet
+series with the run's date column and variates (every window of `lookback` rows is forecast;
+the last one reaches past the end of the file); eeg_classification, phase and
+series_classification, a data set name or folder in the run's layout (all its recordings,
+videos or cases are predicted). Tasks without a predictor (anomaly_detection, eeg_pretraining)
+are refused with a message."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="train and evaluate a recipe", description=RUN_HELP,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("recipe", nargs="?", metavar="RECIPE.toml",
-                     help="the recipe file (leave out with --resume)")
+    run.add_argument("recipe", nargs="?", metavar="RECIPE",
+                     help="a recipe file, or the name of a shipped recipe (etth1_smamba, "
+                          "cholec80_phase, ...); leave out with --resume")
     run.add_argument("--set", dest="overrides", action="append", default=[],
                      metavar="KEY=VALUE",
                      help="change one setting, e.g. --set train.lr=1e-3 --set model.d_model=128 "
@@ -153,6 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--runs", default="runs", metavar="DIR",
                       help="where to look for RUN when it is a bare name (default: runs)")
 
+    predict = commands.add_parser("predict", help="predict new data with a run's model",
+                                  description=PREDICT_HELP,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    predict.add_argument("run", metavar="RUN", help="a finished run folder")
+    predict.add_argument("data", metavar="DATA",
+                         help="the data to predict (a file, folder or bundled name; see above)")
+    predict.add_argument("--model", metavar="M",
+                         help="the run's model to use (default: its main model)")
+    predict.add_argument("--out", metavar="FILE",
+                         help="write the predictions to FILE (.parquet or .csv; default: "
+                              "print the first rows)")
+
     app = commands.add_parser("app", help="open the app that inspects run folders",
                               description=APP_HELP,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -164,8 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the address to serve on (default: localhost; 0.0.0.0 to share it "
                           "on the network)")
 
-    commands.add_parser("bench", help="time the selective-scan kernels (source checkout)",
-                        description=BENCH_HELP, usage="tsssm bench [BENCH ARGS...]",
+    commands.add_parser("bench", help="time the selective-scan kernels",
+                        description=BENCH_HELP, usage="tsssm bench [--out DIR] [BENCH ARGS...]",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     return parser
 
@@ -193,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _tune(args)
         if args.command == "runs":
             return _runs(Path(args.runs))
+        if args.command == "predict":
+            return _predict(args)
         return _show(args.run, Path(args.runs))
     except (ConfigError, DataError, RunFileError, FileNotFoundError) as error:
         _fail(str(error))
@@ -214,6 +245,7 @@ def _hide_lightning_tips() -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from tsssm.recipes import Recipe, load_config
+    from tsssm.resources import recipe_path
 
     _hide_lightning_tips()
 
@@ -227,7 +259,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         if not args.recipe:
             _fail("give a RECIPE.toml to run, or --resume RUN_DIR")
-        config = load_config(args.recipe, args.overrides)
+        config = load_config(recipe_path(args.recipe), args.overrides)
         recipe = Recipe.start(config, args.output_dir or config.run.output_dir)
     leader = recipe.rank == 0  # the other processes of a distributed run stay silent
     if leader:
@@ -241,6 +273,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _tune(args: argparse.Namespace) -> int:
     from tsssm.recipes import load_config
+    from tsssm.resources import recipe_path
 
     if args.trials is not None and args.trials < 1:
         _fail(f"--trials must be at least 1, not {args.trials}")
@@ -260,7 +293,7 @@ def _tune(args: argparse.Namespace) -> int:
     if args.resume:
         study = StudyRun.resume(args.resume, args.storage)
     else:
-        config = load_config(args.recipe, args.overrides)
+        config = load_config(recipe_path(args.recipe), args.overrides)
         study = StudyRun.start(config, args.output_dir or config.run.output_dir, args.study,
                                args.storage)
     print(f"study folder: {study.folder.path}", flush=True)
@@ -363,6 +396,29 @@ def _show(run: str, runs_dir: Path) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from tsssm.serving import load_run
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (".parquet", ".csv"):
+        _fail(f"--out {out}: write predictions to a .parquet or .csv file")
+    predictor = load_run(args.run, args.model)
+    data: str | Path = args.data
+    if Path(args.data).exists():
+        data = Path(args.data)
+    frame = predictor.predict(data)
+    if out is None:
+        print(frame)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() == ".csv":
+            frame.write_csv(out)
+        else:
+            frame.write_parquet(out)
+        print(f"{frame.height:,} predictions of {predictor.model} written to {out}")
+    return 0
+
+
 def _app(runs_dir: Path, port: int, address: str) -> int:
     import subprocess
 
@@ -384,9 +440,36 @@ def _app(runs_dir: Path, port: int, address: str) -> int:
 
 
 def bench_script() -> Path | None:
-    """benchmarks/kernels/bench.py of the source checkout this package was imported from, if any."""
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "kernels" / "bench.py"
+    """benchmarks/kernels/bench.py as shipped with tsssm (checkout or wheel), if present."""
+    from tsssm.resources import resource_dir
+
+    script = resource_dir("benchmarks") / "kernels" / "bench.py"
     return script if script.is_file() else None
+
+
+def _bench_out_dir(args: list[str]) -> tuple[Path, list[str]]:
+    """The benchmark's output folder (``--out DIR``, ``--out-dir DIR``, or a new
+    ``runs/bench-<time>/``) and the remaining arguments for the script."""
+    from datetime import datetime
+
+    from tsssm.runs.folder import TIME_FORMAT
+
+    rest, out = [], None
+    items = iter(args)
+    for item in items:
+        name, _, value = item.partition("=")
+        if name in ("--out", "--out-dir"):
+            out = value or next(items, None)
+            if not out:
+                _fail(f"bench: {name} needs a folder")
+        else:
+            rest.append(item)
+    folder = Path(out) if out else Path("runs") / f"bench-{datetime.now().strftime(TIME_FORMAT)}"
+    recorded = Path(__file__).resolve().parents[1] / "benchmarks" / "kernels" / "results"
+    if folder.resolve() == recorded:
+        _fail(f"bench: {folder} holds the recorded results of the source checkout; write to "
+              "another folder (--out DIR) and copy what you mean to record")
+    return folder, rest
 
 
 def _bench(args: list[str]) -> int:
@@ -394,14 +477,17 @@ def _bench(args: list[str]) -> int:
 
     script = bench_script()
     if script is None:
-        _fail("the kernel benchmark (benchmarks/kernels/bench.py) is part of the source "
-              "checkout, not of the installed package: clone the tsssm repository, "
-              "`pip install -e .` in it and run `tsssm bench` (or "
-              "`python benchmarks/kernels/bench.py`) there")
+        _fail("the kernel benchmark (benchmarks/kernels/bench.py) is missing from this "
+              "installation: reinstall tsssm (the wheel ships it), or run `tsssm bench` in a "
+              "clone of the tsssm repository")
     if args[:1] == ["--"]:
         args = args[1:]
+    if "-h" in args or "--help" in args:
+        return subprocess.call([sys.executable, str(script), "--help"])
+    out_dir, args = _bench_out_dir(args)
+    print(f"bench results: {out_dir}", flush=True)
     try:
-        return subprocess.call([sys.executable, str(script), *args])
+        return subprocess.call([sys.executable, str(script), *args, "--out-dir", str(out_dir)])
     except KeyboardInterrupt:
         return 130
 

@@ -32,7 +32,7 @@ def test_bench_outside_a_checkout(capsys: pytest.CaptureFixture,
     with pytest.raises(SystemExit) as caught:
         main(["bench", "--quick"])
     assert caught.value.code == 2
-    assert "pip install -e ." in capsys.readouterr().err
+    assert "missing from this installation: reinstall tsssm" in capsys.readouterr().err
 
 
 def test_other_commands_still_reject_unknown_arguments(capsys: pytest.CaptureFixture) -> None:

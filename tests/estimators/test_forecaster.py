@@ -82,6 +82,8 @@ def test_pandas_and_arrays_round_trip(fitted: SMambaForecaster) -> None:
         (np.zeros((40, 2, 2)), r"shape \(40, 2, 2\)"),
         (np.full((40, 2), np.nan), "NaN or inf values .first at row 0"),
         (pl.DataFrame({"a": ["x"] * 40}), "non-numeric columns \\['a'\\]"),
+        (pl.DataFrame({"date": [f"2020-01-{d:02d}" for d in range(1, 31)], "a": [0.0] * 30}),
+         r"column 'date' holds dates as text, not datetimes; parse it first \(polars"),
     ],
 )
 def test_bad_training_series(series, message: str) -> None:

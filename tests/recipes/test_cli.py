@@ -26,6 +26,8 @@ def fails(capsys: pytest.CaptureFixture, *argv: str) -> str:
 def test_usage_errors(capsys: pytest.CaptureFixture, tmp_path: Path, tiny_csv: Path) -> None:
     recipe = write_recipe(tmp_path / "x.toml", tiny_recipe(tiny_csv))
     assert "nope.toml: cannot read the recipe" in fails(capsys, "run", "nope.toml")
+    assert "no shipped recipe 'nope' (and no such file); shipped recipes: bonn_" in fails(
+        capsys, "run", "nope")
     assert "unknown key 'train.lrr'" in fails(capsys, "run", str(recipe), "--set", "train.lrr=1")
     assert "unknown model 'smambo'" in fails(capsys, "run", str(recipe), "--set",
                                              "model.name=smambo")

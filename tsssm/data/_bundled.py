@@ -1,4 +1,5 @@
-"""The data sets bundled with the source checkout (``datasets/`` next to ``tsssm/``).
+"""The data sets bundled with tsssm: ``datasets/`` of the source checkout, or its copy inside
+an installed wheel (``tsssm.resources``).
 
 Tests and examples use only these files; nothing is downloaded. Each file is checked against
 the sha256 recorded here before it is used (once per process and file version).
@@ -11,6 +12,8 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from tsssm.resources import resource_dir
 
 from .series import DataError
 
@@ -59,11 +62,12 @@ class ChecksumError(DataError):
 
 
 def datasets_dir() -> Path:
-    """``$TSSSM_DATA_DIR`` when set, else ``datasets/`` of the source checkout."""
+    """``$TSSSM_DATA_DIR`` when set, else the bundled ``datasets/`` (of the installed package,
+    or of the source checkout)."""
     override = os.environ.get(DATA_DIR_ENV)
     if override:
         return Path(override).expanduser()
-    return Path(__file__).resolve().parents[2] / "datasets"
+    return resource_dir("datasets")
 
 
 @functools.lru_cache(maxsize=32)
@@ -108,9 +112,10 @@ def bundled_dataset(name: str) -> Path:
     where = f"${DATA_DIR_ENV}={folder}" if os.environ.get(DATA_DIR_ENV) else str(folder)
     if not path.is_file():
         raise DataError(
-            f"bundled data set {filename} not found in {where}: it ships in datasets/ of the "
-            f"tsssm source checkout; use a checkout, or set {DATA_DIR_ENV} to a folder holding "
-            f"an unmodified copy (sha256 {BUNDLED_SHA256[filename]})"
+            f"bundled data set {filename} not found in {where}: it ships with tsssm (datasets/ "
+            f"of the source checkout, tsssm/_data/datasets/ of a wheel); reinstall tsssm, or "
+            f"set {DATA_DIR_ENV} to a folder holding an unmodified copy (sha256 "
+            f"{BUNDLED_SHA256[filename]})"
         )
     check_sha256(path, BUNDLED_SHA256[filename], "the file was modified or truncated")
     return path
@@ -154,9 +159,10 @@ def bundled_folder(name: str) -> BundledFolder:
     sums = root / SUMS_FILE
     if not sums.is_file():
         raise DataError(
-            f"bundled data folder {root} (or its {SUMS_FILE}) not found: it ships in datasets/ "
-            f"of the tsssm source checkout; use a checkout, set {DATA_DIR_ENV} to a folder "
-            f"holding an unmodified copy, or pass root= to read your own copy"
+            f"bundled data folder {root} (or its {SUMS_FILE}) not found: it ships with tsssm "
+            f"(datasets/ of the source checkout, tsssm/_data/datasets/ of a wheel); reinstall "
+            f"tsssm, set {DATA_DIR_ENV} to a folder holding an unmodified copy, or pass root= "
+            "to read your own copy"
         )
     check_sha256(sums, BUNDLED_FOLDER_SHA256[name], "the folder's checksum list was modified")
     return BundledFolder(root, _read_sums(str(sums), BUNDLED_FOLDER_SHA256[name]))

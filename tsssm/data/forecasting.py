@@ -22,8 +22,9 @@ import polars as pl
 import torch
 from torch.utils.data import Dataset
 
+from .archive import read_forecasting_series
 from .calendar import infer_freq, time_feature_names, time_features
-from .series import DataError, load_series
+from .series import DataError
 from .splits import SPLITS, ArrayT, Borders, StandardScaler, split_borders
 
 
@@ -131,15 +132,20 @@ class ForecastingData:
         date_column: str = "date",
         columns: Sequence[str] | None = None,
         freq: Literal["auto", "h", "t"] = "auto",
+        start: str | None = None,
+        frequency: str | None = None,
     ) -> ForecastingData:
-        """Load ``path`` (see :func:`load_series`), split it, fit the scaler on train rows.
+        """Load ``path`` (see :func:`load_series`; Solar ``.txt`` and PEMS ``.npz`` files,
+        dated from ``start`` every ``frequency``, see :mod:`tsssm.data.archive`), split it,
+        fit the scaler on train rows.
 
-        ``split``: "auto" (ETT borders for ETTh*/ETTm* files, else 70/10/20), "ett", "ratio"
-        or (train, val, test) fractions. ``freq``: calendar features, "h" (4) or "t" (5, with
-        the minute); "auto" takes "t" when the series steps are shorter than an hour.
+        ``split``: "auto" (ETT borders for ETTh*/ETTm* files, PEMS's disjoint 60/20/20 for
+        ``.npz``, else 70/10/20), "ett", "pems", "ratio" or (train, val, test) fractions.
+        ``freq``: calendar features, "h" (4) or "t" (5, with the minute); "auto" takes "t"
+        when the series steps are shorter than an hour.
         """
         path = Path(path)
-        frame = load_series(path, date_column, columns, fill)
+        frame = read_forecasting_series(path, date_column, columns, fill, start, frequency)
         timestamps = frame[date_column]
         borders = split_borders(path, timestamps, lookback, split)
         raw = np.array(frame.drop(date_column).to_numpy(), dtype=np.float64)

@@ -1,5 +1,6 @@
 """Standard train/validation/test splits of forecasting series and the scaler fitted on the
-training rows (Informer's ETT borders, Time-Series-Library's 70/10/20 otherwise)."""
+training rows (Informer's ETT borders, Time-Series-Library's 70/10/20 otherwise, and its
+disjoint 60/20/20 for the PEMS traffic sets)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,17 @@ def ratio_borders(
     return _borders(n_rows, lookback, (n_train, n_rows - n_test, n_rows), "ratio")
 
 
+def pems_borders(n_rows: int, lookback: int) -> Borders:
+    """Time-Series-Library's (and S-Mamba's) ``Dataset_PEMS`` split: the first 60 % of the
+    rows, the next 20 %, the last 20 %, each part's windows inside it (val and test do not
+    read the rows before them, unlike the other splits)."""
+    n_train, n_val_end = int(n_rows * 0.6), int(n_rows * 0.8)
+    if lookback > n_train:
+        raise DataError(f"lookback {lookback} is longer than the training part ({n_train} "
+                        f"rows of {n_rows}, PEMS split)")
+    return {"train": (0, n_train), "val": (n_train, n_val_end), "test": (n_val_end, n_rows)}
+
+
 def _rows_per_hour(path: Path, timestamps: pl.Series) -> int:
     """Rows per hour of an ETT-style file: from its name (ETTh/ETTm), else from its steps."""
     if path.name.startswith("ETTh"):
@@ -77,16 +89,21 @@ def _rows_per_hour(path: Path, timestamps: pl.Series) -> int:
 def split_borders(
     path: Path, timestamps: pl.Series, lookback: int, split: str | tuple[float, float, float]
 ) -> Borders:
-    """Borders for ``split``: "auto" (ETT for ETTh*/ETTm* files, else ratio), "ett", "ratio"
-    (70/10/20) or explicit (train, val, test) ratios."""
+    """Borders for ``split``: "auto" (ETT for ETTh*/ETTm* files, PEMS for ``.npz`` files,
+    else ratio), "ett", "pems" (disjoint 60/20/20), "ratio" (70/10/20) or explicit (train,
+    val, test) ratios."""
     if split == "auto":
-        split = "ett" if path.name.startswith(("ETTh", "ETTm")) else "ratio"
+        split = "ett" if path.name.startswith(("ETTh", "ETTm")) else (
+            "pems" if path.suffix.lower() == ".npz" else "ratio")
+    if split == "pems":
+        return pems_borders(len(timestamps), lookback)
     if split == "ett":
         return ett_borders(len(timestamps), lookback, _rows_per_hour(path, timestamps))
     if split == "ratio":
         return ratio_borders(len(timestamps), lookback)
     if isinstance(split, str):
-        raise DataError(f'unknown split {split!r}; choose "auto", "ett", "ratio" or 3 ratios')
+        raise DataError(f'unknown split {split!r}; choose "auto", "ett", "pems", "ratio" or 3 '
+                        'ratios')
     return ratio_borders(len(timestamps), lookback, tuple(split))
 
 

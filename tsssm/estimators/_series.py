@@ -30,6 +30,18 @@ class SeriesLayout:
     step: dt.timedelta | None = None
 
 
+def _holds_dates(column: Any) -> bool:
+    """Whether a polars column is text whose first value parses as a date or time."""
+    import polars as pl
+
+    if column.dtype != pl.String or column.null_count() == len(column):
+        return False
+    try:
+        return column.drop_nulls().head(1).str.to_datetime(strict=True).null_count() == 0
+    except pl.exceptions.PolarsError:
+        return False
+
+
 def _frame_values(frame: Any, kind: str, name: str) -> tuple[np.ndarray, SeriesLayout]:
     import polars as pl
 
@@ -40,6 +52,14 @@ def _frame_values(frame: Any, kind: str, name: str) -> tuple[np.ndarray, SeriesL
     date_column = dates[0] if dates else None
     variates = polars_frame.drop(dates) if dates else polars_frame
     bad = [c for c, t in variates.schema.items() if not t.is_numeric()]
+    text_dates = [c for c in bad if _holds_dates(variates[c])]
+    if text_dates:
+        column = text_dates[0]
+        raise ValueError(
+            f"`{name}`: column {column!r} holds dates as text, not datetimes; parse it first "
+            f"(polars: frame.with_columns(pl.col({column!r}).str.to_datetime()); pandas: "
+            f"frame[{column!r}] = pd.to_datetime(frame[{column!r}]))"
+        )
     if bad:
         raise ValueError(f"`{name}` has non-numeric columns {bad}; every variate must be numeric")
     last_time = step = None

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tsssm import runs, training
-from tsssm.runs import CONFIG, ENVIRONMENT, PredictionWriter, RunFolder
+from tsssm.runs import CONFIG, ENVIRONMENT, PREPROCESSING, PredictionWriter, RunFolder
 from tsssm.runs.study import is_study
 
 from .config import ConfigError, ModelConfig, RecipeConfig, TrainConfig, dump_config, load_config
@@ -152,6 +152,13 @@ class Recipe(ABC):
         predictions (the task's ``prediction_columns``) to ``predictions``, chunk by chunk
         (a task that writes none never calls it, and predictions.parquet stays as it was)."""
 
+    def prediction_inputs(self) -> dict[str, Any] | None:
+        """What predicting new data needs beyond config.toml and the checkpoints, as plain
+        JSON values (the train split's scaling statistics, the class names, ...), read from
+        :meth:`setup`'s data and written to preprocessing.json (``tsssm.serving``). None:
+        the task has no predictor."""
+        return None
+
     # Running ----------------------------------------------------------------------------
 
     def run(self, test: bool = True, callbacks: Sequence[pl.Callback] = ()) -> dict[str, Any]:
@@ -172,6 +179,9 @@ class Recipe(ABC):
             torch.set_num_threads(self.config.train.threads)
         try:
             self.setup()
+            record = self.prediction_inputs()
+            if self.rank == 0 and record is not None:
+                runs.write_json(self.folder.file(PREPROCESSING), record)
             for model in self.config.models():
                 if self.states[model.name] not in ("finished", "trained"):
                     self._run_model(model, test, list(callbacks))

@@ -8,6 +8,8 @@ a half-written file. Layout::
     status.json        running / finished / failed  environment.json
     predictions.parquet                             checkpoints/<model>/*.ckpt
     inputs.parquet     forecasting: the test rows the windows read (the app's lookbacks)
+    preprocessing.json what predicting new data needs beyond config.toml (train statistics,
+                       class names; ``tsssm.serving``)
     logs/<model>/version_<k>/metrics.csv (Lightning's CSVLogger; one version per attempt)
 
 Checkpoints go through the same atomic write (``tsssm.training.callbacks.AtomicCheckpointIO``);
@@ -36,6 +38,7 @@ if TYPE_CHECKING:  # pyarrow is imported when predictions are written, not by re
 CONFIG, METRICS, STATUS = "config.toml", "metrics.json", "status.json"
 ENVIRONMENT, PREDICTIONS = "environment.json", "predictions.parquet"
 INPUTS = "inputs.parquet"
+PREPROCESSING = "preprocessing.json"
 TIME_FORMAT = "%Y%m%d-%H%M%S"
 # Rows of predictions.parquet held in memory at most while writing, and its row-group size.
 CHUNK_ROWS = 2**18

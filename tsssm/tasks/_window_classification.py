@@ -74,6 +74,11 @@ class WindowClassificationRecipe(Recipe):
         self.split = self.load_windows()
         self.split.check()
 
+    def prediction_inputs(self) -> dict[str, Any]:
+        """The class names and the window shape [C, T] (the rest is in config.toml)."""
+        return {"class_names": list(self.split.class_names),
+                "window_shape": list(self.split.window_shape)}
+
     def build_module(self, model: ModelConfig, train: TrainConfig) -> ClassificationModule:
         n_chans, n_times = self.split.window_shape
         return training.ClassificationModule(

@@ -70,7 +70,7 @@ if TYPE_CHECKING:
     from tsssm.runs import PredictionWriter
     from tsssm.training import ForecastingModule, SplitDataModule
 
-SPLITS = ("auto", "ett", "ratio")
+SPLITS = ("auto", "ett", "pems", "ratio")
 PREDICTION_COLUMNS = ("model", "window", "timestamp", "variate", "step", "truth", "prediction",
                       "truth_raw", "prediction_raw")
 RAW = "_raw"
@@ -99,7 +99,8 @@ def quantile_columns(columns: list[str] | tuple[str, ...]) -> dict[float, str]:
 class ForecastingDataConfig:
     """The series and its windows (see ``tsssm.data.ForecastingData.from_file``)."""
 
-    dataset: str  # a bundled data set ("ETTh1") or the path of a CSV/Parquet file
+    dataset: str  # a bundled data set ("ETTh1"), or the path of a CSV/Parquet file, a Solar
+    # .txt or a PEMS .npz (see tsssm.data.archive)
     lookback: int = 96
     horizon: int = 96
     split: str = "auto"
@@ -108,9 +109,25 @@ class ForecastingDataConfig:
     time_features: bool = True  # feed calendar features to the model (x_mark)
     date_column: str = "date"
     columns: list[str] | None = None
+    # Files without dates (Solar .txt, PEMS .npz): the first row's time and the step, a
+    # polars duration ("10m", "5m", "1h"; PEMS: "5m" unless given).
+    start: str | None = None
+    frequency: str | None = None
 
 
 def _validate_forecasting(data: ForecastingDataConfig, ctx: Context) -> None:
+    from tsssm.data.archive import ARCHIVE_FORMATS
+
+    archive = ARCHIVE_FORMATS.get(Path(data.dataset).suffix.lower())
+    if archive is not None:
+        kind, default_frequency = archive
+        for key, value in (("start", data.start), ("frequency", data.frequency or
+                                                   default_frequency)):
+            if value is None:
+                raise ctx.error(f"data.{key}", f"data.{key}: {Path(data.dataset).name} ({kind} "
+                                               "format) holds no dates; give data.start (e.g. "
+                                               "\"2006-01-01\") and data.frequency (e.g. "
+                                               "\"10m\")")
     for key in ("lookback", "horizon"):
         if getattr(data, key) < 1:
             raise ctx.error(f"data.{key}", f"data.{key} must be at least 1")
@@ -148,6 +165,7 @@ class ForecastingRecipe(Recipe):
         self.data = tsssm_data.ForecastingData.from_file(
             dataset_path(cfg.dataset), cfg.lookback, cfg.horizon, split=cfg.split,
             fill=cfg.fill, scale=cfg.scale, date_column=cfg.date_column, columns=cfg.columns,
+            start=cfg.start, frequency=cfg.frequency,
         )
         if self.rank == 0:  # the app draws lookbacks from it, never opening the data file
             runs.write_parquet(self.folder.file(runs.INPUTS), self.test_inputs())
@@ -192,13 +210,7 @@ class ForecastingRecipe(Recipe):
                 quantiles_raw = self.inverse_quantiles(quantiles.double().numpy())
                 sums[0].add(truth.double().numpy(), quantiles.double().numpy())
                 sums[1].add(truth_raw, quantiles_raw)
-                frame = frame.with_columns(
-                    column for i, level in enumerate(levels) for column in (
-                        polars.Series(quantile_column(level), quantiles[..., i]
-                                      .reshape(-1).numpy()),
-                        polars.Series(quantile_column(level, raw=True),
-                                      quantiles_raw[..., i].reshape(-1).astype(np.float32)),
-                    ))
+                frame = with_quantile_columns(frame, levels, quantiles.numpy(), quantiles_raw)
             predictions.write(frame)
 
         module.test_sink = write_batch
@@ -228,6 +240,19 @@ class ForecastingRecipe(Recipe):
             "value": values.reshape(-1).astype(np.float32),
         })
 
+    def prediction_inputs(self) -> dict[str, Any]:
+        """The variates, the calendar-feature frequency and the train split's scaling
+        statistics (None when ``data.scale`` is off)."""
+        from tsssm.data.calendar import infer_freq
+
+        data, scaler = self.data, self.data.scaler
+        return {
+            "variates": list(data.variates),
+            "freq": infer_freq(data.timestamps),
+            "scaler": None if scaler is None else {"mean": scaler.mean.tolist(),
+                                                   "std": scaler.std.tolist()},
+        }
+
     def inverse_quantiles(self, quantiles: np.ndarray) -> np.ndarray:
         """Quantiles [N, H, V, Q] (normalised) on the data file's scale, same shape."""
         return np.moveaxis(self.data.inverse_transform(np.moveaxis(quantiles, -1, -2)), -1, -2)
@@ -236,23 +261,49 @@ class ForecastingRecipe(Recipe):
         self, model: str, index: np.ndarray, prediction: torch.Tensor, truth: torch.Tensor,
         prediction_raw: np.ndarray, truth_raw: np.ndarray,
     ) -> polars.DataFrame:
-        """One row per (window, step, variate) of the windows starting at ``index`` [N], in
-        that order: ``model``, ``window`` (first row of the window), ``timestamp`` (of the
-        forecast row), ``variate``, ``step`` (1..H), ``truth``/``prediction`` [N, H, V]
-        (normalised) and ``truth_raw``/``prediction_raw`` [N, H, V] (data scale)."""
-        n, horizon, n_variates = prediction.shape
+        """One row per (window, step, variate) of the windows starting at ``index`` [N] (see
+        :func:`forecast_frame`)."""
         rows = self.data.target_rows(index)  # [N, H] rows of the forecast values
-        return polars.DataFrame({
-            "model": polars.repeat(model, n * horizon * n_variates, eager=True),
-            "window": np.repeat(index, horizon * n_variates),
-            "timestamp": self.data.timestamps.gather(np.repeat(rows.ravel(), n_variates)),
-            "variate": np.tile(np.array(self.data.variates), n * horizon),
-            "step": np.tile(np.repeat(np.arange(1, horizon + 1, dtype=np.int32), n_variates), n),
-            "truth": truth.reshape(-1).numpy(),
-            "prediction": prediction.reshape(-1).numpy(),
-            "truth_raw": truth_raw.reshape(-1).astype(np.float32),
-            "prediction_raw": prediction_raw.reshape(-1).astype(np.float32),
-        })
+        return forecast_frame(model, index, self.data.timestamps.gather(rows.ravel()),
+                              self.data.variates, prediction.numpy(), truth.numpy(),
+                              prediction_raw, truth_raw)
+
+
+def forecast_frame(
+    model: str, index: np.ndarray, timestamps: polars.Series, variates: tuple[str, ...],
+    prediction: np.ndarray, truth: np.ndarray, prediction_raw: np.ndarray,
+    truth_raw: np.ndarray,
+) -> polars.DataFrame:
+    """One row per (window, step, variate), in that order: ``model``, ``window`` (``index``
+    [N], first row of each window), ``timestamp`` (``timestamps`` [N * H], of each forecast
+    row, window-major), ``variate``, ``step`` (1..H), ``truth``/``prediction`` ([N, H, V],
+    normalised) and ``truth_raw``/``prediction_raw`` (on the data's scale). A NaN truth (a
+    forecast past the end of the data) becomes null."""
+    n, horizon, n_variates = prediction.shape
+    return polars.DataFrame({
+        "model": polars.repeat(model, n * horizon * n_variates, eager=True),
+        "window": np.repeat(index, horizon * n_variates),
+        "timestamp": timestamps.gather(np.repeat(np.arange(n * horizon), n_variates)),
+        "variate": np.tile(np.array(variates), n * horizon),
+        "step": np.tile(np.repeat(np.arange(1, horizon + 1, dtype=np.int32), n_variates), n),
+        "truth": truth.reshape(-1).astype(np.float32),
+        "prediction": prediction.reshape(-1).astype(np.float32),
+        "truth_raw": truth_raw.reshape(-1).astype(np.float32),
+        "prediction_raw": prediction_raw.reshape(-1).astype(np.float32),
+    }).fill_nan(None)
+
+
+def with_quantile_columns(frame: polars.DataFrame, levels: tuple[float, ...],
+                          quantiles: np.ndarray, quantiles_raw: np.ndarray) -> polars.DataFrame:
+    """``frame`` (rows of :func:`forecast_frame`) with a ``q<level>`` and ``q<level>_raw``
+    column per level, from ``quantiles`` [N, H, V, Q] (normalised) and ``quantiles_raw``."""
+    return frame.with_columns(
+        column for i, level in enumerate(levels) for column in (
+            polars.Series(quantile_column(level), quantiles[..., i].reshape(-1)
+                          .astype(np.float32)),
+            polars.Series(quantile_column(level, raw=True),
+                          quantiles_raw[..., i].reshape(-1).astype(np.float32)),
+        ))
 
 
 @dataclass

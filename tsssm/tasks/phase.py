@@ -133,6 +133,10 @@ class PhaseRecipe(Recipe):
     def phase_names(self) -> tuple[str, ...]:
         return phase_names(self.config.data.layout)
 
+    def prediction_inputs(self) -> dict[str, Any]:
+        """The training recordings' input statistics (the inputs are scaled with them)."""
+        return {"scaler": {"mean": self.scaler.mean.tolist(), "std": self.scaler.std.tolist()}}
+
     def build_module(self, model: ModelConfig, train: TrainConfig) -> PhaseModule:
         data = self.config.data
         return training.PhaseModule(
