@@ -112,8 +112,7 @@ def _absent(like: torch.Tensor) -> torch.Tensor:
 # period, state]`` and ``var_state [batch, dim, n_vars, state]``.
 
 
-@torch.library.custom_op("tsssm::selective_scan_2d_fwd", mutates_args=(), device_types="cpu")
-def selective_scan_2d_fwd(
+def scan2d_forward(
     u: torch.Tensor, delta_time: torch.Tensor, delta_var: torch.Tensor, A_time: torch.Tensor,
     A_var: torch.Tensor, A_var_to_time: torch.Tensor | None, A_time_to_var: torch.Tensor | None,
     B_time: torch.Tensor, C_time: torch.Tensor, B_var: torch.Tensor, C_var: torch.Tensor,
@@ -121,6 +120,8 @@ def selective_scan_2d_fwd(
     bias_var: torch.Tensor | None, time_state0: torch.Tensor | None,
     var_state0: torch.Tensor | None, delta_softplus: bool, period: int, reverse_variates: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The forward kernel through ctypes (the implementation of
+    ``tsssm::selective_scan_2d_fwd``)."""
     if _LIB is None:
         raise RuntimeError(_INSTALL_HINT)
     tensors = _contiguous((u, delta_time, delta_var, A_time, A_var, A_var_to_time,
@@ -142,14 +143,18 @@ def _outputs(u: torch.Tensor, A_time: torch.Tensor, period: int
             u.new_empty(batch, dim, n_vars, state))
 
 
+selective_scan_2d_fwd = torch.library.custom_op(
+    "tsssm::selective_scan_2d_fwd", scan2d_forward, mutates_args=(), device_types="cpu"
+)
+
+
 @selective_scan_2d_fwd.register_fake
 def _(u, delta_time, delta_var, A_time, *args):
     *_, period, _ = args
     return _outputs(u, A_time, period)
 
 
-@torch.library.custom_op("tsssm::selective_scan_2d_bwd", mutates_args=(), device_types="cpu")
-def selective_scan_2d_bwd(
+def scan2d_backward(
     u: torch.Tensor, delta_time: torch.Tensor, delta_var: torch.Tensor, A_time: torch.Tensor,
     A_var: torch.Tensor, A_var_to_time: torch.Tensor | None, A_time_to_var: torch.Tensor | None,
     B_time: torch.Tensor, C_time: torch.Tensor, B_var: torch.Tensor, C_var: torch.Tensor,
@@ -159,9 +164,10 @@ def selective_scan_2d_bwd(
     dvar_state: torch.Tensor | None, delta_softplus: bool, period: int, reverse_variates: bool,
     segment_steps: int = 0,
 ) -> list[torch.Tensor]:
-    """The gradients of the 17 inputs, in their order; those of inputs that were None are
-    empty tensors. ``segment_steps``: time steps per segment of the replay (0: the kernel's
-    choice)."""
+    """The backward kernel through ctypes (the implementation of
+    ``tsssm::selective_scan_2d_bwd``): the gradients of the 17 inputs, in their order, those of
+    inputs that were None empty tensors. ``segment_steps``: time steps per segment of the
+    replay (0: the kernel's choice)."""
     if _LIB is None:
         raise RuntimeError(_INSTALL_HINT)
     tensors = _contiguous((u, delta_time, delta_var, A_time, A_var, A_var_to_time,
@@ -208,6 +214,11 @@ def selective_scan_2d_bwd(
 # The gradients the kernel writes as per-thread partial sums.
 _SUMMED = frozenset(("A_time", "A_var", "A_var_to_time", "A_time_to_var", "D", "bias_time",
                      "bias_var"))
+
+
+selective_scan_2d_bwd = torch.library.custom_op(
+    "tsssm::selective_scan_2d_bwd", scan2d_backward, mutates_args=(), device_types="cpu"
+)
 
 
 @selective_scan_2d_bwd.register_fake

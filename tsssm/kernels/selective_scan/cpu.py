@@ -116,6 +116,12 @@ def _require_float32(op: str, named: dict[str, torch.Tensor | None]) -> None:
             raise ValueError(f"{op}: `{name}` has dtype {x.dtype}; the fused kernel needs float32")
 
 
+def _check_dtypes(u, delta, A, B, C, D, z, delta_bias, initial_state) -> None:
+    _require_float32("tsssm::selective_scan_fwd", {
+        "u": u, "delta": delta, "A": A, "B": B, "C": C, "D": D, "z": z,
+        "delta_bias": delta_bias, "initial_state": initial_state})
+
+
 def _contiguous(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
     return [None if x is None else x.contiguous() for x in tensors]
 
@@ -145,15 +151,16 @@ def _checkpoint_count(length: int, state: int, isa: int, segment_steps: int) -> 
 # segment length (0: the kernel's choice); the backward op must get the forward's values.
 
 
-@torch.library.custom_op("tsssm::selective_scan_fwd", mutates_args=(), device_types="cpu")
-def selective_scan_fwd(
+def scan_forward(
     u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
     D: torch.Tensor | None, z: torch.Tensor | None, delta_bias: torch.Tensor | None,
     initial_state: torch.Tensor | None, delta_softplus: bool, reverse: bool,
     save_checkpoints: bool, isa: int = -1, segment_steps: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The forward kernel through ctypes (the implementation of ``tsssm::selective_scan_fwd``)."""
     if _LIB is None:
         raise RuntimeError(_INSTALL_HINT)
+    _check_dtypes(u, delta, A, B, C, D, z, delta_bias, initial_state)
     tensors = _contiguous(u, delta, A, B, C, D, z, delta_bias, initial_state)
     u = tensors[0]
     batch, dim, length = u.shape
@@ -172,13 +179,15 @@ def selective_scan_fwd(
     return out, last, checkpoints
 
 
+selective_scan_fwd = torch.library.custom_op(
+    "tsssm::selective_scan_fwd", scan_forward, mutates_args=(), device_types="cpu"
+)
+
+
 @selective_scan_fwd.register_fake
 def _(u, delta, A, B, C, D, z, delta_bias, initial_state, delta_softplus, reverse,
       save_checkpoints, isa=-1, segment_steps=0):
-    _require_float32("tsssm::selective_scan_fwd", {"u": u, "delta": delta, "A": A, "B": B,
-                                                   "C": C, "D": D, "z": z,
-                                                   "delta_bias": delta_bias,
-                                                   "initial_state": initial_state})
+    _check_dtypes(u, delta, A, B, C, D, z, delta_bias, initial_state)
     batch, dim, length = u.shape
     state = A.shape[1]
     segments = _checkpoint_count(length, state, isa, segment_steps) if save_checkpoints else 0
@@ -186,8 +195,7 @@ def _(u, delta, A, B, C, D, z, delta_bias, initial_state, delta_softplus, revers
             u.new_empty(batch, dim, segments, state))
 
 
-@torch.library.custom_op("tsssm::selective_scan_bwd", mutates_args=(), device_types="cpu")
-def selective_scan_bwd(
+def scan_backward(
     u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
     D: torch.Tensor | None, z: torch.Tensor | None, delta_bias: torch.Tensor | None,
     initial_state: torch.Tensor | None, checkpoints: torch.Tensor, dout: torch.Tensor,
@@ -195,8 +203,9 @@ def selective_scan_bwd(
     segment_steps: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
            torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gradients ``(du, ddelta, dA, dB, dC, dD, dz, ddelta_bias, dinitial_state)``; those of
-    inputs that were None are empty tensors."""
+    """The backward kernel through ctypes (the implementation of ``tsssm::selective_scan_bwd``):
+    gradients ``(du, ddelta, dA, dB, dC, dD, dz, ddelta_bias, dinitial_state)``, those of
+    inputs that were None empty tensors."""
     if _LIB is None:
         raise RuntimeError(_INSTALL_HINT)
     tensors = _contiguous(u, delta, A, B, C, D, z, delta_bias, initial_state)
@@ -230,6 +239,11 @@ def selective_scan_bwd(
     )
 
 
+selective_scan_bwd = torch.library.custom_op(
+    "tsssm::selective_scan_bwd", scan_backward, mutates_args=(), device_types="cpu"
+)
+
+
 @selective_scan_bwd.register_fake
 def _(u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints, dout, dlast,
       delta_softplus, reverse, isa=-1, segment_steps=0):
@@ -243,6 +257,7 @@ def _(u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints, dout, dla
 def _setup_context(ctx, inputs, output) -> None:
     *tensors, softplus, reverse, _, isa, segment = inputs
     ctx.save_for_backward(*tensors, output[2])
+    ctx.mark_non_differentiable(output[2])  # no zero gradient is made for the checkpoints
     ctx.flags = (softplus, reverse, isa, segment)
 
 
