@@ -7,6 +7,7 @@ import warnings
 import torch
 
 from ..selective_scan.api import available_backends as scan_backends
+from ..selective_scan.api import exporting_to_onnx
 from . import cpu
 from ._inputs import FN, normalize_scan2d_inputs
 from .parallel import selective_scan_2d_parallel
@@ -33,12 +34,15 @@ def available_backends_2d(device: torch.device | str = "cpu") -> list[str]:
 
 def resolve_backend_2d(backend: str, device: torch.device) -> str:
     """``auto`` is ``triton`` on CUDA and ``cpu`` elsewhere; a backend that cannot run on
-    ``device`` falls back to ``chunked`` with a warning that says why."""
+    ``device`` falls back to ``chunked`` with a warning that says why; ``cpu`` is ``chunked``
+    while exporting to ONNX (the fused kernel has no ONNX operator)."""
     if backend not in BACKENDS_2D:
         raise ValueError(f"{FN}: unknown backend {backend!r}; choose one of "
                          f"{', '.join(BACKENDS_2D)}")
     if backend == "auto":
         backend = "triton" if device.type == "cuda" else "cpu"
+    if backend == "cpu" and exporting_to_onnx():
+        return "chunked"
     if backend in available_backends_2d(device):
         return backend
     reason = (cpu.unavailable_reason(device) if backend == "cpu"

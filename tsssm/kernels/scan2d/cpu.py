@@ -9,7 +9,10 @@ reverse with the gradients of the time and variate states carried like the state
 Nothing of size ``[batch, dim, n_vars, length, state]`` is ever allocated.
 
 The library is built by ``pip install`` (setup.py, an optional extension) and loaded with
-ctypes; it needs no torch headers. Threads: ``torch.get_num_threads()``.
+ctypes; it needs no torch headers. Forward and backward are registered as PyTorch operators
+(``torch.ops.tsssm.selective_scan_2d_fwd`` / ``selective_scan_2d_bwd``, with fake
+implementations and autograd), so that ``torch.compile(fullgraph=True)`` and ``torch.export``
+trace through the scan. Threads: ``torch.get_num_threads()``.
 """
 
 from __future__ import annotations
@@ -84,80 +87,161 @@ def _ptr(x: torch.Tensor | None) -> int | None:
     return None if x is None else x.data_ptr()
 
 
-def _args(tensors: tuple[torch.Tensor | None, ...], softplus: bool, period: int,
-          reverse: bool, threads: int) -> _Args:
+def _args(tensors: list[torch.Tensor | None], softplus: bool, period: int, reverse: bool,
+          threads: int, segment_steps: int) -> _Args:
     u, A_time = tensors[0], tensors[3]
     batch, dim, length, n_vars = u.shape
     return _Args(*map(_ptr, tensors), batch, dim, n_vars, length, A_time.shape[1], period,
-                 int(softplus), int(reverse), threads, BACKWARD_SEGMENT_STEPS)
+                 int(softplus), int(reverse), threads, segment_steps)
 
 
-class _FusedScan2D(torch.autograd.Function):
-    """Autograd wrapper; float32 contiguous inputs in the order of ``_INPUT_NAMES``, time-major:
-    grids ``[batch, dim, length, n_vars]``, B and C ``[batch, length, n_vars, state]``."""
+def _contiguous(tensors: tuple[torch.Tensor | None, ...]) -> list[torch.Tensor | None]:
+    return [None if x is None else x.contiguous() for x in tensors]
 
-    @staticmethod
-    def forward(ctx, *args):
-        *tensors, softplus, period, reverse = args
-        u = tensors[0]
-        batch, dim, _, n_vars = u.shape
-        state = tensors[3].shape[1]
-        out = torch.empty_like(u)
-        time_last = u.new_empty(batch, dim, n_vars, period, state)
-        var_last = u.new_empty(batch, dim, n_vars, state)
-        a = _args(tuple(tensors), softplus, period, reverse, torch.get_num_threads())
-        _LIB.tsssm_scan2d_forward(ctypes.byref(a), out.data_ptr(), time_last.data_ptr(),
-                                  var_last.data_ptr())
-        ctx.save_for_backward(*tensors)
-        ctx.flags = (softplus, period, reverse)
-        return out, time_last, var_last
 
-    @staticmethod
-    def backward(ctx, dout, dtime_last, dvar_last):
-        tensors = ctx.saved_tensors
-        softplus, period, reverse = ctx.flags
-        u, A_time = tensors[0], tensors[3]
-        named = dict(zip(_INPUT_NAMES, tensors, strict=True))
-        threads = _LIB.tsssm_scan2d_backward_threads(u.shape[0], torch.get_num_threads())
+def _absent(like: torch.Tensor) -> torch.Tensor:
+    """Stands for the gradient of an input that was None (an op cannot return None; each is a
+    new tensor, as an op's outputs must not alias one another)."""
+    return like.new_empty(0)
 
-        def like(name: str) -> torch.Tensor | None:
-            x = named[name]
-            return None if x is None else torch.empty_like(x)
 
-        def partial(name: str) -> torch.Tensor | None:
-            # Per-thread partial sums of a [dim, ...] parameter, added up below in order.
-            x = named[name]
-            return None if x is None else x.new_zeros(threads, *x.shape)
+# The fused kernel as PyTorch operators (torch.ops.tsssm.*), traced as single nodes by
+# torch.compile and torch.export. Inputs are float32 in the order of ``_INPUT_NAMES``,
+# time-major: grids ``[batch, dim, length, n_vars]``, B and C ``[batch, length, n_vars,
+# state]``; ``out`` is time-major too, the last states are ``time_state [batch, dim, n_vars,
+# period, state]`` and ``var_state [batch, dim, n_vars, state]``.
 
-        grads = {
-            "dout": dout.contiguous() if dout is not None else torch.zeros_like(u),
-            "dtime_state": None if dtime_last is None else dtime_last.contiguous(),
-            "dvar_state": None if dvar_last is None else dvar_last.contiguous(),
-            "du": torch.empty_like(u), "ddelta_time": torch.empty_like(u),
-            "ddelta_var": torch.empty_like(u), "dz": like("z"),
-            "dtime_state0": like("time_state0"), "dvar_state0": like("var_state0"),
-            **{f"d{name}": partial(name) for name in ("A_time", "A_var", "A_var_to_time",
-                                                      "A_time_to_var", "D")},
-            "dbias_time": partial("bias_time"), "dbias_var": partial("bias_var"),
-            **{f"d{name}": torch.zeros_like(named[name])
-               for name in ("B_time", "C_time", "B_var", "C_var")},
-        }
-        a = _args(tensors, softplus, period, reverse, threads)
-        g = _Grads(*(_ptr(grads[name]) for name in _GRAD_NAMES))
-        _LIB.tsssm_scan2d_backward(ctypes.byref(a), ctypes.byref(g))
-        del A_time
 
-        def total(name: str) -> torch.Tensor | None:
-            x = grads[name]
-            return None if x is None else x.sum(0)
+def scan2d_forward(
+    u: torch.Tensor, delta_time: torch.Tensor, delta_var: torch.Tensor, A_time: torch.Tensor,
+    A_var: torch.Tensor, A_var_to_time: torch.Tensor | None, A_time_to_var: torch.Tensor | None,
+    B_time: torch.Tensor, C_time: torch.Tensor, B_var: torch.Tensor, C_var: torch.Tensor,
+    D: torch.Tensor | None, z: torch.Tensor | None, bias_time: torch.Tensor | None,
+    bias_var: torch.Tensor | None, time_state0: torch.Tensor | None,
+    var_state0: torch.Tensor | None, delta_softplus: bool, period: int, reverse_variates: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The forward kernel through ctypes (the implementation of
+    ``tsssm::selective_scan_2d_fwd``)."""
+    if _LIB is None:
+        raise RuntimeError(_INSTALL_HINT)
+    tensors = _contiguous((u, delta_time, delta_var, A_time, A_var, A_var_to_time,
+                           A_time_to_var, B_time, C_time, B_var, C_var, D, z, bias_time,
+                           bias_var, time_state0, var_state0))
+    out, time_last, var_last = _outputs(u, A_time, period)
+    a = _args(tensors, delta_softplus, period, reverse_variates, torch.get_num_threads(), 0)
+    _LIB.tsssm_scan2d_forward(ctypes.byref(a), out.data_ptr(), time_last.data_ptr(),
+                              var_last.data_ptr())
+    return out, time_last, var_last
 
-        return (
-            grads["du"], grads["ddelta_time"], grads["ddelta_var"], total("dA_time"),
-            total("dA_var"), total("dA_var_to_time"), total("dA_time_to_var"),
-            grads["dB_time"], grads["dC_time"], grads["dB_var"], grads["dC_var"], total("dD"),
-            grads["dz"], total("dbias_time"), total("dbias_var"), grads["dtime_state0"],
-            grads["dvar_state0"], None, None, None,
-        )
+
+def _outputs(u: torch.Tensor, A_time: torch.Tensor, period: int
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Uninitialised ``out``, ``time_state`` and ``var_state`` for a time-major ``u``."""
+    batch, dim, _, n_vars = u.shape
+    state = A_time.shape[1]
+    return (u.new_empty(u.shape), u.new_empty(batch, dim, n_vars, period, state),
+            u.new_empty(batch, dim, n_vars, state))
+
+
+selective_scan_2d_fwd = torch.library.custom_op(
+    "tsssm::selective_scan_2d_fwd", scan2d_forward, mutates_args=(), device_types="cpu"
+)
+
+
+@selective_scan_2d_fwd.register_fake
+def _(u, delta_time, delta_var, A_time, *args):
+    *_, period, _ = args
+    return _outputs(u, A_time, period)
+
+
+def scan2d_backward(
+    u: torch.Tensor, delta_time: torch.Tensor, delta_var: torch.Tensor, A_time: torch.Tensor,
+    A_var: torch.Tensor, A_var_to_time: torch.Tensor | None, A_time_to_var: torch.Tensor | None,
+    B_time: torch.Tensor, C_time: torch.Tensor, B_var: torch.Tensor, C_var: torch.Tensor,
+    D: torch.Tensor | None, z: torch.Tensor | None, bias_time: torch.Tensor | None,
+    bias_var: torch.Tensor | None, time_state0: torch.Tensor | None,
+    var_state0: torch.Tensor | None, dout: torch.Tensor, dtime_state: torch.Tensor | None,
+    dvar_state: torch.Tensor | None, delta_softplus: bool, period: int, reverse_variates: bool,
+    segment_steps: int = 0,
+) -> list[torch.Tensor]:
+    """The backward kernel through ctypes (the implementation of
+    ``tsssm::selective_scan_2d_bwd``): the gradients of the 17 inputs, in their order, those of
+    inputs that were None empty tensors. ``segment_steps``: time steps per segment of the
+    replay (0: the kernel's choice)."""
+    if _LIB is None:
+        raise RuntimeError(_INSTALL_HINT)
+    tensors = _contiguous((u, delta_time, delta_var, A_time, A_var, A_var_to_time,
+                           A_time_to_var, B_time, C_time, B_var, C_var, D, z, bias_time,
+                           bias_var, time_state0, var_state0))
+    named = dict(zip(_INPUT_NAMES, tensors, strict=True))
+    threads = _LIB.tsssm_scan2d_backward_threads(u.shape[0], torch.get_num_threads())
+
+    def like(name: str) -> torch.Tensor | None:
+        x = named[name]
+        return None if x is None else torch.empty_like(x)
+
+    def partial(name: str) -> torch.Tensor | None:
+        # Per-thread partial sums of a [dim, ...] parameter, added up below in order.
+        x = named[name]
+        return None if x is None else x.new_zeros(threads, *x.shape)
+
+    u = named["u"]
+    dout, dtime_state, dvar_state = _contiguous((dout, dtime_state, dvar_state))
+    grads = {
+        "dout": dout, "dtime_state": dtime_state, "dvar_state": dvar_state,
+        "du": torch.empty_like(u), "ddelta_time": torch.empty_like(u),
+        "ddelta_var": torch.empty_like(u), "dz": like("z"),
+        "dtime_state0": like("time_state0"), "dvar_state0": like("var_state0"),
+        **{f"d{name}": partial(name) for name in ("A_time", "A_var", "A_var_to_time",
+                                                  "A_time_to_var", "D")},
+        "dbias_time": partial("bias_time"), "dbias_var": partial("bias_var"),
+        **{f"d{name}": torch.zeros_like(named[name])
+           for name in ("B_time", "C_time", "B_var", "C_var")},
+    }
+    a = _args(tensors, delta_softplus, period, reverse_variates, threads, segment_steps)
+    g = _Grads(*(_ptr(grads[name]) for name in _GRAD_NAMES))
+    _LIB.tsssm_scan2d_backward(ctypes.byref(a), ctypes.byref(g))
+
+    def gradient(name: str) -> torch.Tensor:
+        x = grads[f"d{name}"]
+        if x is None:
+            return _absent(u)
+        return x.sum(0) if name in _SUMMED else x
+
+    return [gradient(name) for name in _INPUT_NAMES]
+
+
+# The gradients the kernel writes as per-thread partial sums.
+_SUMMED = frozenset(("A_time", "A_var", "A_var_to_time", "A_time_to_var", "D", "bias_time",
+                     "bias_var"))
+
+
+selective_scan_2d_bwd = torch.library.custom_op(
+    "tsssm::selective_scan_2d_bwd", scan2d_backward, mutates_args=(), device_types="cpu"
+)
+
+
+@selective_scan_2d_bwd.register_fake
+def _(*args):
+    tensors = args[:len(_INPUT_NAMES)]
+    u = tensors[0]
+    return [u.new_empty(0) if x is None else x.new_empty(x.shape) for x in tensors]
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    *tensors, softplus, period, reverse = inputs
+    ctx.save_for_backward(*tensors)
+    ctx.flags = (softplus, period, reverse, BACKWARD_SEGMENT_STEPS)
+
+
+def _backward(ctx, dout, dtime_last, dvar_last):
+    tensors = ctx.saved_tensors
+    grads = selective_scan_2d_bwd(*tensors, dout, dtime_last, dvar_last, *ctx.flags)
+    grads = [None if x is None else g for x, g in zip(tensors, grads, strict=True)]
+    return (*grads, None, None, None)
+
+
+selective_scan_2d_fwd.register_autograd(_backward, setup_context=_setup_context)
 
 
 def selective_scan_2d_cpu(
@@ -182,7 +266,7 @@ def selective_scan_2d_cpu(
     def state_last(x: torch.Tensor) -> torch.Tensor:  # [b, n, v, t] -> [b, t, v, n]
         return f32(x.permute(0, 3, 2, 1))
 
-    out, time_last, var_last = _FusedScan2D.apply(
+    out, time_last, var_last = selective_scan_2d_fwd(
         grid(inputs.u), grid(inputs.delta_time), grid(inputs.delta_var), f32(inputs.A_time),
         f32(inputs.A_var), f32(inputs.A_var_to_time), f32(inputs.A_time_to_var),
         state_last(inputs.B_time), state_last(inputs.C_time), state_last(inputs.B_var),

@@ -34,12 +34,20 @@ def available_backends(device: torch.device | str = "cpu") -> list[str]:
     return [name for name in BACKENDS if name not in _UNAVAILABLE or not _UNAVAILABLE[name](device)]
 
 
+def exporting_to_onnx() -> bool:
+    """Whether ``torch.onnx.export`` is tracing: ONNX has no operator for the fused CPU kernel
+    (an opaque ``tsssm::`` op), so the scan is then recorded as the pure-PyTorch ``chunked``
+    backend, the same recurrence in standard operators."""
+    return torch.onnx.is_in_onnx_export()
+
+
 def resolve_backend(backend: str, device: torch.device | str) -> str:
     """Turn ``backend`` (a name or ``"auto"``) into a backend that can run on ``device``.
 
     ``auto`` means triton on CUDA and the fused CPU kernel on the CPU. A requested backend
     that cannot run falls back to ``chunked`` (pure PyTorch, any device) with a warning that
-    says why and how to get the requested one.
+    says why and how to get the requested one. While exporting to ONNX, ``cpu`` becomes
+    ``chunked`` (see :func:`exporting_to_onnx`).
     """
     device = torch.device(device)
     if backend == "auto":
@@ -49,6 +57,8 @@ def resolve_backend(backend: str, device: torch.device | str) -> str:
     else:
         choices = ", ".join(["auto", *BACKENDS])
         raise ValueError(f"selective_scan: unknown backend {backend!r}; choose one of {choices}")
+    if wanted == "cpu" and exporting_to_onnx():
+        return "chunked"
     reason = _UNAVAILABLE[wanted](device) if wanted in _UNAVAILABLE else None
     if reason is None:
         return wanted

@@ -8,7 +8,10 @@ then walks it in reverse. Nothing of size ``[batch, dim, length, state]`` is eve
 so memory grows linearly with length.
 
 The library is built by ``pip install`` (setup.py) and loaded with ctypes; it needs no torch
-headers. It picks the widest instruction set the CPU has at run time (:func:`isa`); set
+headers. Forward and backward are registered as PyTorch operators
+(``torch.ops.tsssm.selective_scan_fwd`` / ``selective_scan_bwd``, with fake implementations
+and autograd), so that ``torch.compile(fullgraph=True)`` and ``torch.export`` trace through
+the scan. It picks the widest instruction set the CPU has at run time (:func:`isa`); set
 ``ISA`` to run another one (tests do). Threads: ``torch.get_num_threads()`` at most, fewer on
 small inputs (a persistent pool, so a call costs no thread start).
 """
@@ -107,59 +110,167 @@ def _ptr(x: torch.Tensor | None) -> int | None:
     return None if x is None else x.data_ptr()
 
 
-class _FusedScan(torch.autograd.Function):
-    """Autograd wrapper; inputs are float32 and contiguous, B and C [b, g, n, l]."""
+def _require_float32(op: str, named: dict[str, torch.Tensor | None]) -> None:
+    for name, x in named.items():
+        if x is not None and x.dtype != torch.float32:
+            raise ValueError(f"{op}: `{name}` has dtype {x.dtype}; the fused kernel needs float32")
 
-    @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, h0, softplus, reverse):
-        batch, dim, length = u.shape
-        groups, state = B.shape[1], A.shape[1]
-        isa_code = _isa_code()
-        threads = _threads(batch, dim, length, state, groups, isa_code)
-        out = torch.empty_like(u)
-        last = u.new_empty(batch, dim, state)
-        checkpoints = None
-        if any(ctx.needs_input_grad):
-            segments = _LIB.tsssm_scan_segments(length, state, isa_code, BACKWARD_SEGMENT_STEPS)
-            checkpoints = u.new_empty(batch, dim, segments, state)
-        _LIB.tsssm_scan_forward(
-            *map(_ptr, (u, delta, A, B, C, D, z, delta_bias, h0)),
-            batch, dim, length, state, groups, int(softplus), int(reverse), isa_code, threads,
-            BACKWARD_SEGMENT_STEPS, out.data_ptr(), last.data_ptr(), _ptr(checkpoints),
-        )
-        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, h0, checkpoints)
-        ctx.flags = (softplus, reverse, isa_code, BACKWARD_SEGMENT_STEPS)
-        return out, last
 
-    @staticmethod
-    def backward(ctx, dout, dlast):
-        u, delta, A, B, C, D, z, delta_bias, h0, checkpoints = ctx.saved_tensors
-        softplus, reverse, isa_code, segment = ctx.flags
-        batch, dim, length = u.shape
-        groups, state = B.shape[1], A.shape[1]
-        threads = _threads(batch, dim, length, state, groups, isa_code)
-        dout = dout.contiguous() if dout is not None else torch.zeros_like(u)
-        dlast = dlast.contiguous() if dlast is not None else None
-        du, ddelta = torch.empty_like(u), torch.empty_like(u)
-        dz = torch.empty_like(u) if z is not None else None
-        dh0 = torch.empty_like(h0) if h0 is not None else None
-        # Per-thread partial sums, reduced below in a fixed order (deterministic).
-        dA = u.new_zeros(threads, dim, state)
-        dD = u.new_zeros(threads, dim) if D is not None else None
-        dbias = u.new_zeros(threads, dim) if delta_bias is not None else None
-        dB = u.new_zeros(threads, *B.shape)
-        dC = u.new_zeros(threads, *C.shape)
-        _LIB.tsssm_scan_backward(
-            *map(_ptr, (u, delta, A, B, C, D, z, delta_bias, h0)),
-            batch, dim, length, state, groups, int(softplus), int(reverse), isa_code, threads,
-            segment, checkpoints.data_ptr(),
-            *map(_ptr, (dout, dlast, du, ddelta, dz, dh0, dA, dD, dbias, dB, dC)),
-        )
-        return (
-            du, ddelta, dA.sum(0), dB.sum(0), dC.sum(0),
-            None if dD is None else dD.sum(0), dz, None if dbias is None else dbias.sum(0),
-            dh0, None, None,
-        )
+def _check_dtypes(u, delta, A, B, C, D, z, delta_bias, initial_state) -> None:
+    _require_float32("tsssm::selective_scan_fwd", {
+        "u": u, "delta": delta, "A": A, "B": B, "C": C, "D": D, "z": z,
+        "delta_bias": delta_bias, "initial_state": initial_state})
+
+
+def _contiguous(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
+    return [None if x is None else x.contiguous() for x in tensors]
+
+
+def _absent(like: torch.Tensor) -> torch.Tensor:
+    """Stands for the gradient of an input that was None (an op cannot return None; each is a
+    new tensor, as an op's outputs must not alias one another)."""
+    return like.new_empty(0)
+
+
+def _checkpoint_count(length: int, state: int, isa: int, segment_steps: int) -> int:
+    """Segments of the backward's replay; the forward saves the state entering each."""
+    if isinstance(length, torch.SymInt) or isinstance(state, torch.SymInt):
+        # The count is the kernel's choice (a cache-sized segment), known only at run time.
+        return torch.library.get_ctx().new_dynamic_size()
+    return _LIB.tsssm_scan_segments(length, state, isa, segment_steps)
+
+
+# The fused kernel as PyTorch operators (torch.ops.tsssm.*): torch.compile and torch.export see
+# them as single nodes whose output shapes come from the fake implementations below, and
+# autograd reaches the hand-written backward through an operator as well.
+#
+# ``selective_scan_fwd`` returns ``(out [b, d, l], last [b, d, n], checkpoints)``, the
+# checkpoints ``[b, d, segments, n]`` the backward replays from when ``save_checkpoints`` is
+# true (``[b, d, 0, n]`` otherwise). Inputs are float32, B and C ``[b, g, n, l]``; ``isa`` is
+# an index into ``ISAS`` (-1: the widest the CPU has) and ``segment_steps`` the backward's
+# segment length (0: the kernel's choice); the backward op must get the forward's values.
+
+
+def scan_forward(
+    u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+    D: torch.Tensor | None, z: torch.Tensor | None, delta_bias: torch.Tensor | None,
+    initial_state: torch.Tensor | None, delta_softplus: bool, reverse: bool,
+    save_checkpoints: bool, isa: int = -1, segment_steps: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The forward kernel through ctypes (the implementation of ``tsssm::selective_scan_fwd``)."""
+    if _LIB is None:
+        raise RuntimeError(_INSTALL_HINT)
+    _check_dtypes(u, delta, A, B, C, D, z, delta_bias, initial_state)
+    tensors = _contiguous(u, delta, A, B, C, D, z, delta_bias, initial_state)
+    u = tensors[0]
+    batch, dim, length = u.shape
+    groups, state = B.shape[1], A.shape[1]
+    threads = _threads(batch, dim, length, state, groups, isa)
+    out = torch.empty_like(u)
+    last = u.new_empty(batch, dim, state)
+    segments = _checkpoint_count(length, state, isa, segment_steps) if save_checkpoints else 0
+    checkpoints = u.new_empty(batch, dim, segments, state)
+    _LIB.tsssm_scan_forward(
+        *map(_ptr, tensors),
+        batch, dim, length, state, groups, int(delta_softplus), int(reverse), isa, threads,
+        segment_steps, out.data_ptr(), last.data_ptr(),
+        checkpoints.data_ptr() if save_checkpoints else None,
+    )
+    return out, last, checkpoints
+
+
+selective_scan_fwd = torch.library.custom_op(
+    "tsssm::selective_scan_fwd", scan_forward, mutates_args=(), device_types="cpu"
+)
+
+
+@selective_scan_fwd.register_fake
+def _(u, delta, A, B, C, D, z, delta_bias, initial_state, delta_softplus, reverse,
+      save_checkpoints, isa=-1, segment_steps=0):
+    _check_dtypes(u, delta, A, B, C, D, z, delta_bias, initial_state)
+    batch, dim, length = u.shape
+    state = A.shape[1]
+    segments = _checkpoint_count(length, state, isa, segment_steps) if save_checkpoints else 0
+    return (u.new_empty(batch, dim, length), u.new_empty(batch, dim, state),
+            u.new_empty(batch, dim, segments, state))
+
+
+def scan_backward(
+    u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+    D: torch.Tensor | None, z: torch.Tensor | None, delta_bias: torch.Tensor | None,
+    initial_state: torch.Tensor | None, checkpoints: torch.Tensor, dout: torch.Tensor,
+    dlast: torch.Tensor | None, delta_softplus: bool, reverse: bool, isa: int = -1,
+    segment_steps: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+           torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The backward kernel through ctypes (the implementation of ``tsssm::selective_scan_bwd``):
+    gradients ``(du, ddelta, dA, dB, dC, dD, dz, ddelta_bias, dinitial_state)``, those of
+    inputs that were None empty tensors."""
+    if _LIB is None:
+        raise RuntimeError(_INSTALL_HINT)
+    tensors = _contiguous(u, delta, A, B, C, D, z, delta_bias, initial_state)
+    u, A, B, C, D, z, delta_bias, h0 = (tensors[0], *tensors[2:])
+    batch, dim, length = u.shape
+    groups, state = B.shape[1], A.shape[1]
+    if checkpoints.shape[2] != _checkpoint_count(length, state, isa, segment_steps):
+        raise RuntimeError("tsssm::selective_scan_bwd: `checkpoints` do not come from a forward "
+                           "with save_checkpoints=True and the same isa and segment_steps")
+    threads = _threads(batch, dim, length, state, groups, isa)
+    dout, dlast, checkpoints = _contiguous(dout, dlast, checkpoints)
+    du, ddelta = torch.empty_like(u), torch.empty_like(u)
+    dz = torch.empty_like(u) if z is not None else None
+    dh0 = torch.empty_like(h0) if h0 is not None else None
+    # Per-thread partial sums, reduced below in a fixed order (deterministic).
+    dA = u.new_zeros(threads, dim, state)
+    dD = u.new_zeros(threads, dim) if D is not None else None
+    dbias = u.new_zeros(threads, dim) if delta_bias is not None else None
+    dB = u.new_zeros(threads, *B.shape)
+    dC = u.new_zeros(threads, *C.shape)
+    _LIB.tsssm_scan_backward(
+        *map(_ptr, tensors),
+        batch, dim, length, state, groups, int(delta_softplus), int(reverse), isa, threads,
+        segment_steps, checkpoints.data_ptr(),
+        *map(_ptr, (dout, dlast, du, ddelta, dz, dh0, dA, dD, dbias, dB, dC)),
+    )
+    return (
+        du, ddelta, dA.sum(0), dB.sum(0), dC.sum(0),
+        _absent(u) if dD is None else dD.sum(0), _absent(u) if dz is None else dz,
+        _absent(u) if dbias is None else dbias.sum(0), _absent(u) if dh0 is None else dh0,
+    )
+
+
+selective_scan_bwd = torch.library.custom_op(
+    "tsssm::selective_scan_bwd", scan_backward, mutates_args=(), device_types="cpu"
+)
+
+
+@selective_scan_bwd.register_fake
+def _(u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints, dout, dlast,
+      delta_softplus, reverse, isa=-1, segment_steps=0):
+    def like(x: torch.Tensor | None) -> torch.Tensor:
+        return _absent(u) if x is None else x.new_empty(x.shape)
+
+    return (like(u), like(delta), like(A), like(B), like(C), like(D), like(z), like(delta_bias),
+            like(initial_state))
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    *tensors, softplus, reverse, _, isa, segment = inputs
+    ctx.save_for_backward(*tensors, output[2])
+    ctx.mark_non_differentiable(output[2])  # no zero gradient is made for the checkpoints
+    ctx.flags = (softplus, reverse, isa, segment)
+
+
+def _backward(ctx, dout, dlast, _dcheckpoints):
+    *tensors, checkpoints = ctx.saved_tensors
+    softplus, reverse, isa, segment = ctx.flags
+    grads = selective_scan_bwd(*tensors, checkpoints, dout, dlast, softplus, reverse, isa,
+                               segment)
+    grads = [None if x is None else g for x, g in zip(tensors, grads, strict=True)]
+    return (*grads, None, None, None, None, None)
+
+
+selective_scan_fwd.register_autograd(_backward, setup_context=_setup_context)
 
 
 def selective_scan_cpu(inputs: ScanInputs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -175,10 +286,14 @@ def selective_scan_cpu(inputs: ScanInputs) -> tuple[torch.Tensor, torch.Tensor]:
         # Differentiable cast: autograd returns each gradient in its input's dtype.
         return None if x is None else x.to(torch.float32).contiguous()
 
-    out, last = _FusedScan.apply(
-        f32(inputs.u), f32(inputs.delta), f32(inputs.A),
-        f32(inputs.B), f32(inputs.C),
-        f32(inputs.D), f32(inputs.z), f32(inputs.delta_bias), f32(inputs.initial_state),
-        inputs.delta_softplus, inputs.reverse,
+    tensors = [f32(x) for x in (inputs.u, inputs.delta, inputs.A, inputs.B, inputs.C, inputs.D,
+                                inputs.z, inputs.delta_bias, inputs.initial_state)]
+    # Only a scan that autograd will differentiate saves the backward's checkpoints.
+    save_checkpoints = torch.is_grad_enabled() and any(
+        x is not None and x.requires_grad for x in tensors
+    )
+    out, last, _ = selective_scan_fwd(
+        *tensors, inputs.delta_softplus, inputs.reverse, save_checkpoints, _isa_code(),
+        BACKWARD_SEGMENT_STEPS,
     )
     return out.to(inputs.u.dtype), last
