@@ -28,10 +28,13 @@ from tsssm.models import PhaseStreamState
 from tsssm.training import (
     PhaseModule,
     SplitDataModule,
+    estimator_device,
     estimator_train_config,
     fit,
     optimization_dict,
 )
+
+from ._progress import progress
 
 
 class PhaseRecognizer(BaseEstimator):
@@ -47,8 +50,10 @@ class PhaseRecognizer(BaseEstimator):
         max_epochs, batch_size, lr, weight_decay: training (AdamW; ``batch_size`` recordings
             per step, padded to the longest).
         random_state: seed of the weights, dropout and shuffling.
-        device: ``"auto"`` (a GPU when one is available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
-        verbose: show Lightning's progress bar and notices.
+        device: ``"auto"`` (a GPU when one is available, for training and prediction),
+            ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+        verbose: 0 silent; 1 progress bars (Lightning's while training, tqdm on long
+            scoring); 2 also Lightning's notices and model summary.
 
     Training goes through ``tsssm.training.fit`` (deterministic); there is no validation
     split, so the last epoch is kept.
@@ -71,7 +76,7 @@ class PhaseRecognizer(BaseEstimator):
         weight_decay: float = 1e-2,
         random_state: int = 0,
         device: str = "auto",
-        verbose: bool = False,
+        verbose: int = 1,
     ) -> None:
         self.model = model
         self.online = online
@@ -108,7 +113,7 @@ class PhaseRecognizer(BaseEstimator):
         ]
         self.scaler_ = fit_input_scaler(sequences)
         settings = estimator_train_config(
-            self.device, max_epochs=self.max_epochs, progress_bar=self.verbose,
+            self.device, max_epochs=self.max_epochs, progress_bar=self.verbose >= 1,
             batch_size=min(self.batch_size, len(sequences)), seed=self.random_state)
         data = SplitDataModule(PhaseDataset(sequences, self.scaler_), None, None,
                                settings.batch_size, self.random_state,
@@ -123,15 +128,15 @@ class PhaseRecognizer(BaseEstimator):
                 optimization=optimization_dict(lr=self.lr, weight_decay=self.weight_decay),
                 seed=self.random_state,
             )
-            fit(self.module_, data, settings, verbose=self.verbose)
-        self.module_.eval()
+            fit(self.module_, data, settings, verbose=self.verbose >= 2)
+        self.module_.to(estimator_device(self.device)).eval()
         return self
 
     def _outputs(self, X: Sequence[ArrayLike]) -> list[dict[str, torch.Tensor]]:
         check_is_fitted(self)
         recordings = _recordings(X, "X", self.n_features_in_)
         return [self.module_.predict_recording(self.scaler_.transform(torch.from_numpy(r)))
-                for r in recordings]
+                for r in progress(recordings, "recordings", self.verbose)]
 
     def predict_proba(self, X: Sequence[ArrayLike]) -> list[np.ndarray]:
         """One array [T_i, C] of phase probabilities per recording (columns: ``classes_``)."""
