@@ -101,7 +101,7 @@ def test_baseline_models_and_sklearn_conventions(cholec80) -> None:
         ([np.zeros((5, 2))], [np.zeros(4)], "one label per step"),
         ([np.zeros((5, 2)), np.zeros((5, 3))], [np.arange(5)] * 2, r"X\[1\] has shape"),
         ([np.full((5, 2), np.nan)], [np.arange(5)], "NaN"),
-        ([np.zeros((5, 2))], [np.zeros(5)], "single class"),
+        ([np.zeros((5, 2))], [np.zeros(5)], "1 class"),
         ([], [], "empty"),
         ([np.zeros((5, 2))], [np.arange(5), np.arange(5)], "1 recordings but y has 2"),
     ],
