@@ -69,7 +69,7 @@ def test_horizon_is_chosen_at_predict_time_and_the_index_kept(fitted) -> None:
                                   check_freq=False)
     # In the original scale: the load oscillates around 100, the temperature around -3.
     assert 80 < full["load"].mean() < 120 and -6 < full["temp"].mean() < 0
-    with pytest.raises(ValueError, match="reaches step 7; .* up to horizon=6"):
+    with pytest.raises(ValueError, match=r"reaches step 7; .* up to horizon=6"):
         fitted.predict(fh=[1, 7])
 
 

@@ -244,12 +244,12 @@ class PhaseStream:
 
 
 def _is_one_recording(X: Any) -> bool:
-    """Whether ``X`` is one recording [T, F] (an array-like with a shape of at most 2
-    dimensions, or a list of rows of numbers) rather than a list of recordings; a recording
-    of the wrong rank is left to scikit-learn's checks and their messages."""
-    if hasattr(X, "shape"):
-        return len(X.shape) <= 2
-    return isinstance(X, list | tuple) and len(X) > 0 and np.ndim(X[0]) <= 1
+    """Whether ``X`` is one recording [T, F] (an array-like of at most 2 dimensions, or a
+    list of rows of numbers) rather than a list of recordings; a recording of the wrong rank
+    is left to scikit-learn's checks and their messages."""
+    if isinstance(X, list | tuple):
+        return len(X) > 0 and np.ndim(X[0]) <= 1
+    return len(X.shape if hasattr(X, "shape") else np.asarray(X).shape) <= 2
 
 
 def _as_list(values: Any, name: str) -> list[Any]:
