@@ -64,15 +64,15 @@ def seasonal(n: int, seed: int = 0) -> np.ndarray:
 def test_forecaster_builds_chimera_with_its_options() -> None:
     options = {"d_model": 4, "d_ff": 8, "n_layers": 1, "d_state": 2, "season_period": 8}
     forecaster = ChimeraForecaster(lookback=16, horizon=4, model_options=options, max_epochs=1,
-                                   batch_size=16)
+                                   batch_size=16, verbose=0)
     assert forecaster.get_params()["model_options"]["season_period"] == 8
     assert clone(forecaster).get_params() == forecaster.get_params()
     forecaster.fit(seasonal(120))
     assert isinstance(forecaster.module_.model, Chimera)
     assert forecaster.module_.model.config.season_period == 8
     assert forecaster.module_.model.config.d_state == 2
-    assert forecaster.predict().shape == (4, 2)
-    assert np.isfinite(forecaster.score(seasonal(60, seed=1)))
+    assert forecaster.predict(fh=range(1, 5)).shape == (4, 2)
+    assert np.isfinite(forecaster.windowed_mse(seasonal(60, seed=1)))
 
 
 def burst(values: np.ndarray, start: int, length: int = 10) -> np.ndarray:

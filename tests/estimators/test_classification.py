@@ -3,6 +3,7 @@ pre-training checkpoints."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import mne
@@ -11,6 +12,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tsssm.estimators import FEMBAClassifier, WindowClassifier
@@ -23,7 +25,7 @@ TINY = {"embed_dim": 4, "n_blocks": 1, "patch_chans": 1, "patch_times": 8, "d_st
 
 def tiny(**params) -> FEMBAClassifier:
     return FEMBAClassifier(**{"model_options": TINY, "max_epochs": 8, "batch_size": 16,
-                              "lr": 1e-2, **params})
+                              "lr": 1e-2, "verbose": 0, **params})
 
 
 def oscillations(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +41,7 @@ def oscillations(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 @parametrize_with_checks([FEMBAClassifier(model_options=TINY, max_epochs=2, batch_size=16,
-                                          lr=1e-2)])
+                                          lr=1e-2, verbose=0)])
 def test_scikit_learn_conventions(estimator, check) -> None:
     check(estimator)
 
@@ -56,16 +58,54 @@ def test_learns_which_channel_oscillates() -> None:
     assert set(clf.predict(x[60:])) <= {"left", "right"}
 
 
+def epochs_of(x: np.ndarray, names: list[str], sfreq: float = 64.0) -> mne.EpochsArray:
+    return mne.EpochsArray(x, mne.create_info(names, sfreq=sfreq, ch_types="eeg"),
+                           verbose=False)
+
+
 def test_reads_mne_epochs_and_their_sampling_rate() -> None:
     x, y = oscillations(40)
-    info = mne.create_info(["C3", "Cz", "C4"], sfreq=64.0, ch_types="eeg")
-    epochs = mne.EpochsArray(x, info, verbose=False)
+    epochs = epochs_of(x, ["C3", "Cz", "C4"])
     clf = tiny(max_epochs=2).fit(epochs, y)
-    assert clf.sfreq_ == 64.0 and clf.n_chans_ == 3
+    assert clf.sfreq_ == 64.0 and clf.n_chans_ == 3 and clf.ch_names_ == ["C3", "Cz", "C4"]
     np.testing.assert_allclose(clf.predict_proba(epochs), clf.predict_proba(x), atol=1e-6)
-    faster = mne.EpochsArray(x, mne.create_info(3, sfreq=128.0, ch_types="eeg"), verbose=False)
+    # Resampled epochs have other window lengths: the rate is named, not the shape.
+    faster = epochs_of(np.repeat(x, 2, axis=2), ["C3", "Cz", "C4"], sfreq=128.0)
     with pytest.raises(ValueError, match=r"sampled at 128\.0 Hz.*fitted at 64\.0 Hz"):
         clf.predict(faster)
+
+
+def test_channels_in_another_order_are_put_back_by_name() -> None:
+    x, y = oscillations(40)
+    clf = tiny(max_epochs=2).fit(epochs_of(x, ["C3", "Cz", "C4"]), y)
+    shuffled = epochs_of(x[:, [2, 0, 1]], ["C4", "C3", "Cz"])
+    with pytest.warns(UserWarning, match="reordered by name"):
+        reordered = clf.predict_proba(shuffled)
+    np.testing.assert_allclose(reordered, clf.predict_proba(x), atol=1e-6)
+    with pytest.raises(ValueError, match=r"missing \['C4'\], not fitted on \['Pz'\]"):
+        clf.predict(epochs_of(x, ["C3", "Cz", "Pz"]))
+
+
+def test_epochs_pass_through_cross_validation_and_grid_search() -> None:
+    x, y = oscillations(48)
+    epochs = epochs_of(x, ["C3", "Cz", "C4"])
+    scores = cross_val_score(tiny(max_epochs=4), epochs, y, cv=2)
+    assert scores.shape == (2,) and (scores > 0.5).all()
+    search = GridSearchCV(tiny(max_epochs=2), {"lr": [1e-2, 3e-2]}, cv=2).fit(epochs, y)
+    assert search.best_estimator_.ch_names_ == ["C3", "Cz", "C4"]
+    assert search.predict(epochs).shape == (48,)
+
+
+def test_a_fit_emits_no_warnings_and_predicts_where_it_trained() -> None:
+    x, y = oscillations(20)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = tiny(max_epochs=1, verbose=1).fit(x, y)
+        clf.predict(x)
+    assert [str(w.message) for w in caught] == []
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert next(clf.module_.parameters()).device.type == expected
+    assert FEMBAClassifier().get_params()["device"] == "auto"
 
 
 def test_same_seed_same_model_and_the_global_rng_is_left_alone() -> None:

@@ -6,12 +6,38 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tsssm.data import CHOLEC80_PHASES, load_cholec80
 from tsssm.estimators import PhaseRecognizer
 
 TINY = {"d_model": 8, "model_options": {"d_state": 4, "n_local_layers": 1, "n_global_layers": 1,
-                                        "local_window": 4}, "max_epochs": 2, "batch_size": 2}
+                                        "local_window": 4}, "max_epochs": 2, "batch_size": 2,
+        "verbose": 0}
+
+
+# A step's phase depends on the steps around it: reordering or sub-setting the steps of a
+# recording changes the predictions, by design.
+SEQUENCE_MODEL = "a sequence model: a step's prediction depends on the other steps"
+
+
+@parametrize_with_checks(
+    [PhaseRecognizer(model="phase_tcn", d_model=4, model_options={"n_layers": 2},
+                     max_epochs=15, lr=3e-2, verbose=0)],
+    expected_failed_checks=lambda _: {"check_methods_sample_order_invariance": SEQUENCE_MODEL,
+                                      "check_methods_subset_invariance": SEQUENCE_MODEL})
+def test_one_recording_is_a_scikit_learn_classifier(estimator, check) -> None:
+    check(estimator)
+
+
+def test_one_recording_in_one_out(cholec80) -> None:
+    X, y = cholec80
+    recognizer = PhaseRecognizer(**TINY).fit(X[0], y[0])
+    probabilities = recognizer.predict_proba(X[1])
+    assert probabilities.shape == (len(X[1]), len(recognizer.classes_))
+    assert recognizer.predict(X[1]).shape == (len(X[1]),)
+    assert recognizer.score(X[1], y[1]) == pytest.approx(np.mean(recognizer.predict(X[1]) == y[1]))
+    assert recognizer.__sklearn_tags__().estimator_type == "classifier"
 
 
 def staircase(n: int, steps: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -101,7 +127,7 @@ def test_baseline_models_and_sklearn_conventions(cholec80) -> None:
         ([np.zeros((5, 2))], [np.zeros(4)], "one label per step"),
         ([np.zeros((5, 2)), np.zeros((5, 3))], [np.arange(5)] * 2, r"X\[1\] has shape"),
         ([np.full((5, 2), np.nan)], [np.arange(5)], "NaN"),
-        ([np.zeros((5, 2))], [np.zeros(5)], "single class"),
+        ([np.zeros((5, 2))], [np.zeros(5)], "1 class"),
         ([], [], "empty"),
         ([np.zeros((5, 2))], [np.arange(5), np.arange(5)], "1 recordings but y has 2"),
     ],

@@ -105,3 +105,28 @@ def test_quantile_loss_without_the_median_is_refused() -> None:
     training = dataset(frame(), ["b"])
     with pytest.raises(ValueError, match=r"must include the median 0\.5"):
         SMambaForecastingModel.from_dataset(training, loss=QuantileLoss([0.1, 0.9]))
+
+
+def test_covariates_are_extra_tokens_and_categoricals_are_refused() -> None:
+    data = frame(120).assign(hour=lambda f: (f.t % 24).astype(float))
+    training = TimeSeriesDataSet(
+        data, time_idx="t", target="b", group_ids=["series"],
+        time_varying_unknown_reals=["a", "b"], time_varying_known_reals=["hour"],
+        max_encoder_length=32, min_encoder_length=32, max_prediction_length=8,
+        min_prediction_length=8)
+    model = SMambaForecastingModel.from_dataset(training, d_model=8, d_ff=8)
+    assert model.network.config.n_time_features == 2  # "a" and "hour"; "b" is the target
+    batch, _ = next(iter(training.to_dataloader(train=False, batch_size=4)))
+    model.eval()
+    with torch.no_grad():
+        before = model(batch)["prediction"]
+        covariate = model.hparams.covariate_positions[0]
+        batch["encoder_cont"][..., covariate] += 3.0
+        after = model(batch)["prediction"]
+    assert not torch.allclose(before, after)  # the covariate's history moves the forecast
+    with pytest.raises(ValueError, match=r"categoricals \['site'\]"):
+        SMambaForecastingModel.from_dataset(TimeSeriesDataSet(
+            data.assign(site="x"), time_idx="t", target="b", group_ids=["series"],
+            static_categoricals=["site"], time_varying_unknown_reals=["b"],
+            max_encoder_length=32, min_encoder_length=32, max_prediction_length=8,
+            min_prediction_length=8))

@@ -1,28 +1,27 @@
-"""scikit-learn-style estimators: one generic estimator per task, thin presets per model.
+"""scikit-learn and sktime estimators: one generic estimator per task, thin presets per model.
 
-    Forecaster            SMambaForecaster, ChimeraForecaster          series -> forecasts
+    Forecaster            SMambaForecaster, ChimeraForecaster          series -> forecasts (sktime)
     WindowClassifier      FEMBAClassifier, ChimeraClassifier           windows -> classes
     AnomalyDetector       ChimeraAnomalyDetector                       series -> step scores
     PhaseRecognizer                                                    recordings -> phases
 
 Every one trains through ``tsssm.training.fit`` (deterministic, the best validation epoch
-kept when there is validation data) and takes a ``device``.
+kept when there is validation data), takes a ``device`` (``"auto"``: a GPU when one is
+available) and a ``verbose`` level (1, the default: progress bars; 0: silent). Names load on
+first use: the forecasters need sktime (``pip install 'tsssm[sktime]'``), the others do not.
 """
 
-from .anomaly import AnomalyDetector, ChimeraAnomalyDetector
-from .classification import ChimeraClassifier, FEMBAClassifier, WindowClassifier
-from .forecasting import ChimeraForecaster, Forecaster, SMambaForecaster
-from .phase import PhaseRecognizer, PhaseStream
+from tsssm._lazy import lazy_exports
 
-__all__ = [
-    "AnomalyDetector",
-    "ChimeraAnomalyDetector",
-    "ChimeraClassifier",
-    "ChimeraForecaster",
-    "FEMBAClassifier",
-    "Forecaster",
-    "PhaseRecognizer",
-    "PhaseStream",
-    "SMambaForecaster",
-    "WindowClassifier",
-]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "AnomalyDetector": ".anomaly",
+    "ChimeraAnomalyDetector": ".anomaly",
+    "ChimeraClassifier": ".classification",
+    "FEMBAClassifier": ".classification",
+    "WindowClassifier": ".classification",
+    "ChimeraForecaster": ".forecasting",
+    "Forecaster": ".forecasting",
+    "SMambaForecaster": ".forecasting",
+    "PhaseRecognizer": ".phase",
+    "PhaseStream": ".phase",
+})

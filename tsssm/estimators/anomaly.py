@@ -29,10 +29,13 @@ from tsssm.models import model_entry
 from tsssm.training import (
     ReconstructionModule,
     SplitDataModule,
+    estimator_device,
     estimator_train_config,
     fit,
     optimization_dict,
 )
+
+from ._progress import progress
 
 SeriesInput = Any  # an array [T, C] or [T], or a list of them (several series, same C)
 
@@ -101,8 +104,10 @@ class AnomalyDetector(BaseEstimator):
         threshold, quantile, k: how ``threshold_`` is chosen from training scores.
         max_epochs, batch_size, lr, patience, validation_fraction: training.
         random_state: seed of the weights, dropout and shuffling.
-        device: ``"auto"`` (a GPU when one is available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
-        verbose: show Lightning's progress bar and notices.
+        device: ``"auto"`` (a GPU when one is available, for training and prediction),
+            ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+        verbose: 0 silent; 1 progress bars (Lightning's while training, tqdm on long
+            scoring); 2 also Lightning's notices and model summary.
 
     Attributes after ``fit``: ``module_`` (the trained ``ReconstructionModule``),
     ``scaler_``, ``n_features_in_`` (channels), ``train_scores_`` (scores of the training
@@ -126,7 +131,7 @@ class AnomalyDetector(BaseEstimator):
         validation_fraction: float = 0.2,
         random_state: int = 0,
         device: str = "auto",
-        verbose: bool = False,
+        verbose: int = 1,
     ) -> None:
         self.window = window
         self.stride = stride
@@ -214,7 +219,7 @@ class AnomalyDetector(BaseEstimator):
         train_windows = self._windows(train)
         settings = estimator_train_config(
             self.device, max_epochs=self.max_epochs, patience=self.patience,
-            batch_size=min(self.batch_size, len(train_windows)), progress_bar=self.verbose,
+            batch_size=min(self.batch_size, len(train_windows)), progress_bar=self.verbose >= 1,
             seed=self.random_state)
         data = SplitDataModule(train_windows, self._windows(val) if val else None, None,
                                settings.batch_size, self.random_state)
@@ -225,8 +230,8 @@ class AnomalyDetector(BaseEstimator):
                 n_chans=self.n_features_in_, n_times=self.window,
                 optimization=optimization_dict(lr=self.lr), seed=self.random_state,
             )
-            fit(self.module_, data, settings, verbose=self.verbose)
-        self.module_.eval()
+            fit(self.module_, data, settings, verbose=self.verbose >= 2)
+        self.module_.to(estimator_device(self.device)).eval()
         self.train_scores_ = np.concatenate(
             [self.module_.series_scores(values, self.score_stride) for values in scaled])
         self.threshold_ = train_threshold(self.train_scores_, self.threshold, self.quantile,
@@ -239,7 +244,7 @@ class AnomalyDetector(BaseEstimator):
         check_is_fitted(self, "module_")
         series, single = self._series(X, reset=False)
         scores = [self.module_.series_scores(self._scaled(values), self.score_stride)
-                  for values in series]
+                  for values in progress(series, "scoring series", self.verbose)]
         return scores[0] if single else scores
 
     def decision_function(self, X: SeriesInput) -> np.ndarray | list[np.ndarray]:

@@ -6,8 +6,9 @@
     clf.score(X_test, y_test)     # accuracy
     FEMBAClassifier.from_pretrained("pretrain.pt", freeze_encoder=True).fit(X, y)
 
-``X`` is an array of windows [n_windows, n_chans, n_times], an ``mne.Epochs`` (its data and
-``sfreq``), or a 2-D array [n_windows, n_times] of single-channel windows. Models are trained
+``X`` is an array of windows [n_windows, n_chans, n_times], an ``mne.Epochs`` (its data,
+``sfreq`` and channel names; ``cross_val_score`` and ``GridSearchCV`` take one too), or a 2-D
+array [n_windows, n_times] of single-channel windows. Models are trained
 with cross-entropy and AdamW through ``tsssm.training.fit`` (deterministic, seeded by
 ``random_state``; the best validation epoch is kept).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,21 +36,49 @@ from tsssm.models import list_models, model_entry
 from tsssm.training import (
     ClassificationModule,
     SplitDataModule,
+    estimator_device,
     estimator_train_config,
     fit,
     optimization_dict,
 )
 
+from ._progress import progress
+
 Checkpoint = str | Path | Mapping[str, Any]
 _INFERRED = ("n_chans", "n_times", "n_outputs", "sfreq")
 
 
-def _windows_and_sfreq(X: Any) -> tuple[Any, float | None]:
-    """Unwrap an ``mne.Epochs`` into its data [n_epochs, n_chans, n_times] and ``sfreq``;
-    anything else passes through with no sampling frequency."""
+@dataclasses.dataclass(frozen=True)
+class EpochsInfo:
+    """What an ``mne.Epochs`` tells beside its data: sampling rate and channel names."""
+
+    sfreq: float
+    ch_names: tuple[str, ...]
+
+
+def _epochs_info(epochs: Any) -> EpochsInfo:
+    return EpochsInfo(float(epochs.info["sfreq"]), tuple(epochs.ch_names))
+
+
+def _unwrap_epochs(X: Any) -> tuple[Any, EpochsInfo | None]:
+    """Unwrap an ``mne.Epochs`` into its data [n_epochs, n_chans, n_times] and its info;
+    anything else passes through with no info.
+
+    A list of ``mne.Epochs`` is what scikit-learn's cross-validation makes of one (its
+    ``_safe_indexing`` takes ``epochs[i]`` one by one: ``cross_val_score``, ``GridSearchCV``):
+    their epochs are stacked, and they must share their sampling rate and channels.
+    """
     mne = sys.modules.get("mne")  # an mne object cannot exist unless mne was imported
-    if mne is not None and isinstance(X, mne.BaseEpochs):
-        return X.get_data(copy=False), float(X.info["sfreq"])
+    if mne is None:
+        return X, None
+    if isinstance(X, mne.BaseEpochs):
+        return X.get_data(copy=False), _epochs_info(X)
+    if isinstance(X, list | tuple) and X and all(isinstance(e, mne.BaseEpochs) for e in X):
+        infos = {_epochs_info(e) for e in X}
+        if len(infos) > 1:
+            raise ValueError("X is a list of mne.Epochs with different sampling rates or "
+                             f"channels: {sorted(map(str, infos))[:3]}")
+        return np.concatenate([e.get_data(copy=False) for e in X]), infos.pop()
     return X, None
 
 
@@ -86,14 +116,16 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         freeze_encoder: with ``pretrained``, train the head only.
         random_state: seed (int, ``RandomState`` or None) of the weights, dropout, shuffling
             and validation split.
-        device: ``"auto"`` (a GPU when one is available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
-        verbose: show Lightning's progress bar and notices.
+        device: ``"auto"`` (a GPU when one is available, for training and prediction),
+            ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+        verbose: 0 silent; 1 progress bars (Lightning's while training, tqdm on long
+            predictions); 2 also Lightning's notices and model summary.
 
     Attributes after ``fit``: ``classes_`` (sorted labels), ``module_`` (the trained model, in
-    eval mode), ``n_chans_``, ``n_times_``, ``sfreq_`` (None unless fitted on
-    ``mne.Epochs``), ``n_features_in_`` (``X.shape[1]``, scikit-learn's definition: channels
-    for 3-D input, samples for 2-D), ``history_`` (per-epoch ``train_loss`` and
-    ``val_loss``).
+    eval mode), ``n_chans_``, ``n_times_``, ``sfreq_`` and ``ch_names_`` (None unless
+    fitted on ``mne.Epochs``; checked on epochs given to predict), ``n_features_in_``
+    (``X.shape[1]``, scikit-learn's definition: channels for 3-D input, samples for 2-D),
+    ``history_`` (per-epoch ``train_loss`` and ``val_loss``).
     """
 
     default_model: ClassVar[str | None] = None
@@ -112,7 +144,7 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         freeze_encoder: bool = False,
         random_state: int | np.random.RandomState | None = 0,
         device: str = "auto",
-        verbose: bool = False,
+        verbose: int = 1,
     ) -> None:
         self.model = model
         self.model_options = model_options
@@ -145,8 +177,12 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
     def _validated_windows(self, X: Any, y: Any = None, reset: bool = False
                            ) -> tuple[np.ndarray, Any]:
         """``X`` as float32 windows [n, n_chans, n_times] (and ``y`` validated), with clear
-        errors; ``reset`` (in ``fit``) records the data's shape, otherwise checks it."""
-        X, sfreq = _windows_and_sfreq(X)
+        errors; ``reset`` (in ``fit``) records the data's shape, rate and channel names,
+        otherwise checks them (epochs' channels in another order are put back in the fitted
+        order, with a warning)."""
+        X, info = _unwrap_epochs(X)
+        if not reset and info is not None:
+            X = self._fitted_channel_order(X, info)
         _check_not_ragged(X, type(self).__name__)
         dtype = (np.float64, np.float32)
         if reset:
@@ -160,16 +196,39 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         windows = X[:, None, :] if X.ndim == 2 else X
         if reset:
             self.n_chans_, self.n_times_ = windows.shape[1:]
-            self.sfreq_ = sfreq
+            self.sfreq_ = None if info is None else info.sfreq
+            self.ch_names_ = None if info is None else list(info.ch_names)
             self.input_ndim_ = X.ndim
         elif X.ndim != self.input_ndim_ or windows.shape[2] != self.n_times_:
             raise ValueError(f"{name}: X has shape {X.shape}; this classifier was fitted on "
                              f"windows of {self.n_chans_} channels × {self.n_times_} samples "
                              f"given as a {self.input_ndim_}-D array")
-        elif None not in (sfreq, self.sfreq_) and not math.isclose(sfreq, self.sfreq_):
-            raise ValueError(f"{name}: the epochs are sampled at {sfreq} Hz; this classifier "
-                             f"was fitted at {self.sfreq_} Hz (resample them first)")
         return np.array(windows, dtype=np.float32), y
+
+    def _fitted_channel_order(self, data: np.ndarray, info: EpochsInfo) -> np.ndarray:
+        """Epochs' ``data`` [n, chans, times] checked against the fit's sampling rate and
+        channel names, its channels put in the fitted order.
+
+        Why reorder rather than refuse: names say unambiguously which row is which
+        electrode, and MNE readers order channels by montage or file; a warning still says
+        it happened, since another order often means another recording set-up."""
+        name = type(self).__name__
+        if self.sfreq_ is not None and not math.isclose(info.sfreq, self.sfreq_):
+            raise ValueError(f"{name}: the epochs are sampled at {info.sfreq} Hz; this "
+                             f"classifier was fitted at {self.sfreq_} Hz (resample them "
+                             "first: epochs.resample(...))")
+        if self.ch_names_ is None or list(info.ch_names) == self.ch_names_:
+            return data
+        missing = [c for c in self.ch_names_ if c not in info.ch_names]
+        extra = [c for c in info.ch_names if c not in self.ch_names_]
+        if missing or extra:
+            raise ValueError(f"{name}: the epochs' channels differ from the fitted ones: "
+                             f"missing {missing}, not fitted on {extra} (pick the fitted "
+                             "channels: epochs.pick(clf.ch_names_))")
+        warnings.warn(f"{name}: the epochs' channels come in another order than at fit; "
+                      "they are reordered by name to the fitted order", UserWarning,
+                      stacklevel=4)
+        return data[:, [info.ch_names.index(c) for c in self.ch_names_]]
 
     # -- model --------------------------------------------------------------------------
 
@@ -254,16 +313,17 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         val = WindowDataset(Subset(data, order[:n_val].tolist())) if n_val else None
         settings = estimator_train_config(
             self.device, max_epochs=self.max_epochs, patience=self.patience,
-            batch_size=min(self.batch_size, len(train)), progress_bar=self.verbose, seed=seed)
+            batch_size=min(self.batch_size, len(train)), progress_bar=self.verbose >= 1,
+            seed=seed)
         # Forked RNG: seeding here neither reads nor disturbs the caller's global torch RNG.
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             module = self._build_module(seed)
             result = fit(module, SplitDataModule(train, val, None, settings.batch_size, seed),
-                         settings, verbose=self.verbose)
+                         settings, verbose=self.verbose >= 2)
         self.history_ = [{"train_loss": r.get("train_loss", math.nan),
                           "val_loss": r.get("val_loss", math.nan)} for r in result.history]
-        self.module_ = module.model.eval()
+        self.module_ = module.model.to(estimator_device(self.device)).eval()
         return self
 
     def _batched_logits(self, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -271,8 +331,8 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         module.eval()
         device = next(module.parameters()).device
         with torch.no_grad():
-            return torch.cat([module(batch.to(device)).float().cpu()
-                              for batch in x.split(max(self.batch_size, 64))])
+            batches = progress(x.split(max(self.batch_size, 64)), "predicting", self.verbose)
+            return torch.cat([module(batch.to(device)).float().cpu() for batch in batches])
 
     # -- prediction ---------------------------------------------------------------------
 

@@ -1,17 +1,26 @@
-"""``Forecaster``: any registered forecaster with scikit-learn's conventions, and its presets
+"""``Forecaster``: any registered forecaster as an sktime forecaster, and its presets
 ``SMambaForecaster`` and ``ChimeraForecaster``.
 
-    forecaster = SMambaForecaster(lookback=96, horizon=24, max_epochs=5).fit(frame)
-    forecaster.predict()             # the 24 steps after the end of `frame`, as a frame
-    forecaster.predict(other_frame)  # the 24 steps after the end of `other_frame`
-    forecaster.score(test_frame)     # negative MSE of every forecast window inside it
+    forecaster = SMambaForecaster(lookback=96, horizon=24, max_epochs=5)
+    forecaster.fit(y)                      # y: pandas Series/DataFrame (its time index kept),
+                                           # a polars frame with a datetime column, an array
+    forecaster.predict(fh=[1, 2, 3])       # the 3 steps after the end of y, indexed by time
+    forecaster.update(y_recent, update_params=False).predict(fh=range(1, 25))
+    forecaster.windowed_mse(y_test)        # the literature's MSE over every window of y_test
 
-    probabilistic = SMambaForecaster(quantiles=(0.1, 0.5, 0.9)).fit(frame)
-    probabilistic.predict(quantiles=(0.1, 0.9))  # columns a_q0.1, a_q0.9, b_q0.1, ...
+    probabilistic = SMambaForecaster(quantiles=(0.1, 0.5, 0.9)).fit(y)
+    probabilistic.predict_quantiles(fh=[1, 2], alpha=[0.1, 0.9])  # sktime's quantile frame
 
-A series is a polars or pandas frame (an optional datetime column, then one numeric column per
-variate) or an array [time, variates]; ``predict`` answers in the type and scale it was given.
-Training goes through ``tsssm.training.fit`` (the best validation epoch is kept).
+sktime's conventions (``fit(y, X=None, fh=None)``, ``predict(fh=None, X=None)``, relative or
+absolute :class:`~sktime.forecasting.base.ForecastingHorizon`), so the forecasters work in
+``TransformedTargetForecaster``, ``ForecastingGridSearchCV`` and ``evaluate``. The network
+forecasts ``horizon`` steps at once; ``fh`` picks any of them at predict time, and a step
+beyond ``horizon`` (or in the past) is an error. Training goes through
+``tsssm.training.fit`` (the best validation epoch is kept).
+
+Departures from a statistical forecaster, stated: ``update`` makes the new observations the
+context of the next forecasts but does not re-train the network (refit to re-train), whatever
+``update_params`` says; the exogenous ``X`` is ignored.
 """
 
 from __future__ import annotations
@@ -19,9 +28,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 from torch.utils.data import DataLoader
 
 from tsssm.data import ForecastingWindows, StandardScaler
@@ -30,43 +38,84 @@ from tsssm.models.shapes import check_quantiles
 from tsssm.training import (
     ForecastingModule,
     SplitDataModule,
+    estimator_device,
     estimator_train_config,
     fit,
     optimization_dict,
 )
 
-from ._series import Series, SeriesLayout, as_values, from_quantile_values, from_values
+from ._progress import progress
+from ._series import from_sktime, to_sktime
+
+try:
+    from sktime.forecasting.base import BaseForecaster, ForecastingHorizon
+except ImportError as error:  # pragma: no cover - exercised only without the extra
+    raise ImportError("tsssm's forecasters are sktime forecasters; install sktime with "
+                      "`pip install 'tsssm[sktime]'`") from error
 
 
-class Forecaster(BaseEstimator):
+class Forecaster(BaseForecaster):
     """Multivariate forecaster: the next ``horizon`` steps of every variate from the last
     ``lookback`` steps, trained with MSE on standardised series (scaler fitted in ``fit``);
     with ``quantiles``, every level of every step, trained with the pinball loss.
 
     Args:
-        lookback, horizon: window lengths.
+        lookback, horizon: window lengths; ``fh`` may ask for any steps ``1..horizon``.
         model: a registered forecasting model (``tsssm.models.list_models("forecasting")``);
             None takes the preset's ``default_model``.
         model_options: options of the model's config (not ``lookback``, ``horizon``,
             ``n_variates`` or ``n_time_features``: they come from the data, nor
             ``quantiles``); a preset's ``default_model_options`` fill in what is not given.
         quantiles: quantile levels to forecast, e.g. ``(0.1, 0.5, 0.9)`` (in (0, 1),
-            increasing, with the median 0.5): the model is trained on the pinball loss and
-            ``predict(quantiles=...)`` gives any of them; the point forecast is the median.
-            None: point forecasts trained on the MSE.
+            increasing, with the median 0.5): the model is trained on the pinball loss,
+            sktime's ``predict_quantiles(fh, alpha=...)`` gives any of them (and
+            ``predict_interval`` the central intervals they hold); ``predict`` gives the
+            median. None: point forecasts trained on the MSE.
         max_epochs, batch_size, lr, weight_decay, patience: training (AdamW, no decay on the
             scan's ``A_log``/``D``, norms and biases); the last ``validation_fraction`` of
             the series is held out to keep the best epoch and stop early, when it is long
             enough.
         random_state: seed of the weights, dropout and shuffling.
-        device: ``"auto"`` (a GPU when one is available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
-        verbose: show Lightning's progress bar and notices.
+        device: ``"auto"`` (a GPU when one is available, for training and forecasting),
+            ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+        verbose: 0 silent; 1 progress bars (Lightning's while training, tqdm on long
+            scoring); 2 also Lightning's notices and model summary.
 
     Attributes after ``fit``: ``module_`` (the trained ``ForecastingModule``), ``scaler_``,
-    ``layout_`` (column names and time step of the training series), ``n_variates_``,
-    ``history_`` (the last ``lookback`` standardised rows, the default context),
-    ``training_`` (per-epoch losses).
+    ``n_variates_``, ``context_`` (the last ``lookback`` standardised rows [lookback, V], the
+    context of the next forecast; ``update`` moves it on), ``columns_`` (the variates'
+    names), ``training_`` (per-epoch losses).
+
+    Example:
+        >>> import numpy as np, pandas as pd
+        >>> from tsssm.estimators import Forecaster
+        >>> y = pd.DataFrame({"load": np.sin(np.arange(60) / 3)},
+        ...                  index=pd.date_range("2024-01-01", periods=60, freq="h"))
+        >>> forecaster = Forecaster(lookback=12, horizon=4, model="dlinear", max_epochs=1,
+        ...                         verbose=0)
+        >>> forecast = forecaster.fit(y).predict(fh=[1, 2])
+        >>> forecast.index[0]
+        Timestamp('2024-01-03 12:00:00')
     """
+
+    _tags: ClassVar[dict[str, Any]] = {
+        "authors": "tsssm developers",
+        "maintainers": "tsssm developers",
+        "python_dependencies": ["torch", "lightning"],
+        "y_inner_mtype": "pd.DataFrame",
+        "X_inner_mtype": "pd.DataFrame",
+        "scitype:y": "both",
+        "capability:multivariate": True,
+        "capability:exogenous": False,
+        "capability:insample": False,
+        "capability:pred_int": False,
+        "capability:missing_values": False,
+        "capability:update": True,
+        "requires-fh-in-fit": False,
+        "capability:random_state": True,
+    }
+    # The context lives in ``context_``; sktime need not keep every row seen.
+    _config: ClassVar[dict[str, Any]] = {"remember_data": False}
 
     default_model: ClassVar[str | None] = None
     default_model_options: ClassVar[dict[str, Any]] = {}
@@ -86,7 +135,7 @@ class Forecaster(BaseEstimator):
         validation_fraction: float = 0.1,
         random_state: int = 0,
         device: str = "auto",
-        verbose: bool = False,
+        verbose: int = 1,
     ) -> None:
         self.lookback = lookback
         self.horizon = horizon
@@ -102,6 +151,34 @@ class Forecaster(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        super().__init__()
+        self.set_tags(**{"capability:pred_int": quantiles is not None})
+        # sktime keeps no data here (config remember_data=False), but its checks read these.
+        self._y = self._X = None
+
+    # -- public wrappers: polars in, polars out ---------------------------------------------
+
+    def fit(self, y: Any, X: Any = None, fh: Any = None) -> Forecaster:
+        """Train on the series ``y`` [time, variates]; returns ``self``. A polars frame's
+        datetime column becomes the time index (and comes back in ``predict``)."""
+        y, time_column = to_sktime(y, "y")
+        super().fit(y, X=X, fh=fh)
+        self._time_column = time_column  # after fit: sktime's reset clears other attributes
+        return self
+
+    def predict(self, fh: Any = None, X: Any = None) -> Any:
+        """Forecasts at ``fh`` (relative steps ``1..horizon`` or absolute times after the
+        cutoff), in the type of the series given to ``fit``, indexed by time."""
+        forecast = super().predict(fh=fh, X=X)
+        return from_sktime(forecast, self._time_column)
+
+    def update(self, y: Any, X: Any = None, update_params: bool = True) -> Forecaster:
+        """Append the observations ``y`` after the cutoff: they become the context of the
+        next forecasts (the network is not re-trained)."""
+        y, _ = to_sktime(y, "y")
+        return super().update(y, X=X, update_params=update_params)
+
+    # -- model --------------------------------------------------------------------------
 
     def _model_name(self) -> str:
         name = self.model if self.model is not None else self.default_model
@@ -129,14 +206,35 @@ class Forecaster(BaseEstimator):
         marks = values.new_zeros(len(values), 0)
         return ForecastingWindows(values, marks, self.lookback, self.horizon)
 
-    def fit(self, y: Series) -> Forecaster:
-        """Train on the series ``y`` [time, variates]; returns ``self``."""
-        values, layout = as_values(y, "y", min_rows=self.lookback + self.horizon)
+    def _check_steps(self, fh: ForecastingHorizon) -> np.ndarray:
+        """The relative steps of ``fh`` (ints, 1-based), refused beyond ``horizon``."""
+        steps = np.asarray(fh.to_relative(self.cutoff), dtype=np.int64)
+        if steps.max() > self.horizon:
+            raise ValueError(f"{type(self).__name__}: the forecasting horizon reaches step "
+                             f"{int(steps.max())}; this forecaster forecasts up to "
+                             f"horizon={self.horizon} steps (refit with a larger horizon)")
+        return steps
+
+    # -- sktime's private interface ---------------------------------------------------------
+
+    def _fit(self, y: pd.DataFrame, X: pd.DataFrame | None = None,
+             fh: ForecastingHorizon | None = None) -> Forecaster:
+        """Train on ``y`` [time, variates] (numeric; sktime has checked types and NaN)."""
+        name = type(self).__name__
+        if len(y) < self.lookback + self.horizon:
+            raise ValueError(f"{name}: `y` has {len(y)} rows; it needs at least lookback + "
+                             f"horizon = {self.lookback + self.horizon}")
         if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction}"
-            )
+            raise ValueError(f"{name}: validation_fraction must be in [0, 1), got "
+                             f"{self.validation_fraction}")
+        if fh is not None:
+            self._check_steps(fh)
         options = self._model_options()
+        values = y.to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            row, column = np.argwhere(~np.isfinite(values))[0]
+            raise ValueError(f"{name}: `y` has inf values (first at row {row}, variate "
+                             f"{y.columns[column]!r}); fill them before forecasting")
         self.scaler_ = StandardScaler.fit(values)
         scaled = torch.from_numpy(self.scaler_.transform(values).astype(np.float32))
         n_val = int(len(scaled) * self.validation_fraction)
@@ -149,7 +247,7 @@ class Forecaster(BaseEstimator):
         val = self._windows(scaled[train_rows - self.lookback:]) if enough_for_val else None
         settings = estimator_train_config(
             self.device, max_epochs=self.max_epochs, patience=self.patience,
-            batch_size=min(self.batch_size, len(train)), progress_bar=self.verbose,
+            batch_size=min(self.batch_size, len(train)), progress_bar=self.verbose >= 1,
             seed=self.random_state)
         with torch.random.fork_rng():
             torch.manual_seed(self.random_state)
@@ -161,12 +259,12 @@ class Forecaster(BaseEstimator):
             )
             result = fit(self.module_, SplitDataModule(train, val, None, settings.batch_size,
                                                        self.random_state),
-                         settings, verbose=self.verbose)
-        self.module_.eval()
+                         settings, verbose=self.verbose >= 2)
+        self.module_.to(estimator_device(self.device)).eval()
         self.training_ = result.history
-        self.layout_ = layout
         self.n_variates_ = values.shape[1]
-        self.history_ = scaled[-self.lookback :]
+        self.columns_ = y.columns
+        self.context_ = scaled[-self.lookback:]
         return self
 
     def _forecast(self, context: torch.Tensor) -> torch.Tensor:
@@ -175,88 +273,94 @@ class Forecaster(BaseEstimator):
         with torch.no_grad():
             return self.module_(context.to(self.module_.device)).cpu()
 
-    def _level_positions(self, quantiles: tuple[float, ...] | list[float]) -> list[int]:
-        """Where each asked level sits among the trained ones; a clear error otherwise."""
+    def _predict(self, fh: ForecastingHorizon, X: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The (median) forecasts [len(fh), V] at ``fh``, indexed by its absolute times."""
+        steps = self._check_steps(fh)
+        forecast = self.module_.point(self._forecast(self.context_[None]))[0]  # [horizon, V]
+        values = self.scaler_.inverse_transform(forecast.double().numpy()[steps - 1])
+        index = fh.to_absolute_index(self.cutoff)
+        return pd.DataFrame(values, index=index, columns=self.columns_)
+
+    def _predict_quantiles(self, fh: ForecastingHorizon, X: pd.DataFrame | None,
+                           alpha: list[float]) -> pd.DataFrame:
+        """sktime's quantile forecasts: rows at ``fh``'s absolute times, columns
+        ``(variate, level)`` for every variate and every level of ``alpha``, which must be
+        among the fitted ``quantiles`` (the scaler is increasing, so levels keep their
+        order)."""
+        steps = self._check_steps(fh)
         trained = self.module_.quantiles
-        if trained is None:
-            raise ValueError(f"{type(self).__name__} was fitted for point forecasts; set "
-                             "`quantiles=(...)` before `fit` to forecast quantiles")
-        asked = quantiles if isinstance(quantiles, list | tuple) else [quantiles]
-        missing = [level for level in asked if level not in trained]
-        if not asked or missing:
-            raise ValueError(f"quantiles {list(asked)}: the forecaster was fitted for the "
-                             f"levels {list(trained)}; ask for some of those")
-        return [trained.index(level) for level in asked]
+        missing = [level for level in alpha if level not in (trained or ())]
+        if trained is None or missing:
+            raise ValueError(f"{type(self).__name__}: quantiles {list(alpha)} asked; the "
+                             f"forecaster was fitted for the levels "
+                             f"{list(trained or ())} (set `quantiles=(...)` before `fit`)")
+        positions = [trained.index(level) for level in alpha]
+        forecast = self._forecast(self.context_[None])[0][..., positions]  # [horizon, V, A]
+        forecast = forecast.double().numpy()[steps - 1]
+        values = np.stack([self.scaler_.inverse_transform(forecast[..., k])
+                           for k in range(len(alpha))], axis=-1)  # [len(fh), V, A]
+        columns = pd.MultiIndex.from_product([list(self.columns_), list(alpha)])
+        return pd.DataFrame(values.reshape(len(steps), -1), columns=columns,
+                            index=fh.to_absolute_index(self.cutoff))
 
-    def predict_quantile_values(self, y_context: Series | None = None,
-                                quantiles: tuple[float, ...] | None = None) -> np.ndarray:
-        """The quantiles of the ``horizon`` steps after ``y_context`` (default: the training
-        series) on its scale: ``[horizon, n_variates, len(quantiles)]`` (default: every
-        trained level)."""
-        check_is_fitted(self, "module_")
-        context, _ = self._context(y_context)
-        return self._quantile_forecast(context, quantiles)
+    def _update(self, y: pd.DataFrame, X: pd.DataFrame | None = None,
+                update_params: bool = True) -> Forecaster:
+        """The new rows ``y`` [time, variates] end the context of the next forecasts."""
+        values = y.to_numpy(dtype=np.float64)
+        scaled = torch.from_numpy(self.scaler_.transform(values).astype(np.float32))
+        self.context_ = torch.cat([self.context_, scaled])[-self.lookback:]
+        return self
 
-    def _quantile_forecast(self, context: torch.Tensor, quantiles: tuple[float, ...] | None
-                           ) -> np.ndarray:
-        """A standardised context [lookback, V] -> quantiles [horizon, V, Q] on the data's
-        scale (the scaler is increasing, so they keep their order)."""
-        positions = self._level_positions(quantiles if quantiles is not None
-                                          else self.module_.quantiles or [])
-        forecast = self._forecast(context[None])[0][..., positions].double().numpy()
-        return np.moveaxis(self.scaler_.inverse_transform(np.moveaxis(forecast, -1, 0)), 0, -1)
+    # -- the literature's figure ------------------------------------------------------------
 
-    def _context(self, y: Series | None) -> tuple[torch.Tensor, SeriesLayout]:
-        if y is None:
-            return self.history_, self.layout_
-        values, layout = as_values(y, "y_context", min_rows=self.lookback,
-                                   n_variates=self.n_variates_, like=self.layout_)
-        scaled = self.scaler_.transform(values[-self.lookback :]).astype(np.float32)
-        return torch.from_numpy(scaled), layout
-
-    def predict(self, y_context: Series | None = None,
-                quantiles: tuple[float, ...] | None = None) -> Series:
-        """The ``horizon`` steps after the end of ``y_context`` (default: the training series),
-        in its own type and scale; frames with a datetime column get future timestamps.
-
-        ``quantiles``: levels among those fitted; the forecast then holds each of them:
-        frames get a column ``<variate>_q<level>`` per variate and level (``a_q0.1``),
-        arrays are ``[horizon, n_variates, len(quantiles)]``. None: the point forecast (the
-        median of a quantile model).
-        """
-        check_is_fitted(self, "module_")
-        context, layout = self._context(y_context)
-        if quantiles is not None:
-            asked = tuple(quantiles) if isinstance(quantiles, list | tuple) else (quantiles,)
-            return from_quantile_values(self._quantile_forecast(context, asked), layout, asked)
-        forecast = self.module_.point(self._forecast(context[None]))[0].double().numpy()
-        return from_values(self.scaler_.inverse_transform(forecast), layout)
-
-    def score(self, y: Series) -> float:
-        """Negative MSE (standardised scale, as the literature reports it) of the point
-        forecast over every (lookback, horizon) window of ``y``; higher is better."""
-        check_is_fitted(self, "module_")
-        values, _ = as_values(y, "y", min_rows=self.lookback + self.horizon,
-                              n_variates=self.n_variates_, like=self.layout_)
+    def windowed_mse(self, y: Any) -> float:
+        """MSE of the (median) forecast on the standardised scale (as the long-term
+        forecasting literature reports it) over every (lookback, horizon) window of ``y``
+        [time, variates], which has the fitted variates; lower is better."""
+        self.check_is_fitted()
+        frame, _ = to_sktime(y, "y")
+        values = np.asarray(frame, dtype=np.float64)
+        values = values[:, None] if values.ndim == 1 else values
+        if values.ndim != 2 or values.shape[1] != self.n_variates_:
+            raise ValueError(f"{type(self).__name__}: `y` has shape {values.shape}; the "
+                             f"forecaster was fitted on {self.n_variates_} variates")
+        if len(values) < self.lookback + self.horizon or not np.isfinite(values).all():
+            raise ValueError(f"{type(self).__name__}: `y` needs at least "
+                             f"{self.lookback + self.horizon} rows of finite values, got "
+                             f"{len(values)} rows")
         scaled = torch.from_numpy(self.scaler_.transform(values).astype(np.float32))
         loader = DataLoader(self._windows(scaled), batch_size=max(self.batch_size, 64))
         squared, count = 0.0, 0
-        for batch in loader:
+        for batch in progress(loader, "windowed MSE", self.verbose):
             error = self.module_.point(self._forecast(batch["x"])) - batch["y"]
             squared += error.double().square().sum().item()
             count += error.numel()
-        return -squared / count
+        return squared / count
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = True
-        tags.non_deterministic = False
-        return tags
+    @classmethod
+    def get_test_params(cls, parameter_set: str = "default") -> list[dict[str, Any]]:
+        """Tiny configurations for sktime's estimator checks (series of 10 to 50 rows,
+        horizons up to 5 steps)."""
+        tiny = {"lookback": 4, "horizon": 5, "max_epochs": 1, "batch_size": 8, "verbose": 0,
+                "device": "cpu"}
+        options = {"d_model": 4, "d_ff": 4, "n_layers": 1, "d_state": 2}
+        model = {} if cls.default_model is not None else {"model": "smamba"}
+        return [{**tiny, **model, "model_options": options},
+                {**tiny, **model, "model_options": options, "lookback": 3, "random_state": 1}]
 
 
 class SMambaForecaster(Forecaster):
     """S-Mamba (``"smamba"``) as a :class:`Forecaster`; ``model_options`` take its options
-    (``d_model``, ``d_ff``, ``n_layers``, ``d_state``, ``dropout``, ...) over these defaults."""
+    (``d_model``, ``d_ff``, ``n_layers``, ``d_state``, ``dropout``, ...) over these defaults.
+
+    Example:
+        >>> import numpy as np
+        >>> from tsssm.estimators import SMambaForecaster
+        >>> y = np.sin(np.arange(60) / 3)[:, None]  # [time, variates]; forecasts come back so
+        >>> SMambaForecaster(lookback=12, horizon=4, max_epochs=1, verbose=0).fit(
+        ...     y).predict(fh=[1, 2, 3]).shape
+        (3, 1)
+    """
 
     default_model = "smamba"
     default_model_options: ClassVar[dict[str, Any]] = {
@@ -266,9 +370,24 @@ class SMambaForecaster(Forecaster):
 class ChimeraForecaster(Forecaster):
     """Chimera (``"chimera"``) as a :class:`Forecaster`; ``model_options`` take its options
     (``d_model``, ``d_ff``, ``n_layers``, ``d_state``, ``dropout``, ``season_period``, ...)
-    over these defaults."""
+    over these defaults.
+
+    Example:
+        >>> import numpy as np
+        >>> from tsssm.estimators import ChimeraForecaster
+        >>> y = np.sin(np.arange(60) / 3)[:, None]  # [time, variates]
+        >>> ChimeraForecaster(lookback=12, horizon=4, max_epochs=1, verbose=0).fit(
+        ...     y).predict(fh=[1, 4]).shape
+        (2, 1)
+    """
 
     default_model = "chimera"
     default_model_options: ClassVar[dict[str, Any]] = {
         "d_model": 32, "d_ff": 64, "n_layers": 2, "d_state": 8, "dropout": 0.1,
         "season_period": 12}
+
+    @classmethod
+    def get_test_params(cls, parameter_set: str = "default") -> list[dict[str, Any]]:
+        """Tiny Chimera configurations for sktime's estimator checks."""
+        return [{**params, "model_options": {**params["model_options"], "season_period": 2}}
+                for params in super().get_test_params(parameter_set)]

@@ -9,7 +9,9 @@
 
 A recording is an array [T, F] (T steps of F features: tool presence per second, per-frame
 visual features, per-epoch EEG features...); labels are any sortable values (phase names or
-numbers), one per step. Recordings may have different lengths.
+numbers), one per step. Recordings may have different lengths. One recording given alone as
+an array [T, F] (labels [T]) makes the recognizer a plain scikit-learn classifier of its
+steps: ``predict`` gives [T], ``predict_proba`` [T, n_classes], ``score`` the accuracy.
 """
 
 from __future__ import annotations
@@ -20,21 +22,29 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import accuracy_score
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tsssm.data import PhaseDataset, PhaseSequence, fit_input_scaler, pad_recordings
 from tsssm.models import PhaseStreamState
 from tsssm.training import (
     PhaseModule,
     SplitDataModule,
+    estimator_device,
     estimator_train_config,
     fit,
     optimization_dict,
 )
 
+from ._progress import progress
 
-class PhaseRecognizer(BaseEstimator):
+Recordings = Any  # a list of arrays [T_i, F], or one array [T, F]
+Labels = Any  # a list of label arrays [T_i], or one array [T]
+
+
+class PhaseRecognizer(ClassifierMixin, BaseEstimator):
     """Per-step phase classifier and progress regressor over whole recordings.
 
     Args:
@@ -47,8 +57,10 @@ class PhaseRecognizer(BaseEstimator):
         max_epochs, batch_size, lr, weight_decay: training (AdamW; ``batch_size`` recordings
             per step, padded to the longest).
         random_state: seed of the weights, dropout and shuffling.
-        device: ``"auto"`` (a GPU when one is available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
-        verbose: show Lightning's progress bar and notices.
+        device: ``"auto"`` (a GPU when one is available, for training and prediction),
+            ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+        verbose: 0 silent; 1 progress bars (Lightning's while training, tqdm on long
+            scoring); 2 also Lightning's notices and model summary.
 
     Training goes through ``tsssm.training.fit`` (deterministic); there is no validation
     split, so the last epoch is kept.
@@ -71,7 +83,7 @@ class PhaseRecognizer(BaseEstimator):
         weight_decay: float = 1e-2,
         random_state: int = 0,
         device: str = "auto",
-        verbose: bool = False,
+        verbose: int = 1,
     ) -> None:
         self.model = model
         self.online = online
@@ -86,21 +98,18 @@ class PhaseRecognizer(BaseEstimator):
         self.device = device
         self.verbose = verbose
 
-    def fit(self, X: Sequence[ArrayLike], y: Sequence[ArrayLike]) -> PhaseRecognizer:
-        """Train on recordings ``X`` (each [T_i, F]) labelled by ``y`` (each [T_i])."""
-        recordings = _recordings(X, "X")
-        labels = [np.asarray(labels) for labels in _as_list(y, "y")]
-        if len(labels) != len(recordings):
-            raise ValueError(f"X has {len(recordings)} recordings but y has {len(labels)}")
-        for i, (inputs, steps) in enumerate(zip(recordings, labels, strict=True)):
-            if steps.ndim != 1 or len(steps) != len(inputs):
-                raise ValueError(f"y[{i}] must hold one label per step of X[{i}] "
-                                 f"({len(inputs)}), got shape {steps.shape}")
+    def fit(self, X: Recordings, y: Labels) -> PhaseRecognizer:
+        """Train on recordings ``X`` (each [T_i, F]) labelled by ``y`` (each [T_i]), or on one
+        recording ``X`` [T, F] with labels ``y`` [T]; returns ``self``."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target "
+                             "y is None")
+        recordings, labels, _ = self._validated(X, y, reset=True)
+        check_classification_targets(np.concatenate(labels))
         self.classes_ = np.unique(np.concatenate(labels))
         if len(self.classes_) < 2:
-            raise ValueError(f"y holds a single class ({self.classes_[0]!r}); phase "
-                             "recognition needs at least two")
-        self.n_features_in_ = recordings[0].shape[1]
+            raise ValueError(f"y holds 1 class ({self.classes_[0]!r}); phase recognition "
+                             "needs at least two")
         sequences = [
             PhaseSequence.build(f"recording{i}", inputs, np.searchsorted(self.classes_, steps),
                                 1.0, [f"x{j}" for j in range(self.n_features_in_)])
@@ -108,7 +117,7 @@ class PhaseRecognizer(BaseEstimator):
         ]
         self.scaler_ = fit_input_scaler(sequences)
         settings = estimator_train_config(
-            self.device, max_epochs=self.max_epochs, progress_bar=self.verbose,
+            self.device, max_epochs=self.max_epochs, progress_bar=self.verbose >= 1,
             batch_size=min(self.batch_size, len(sequences)), seed=self.random_state)
         data = SplitDataModule(PhaseDataset(sequences, self.scaler_), None, None,
                                settings.batch_size, self.random_state,
@@ -123,33 +132,73 @@ class PhaseRecognizer(BaseEstimator):
                 optimization=optimization_dict(lr=self.lr, weight_decay=self.weight_decay),
                 seed=self.random_state,
             )
-            fit(self.module_, data, settings, verbose=self.verbose)
-        self.module_.eval()
+            fit(self.module_, data, settings, verbose=self.verbose >= 2)
+        self.module_.to(estimator_device(self.device)).eval()
         return self
 
-    def _outputs(self, X: Sequence[ArrayLike]) -> list[dict[str, torch.Tensor]]:
+    def _validated(self, X: Recordings, y: Labels | None, reset: bool
+                   ) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
+        """The recordings (float32 [T_i, F]), their labels (with ``y``, else empty) and
+        whether ``X`` was one recording [T, F]; ``reset`` (in ``fit``) records F."""
+        if _is_one_recording(X):
+            if y is None:
+                return [validate_data(self, X, reset=reset, dtype=np.float32)], [], True
+            X, y = validate_data(self, X, y, reset=reset, dtype=np.float32)
+            return [X], [y], True
+        recordings = _recordings(X, "X", None if reset else self.n_features_in_)
+        if reset:
+            self.n_features_in_ = recordings[0].shape[1]
+        if y is None:
+            return recordings, [], False
+        labels = [np.asarray(labels) for labels in _as_list(y, "y")]
+        if len(labels) != len(recordings):
+            raise ValueError(f"X has {len(recordings)} recordings but y has {len(labels)}")
+        for i, (inputs, steps) in enumerate(zip(recordings, labels, strict=True)):
+            if steps.ndim != 1 or len(steps) != len(inputs):
+                raise ValueError(f"y[{i}] must hold one label per step of X[{i}] "
+                                 f"({len(inputs)}), got shape {steps.shape}")
+        return recordings, labels, False
+
+    def _outputs(self, X: Recordings) -> tuple[list[dict[str, torch.Tensor]], bool]:
         check_is_fitted(self)
-        recordings = _recordings(X, "X", self.n_features_in_)
-        return [self.module_.predict_recording(self.scaler_.transform(torch.from_numpy(r)))
-                for r in recordings]
+        recordings, _, single = self._validated(X, None, reset=False)
+        outputs = [self.module_.predict_recording(self.scaler_.transform(torch.from_numpy(r)))
+                   for r in progress(recordings, "recordings", self.verbose)]
+        return outputs, single
 
-    def predict_proba(self, X: Sequence[ArrayLike]) -> list[np.ndarray]:
-        """One array [T_i, C] of phase probabilities per recording (columns: ``classes_``)."""
-        return [o["probabilities"].numpy() for o in self._outputs(X)]
+    def _per_recording(self, X: Recordings, key: str) -> np.ndarray | list[np.ndarray]:
+        outputs, single = self._outputs(X)
+        arrays = [o[key].numpy() for o in outputs]
+        return arrays[0] if single else arrays
 
-    def predict(self, X: Sequence[ArrayLike]) -> list[np.ndarray]:
-        """One array [T_i] of predicted labels per recording."""
-        return [self.classes_[p.argmax(-1)] for p in self.predict_proba(X)]
+    def predict_proba(self, X: Recordings) -> np.ndarray | list[np.ndarray]:
+        """Phase probabilities [T, C] of one recording [T, F], or one such array per
+        recording of a list (columns: ``classes_``)."""
+        return self._per_recording(X, "probabilities")
 
-    def predict_progress(self, X: Sequence[ArrayLike]) -> list[np.ndarray]:
-        """One array [T_i] per recording: predicted progress within the current phase (0 at
-        a phase's first step, 1 at its last)."""
-        return [o["progress"].numpy() for o in self._outputs(X)]
+    def predict(self, X: Recordings) -> np.ndarray | list[np.ndarray]:
+        """Predicted labels [T] of one recording, or one such array per recording."""
+        probabilities = self.predict_proba(X)
+        if isinstance(probabilities, np.ndarray):
+            return self.classes_[probabilities.argmax(-1)]
+        return [self.classes_[p.argmax(-1)] for p in probabilities]
 
-    def score(self, X: Sequence[ArrayLike], y: Sequence[ArrayLike]) -> float:
+    def predict_progress(self, X: Recordings) -> np.ndarray | list[np.ndarray]:
+        """Predicted progress within the current phase [T] (0 at a phase's first step, 1 at
+        its last) of one recording, or one such array per recording."""
+        return self._per_recording(X, "progress")
+
+    def score(self, X: Recordings, y: Labels, sample_weight: ArrayLike | None = None
+              ) -> float:
         """Accuracy per recording, averaged over recordings (the surgical-workflow
-        convention: a long recording does not outweigh a short one)."""
+        convention: a long recording does not outweigh a short one); for one recording,
+        scikit-learn's accuracy of its steps (``sample_weight`` [T] weighs them)."""
         predictions = self.predict(X)
+        if isinstance(predictions, np.ndarray):
+            return float(accuracy_score(y, predictions, sample_weight=sample_weight))
+        if sample_weight is not None:
+            raise ValueError("sample_weight weighs the steps of one recording; for a list "
+                             "of recordings, score each one")
         truths = [np.asarray(labels) for labels in _as_list(y, "y")]
         if len(truths) != len(predictions):
             raise ValueError(f"X has {len(predictions)} recordings but y has {len(truths)}")
@@ -162,7 +211,6 @@ class PhaseRecognizer(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.estimator_type = "classifier"
         tags.non_deterministic = False
         return tags
 
@@ -193,6 +241,15 @@ class PhaseStream:
         probabilities = outputs["logits"][0].float().softmax(-1).cpu().numpy()
         progress = float(outputs["progress"][0])
         return recognizer.classes_[probabilities.argmax()], probabilities, progress
+
+
+def _is_one_recording(X: Any) -> bool:
+    """Whether ``X`` is one recording [T, F] (an array-like of at most 2 dimensions, or a
+    list of rows of numbers) rather than a list of recordings; a recording of the wrong rank
+    is left to scikit-learn's checks and their messages."""
+    if isinstance(X, list | tuple):
+        return len(X) > 0 and np.ndim(X[0]) <= 1
+    return len(X.shape if hasattr(X, "shape") else np.asarray(X).shape) <= 2
 
 
 def _as_list(values: Any, name: str) -> list[Any]:

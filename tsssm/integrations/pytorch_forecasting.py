@@ -9,8 +9,12 @@ Lightning trainer::
     model = SMambaForecastingModel.from_dataset(dataset, d_model=128)
     lightning.pytorch.Trainer(max_epochs=5).fit(model, dataset.to_dataloader(train=True))
 
-The variates the model mixes are the dataset's targets (one token each); every target must
-also be a time-varying unknown real so that its history is in the encoder input.
+The variates the model forecasts are the dataset's targets (one token each); every target must
+also be a time-varying unknown real so that its history is in the encoder input. Every other
+real of the dataset (known and unknown time-varying reals, static reals) is a covariate: its
+encoder-window values become one more token each, as S-Mamba reads calendar features. The
+decoder's future values of known reals are not used (S-Mamba forecasts from its lookback).
+Categoricals are refused with a message (S-Mamba has no embedding for them).
 
 Quantile forecasts: pass pytorch-forecasting's ``QuantileLoss`` (a ``MultiLoss`` of them, all
 with the same levels, for several targets). S-Mamba then forecasts those levels through its
@@ -68,6 +72,8 @@ class SMambaForecastingModel(BaseModel):
         context_length, prediction_length: encoder and decoder lengths of the dataset.
         target_positions: where each target sits among the dataset's reals (set by
             :meth:`from_dataset`).
+        covariate_positions: where the other reals sit (set by :meth:`from_dataset`); each
+            is an extra token.
         d_model, d_ff, n_layers, d_state, dropout: S-Mamba hyper-parameters.
         loss: a point loss (MSE by default), or a ``QuantileLoss`` for quantile forecasts
             (a ``MultiLoss`` of either kind for several targets).
@@ -79,6 +85,7 @@ class SMambaForecastingModel(BaseModel):
         context_length: int,
         prediction_length: int,
         target_positions: list[int],
+        covariate_positions: list[int] | None = None,
         d_model: int = 128,
         d_ff: int = 128,
         n_layers: int = 2,
@@ -98,6 +105,7 @@ class SMambaForecastingModel(BaseModel):
         self.network = SMamba(
             SMambaConfig(
                 lookback=context_length, horizon=prediction_length, n_variates=n_targets,
+                n_time_features=len(covariate_positions or []),
                 d_model=d_model, d_ff=d_ff, n_layers=n_layers, d_state=d_state,
                 dropout=dropout, quantiles=loss_quantiles(loss),
             )
@@ -108,7 +116,9 @@ class SMambaForecastingModel(BaseModel):
         [batch, prediction_length] (quantile losses: [batch, prediction_length,
         n_quantiles]) in the targets' own scale."""
         history = x["encoder_cont"][..., self.hparams.target_positions]  # [b, ctx, targets]
-        forecast = self.network(history)  # [b, horizon, targets(, q)], normalised scale
+        covariates = self.hparams.covariate_positions
+        marks = x["encoder_cont"][..., covariates] if covariates else None  # [b, ctx, cov]
+        forecast = self.network(history, marks)  # [b, horizon, targets(, q)], normalised scale
         quantiles = self.network.config.quantiles is not None
         if len(self.hparams.target_positions) == 1:
             prediction = forecast[:, :, 0] if quantiles else forecast
@@ -142,5 +152,12 @@ class SMambaForecastingModel(BaseModel):
             )
         kwargs.setdefault("context_length", dataset.max_encoder_length)
         kwargs.setdefault("prediction_length", dataset.max_prediction_length)
+        categoricals = dataset.categoricals
+        if categoricals:
+            raise ValueError(f"SMambaForecastingModel reads real-valued inputs only; the dataset "
+                             f"has categoricals {categoricals} (encode them as reals, or leave "
+                             "them out)")
         kwargs["target_positions"] = [dataset.reals.index(t) for t in dataset.target_names]
+        kwargs["covariate_positions"] = [i for i, name in enumerate(dataset.reals)
+                                         if name not in dataset.target_names]
         return super().from_dataset(dataset, **kwargs)

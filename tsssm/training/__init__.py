@@ -34,6 +34,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "FitResult": ".fitting",
     "fit": ".fitting",
     "check_trainer_settings": ".fitting",
+    "estimator_device": ".fitting",
     "estimator_train_config": ".fitting",
     "quiet_lightning": ".fitting",
     "test_trainer": ".fitting",

@@ -223,6 +223,19 @@ def estimator_train_config(device: str, **settings: Any) -> TrainConfig:
     return TrainConfig(accelerator=accelerator, devices=devices, **settings)
 
 
+def estimator_device(device: str) -> torch.device:
+    """Where a fitted estimator's module predicts: ``device`` as
+    :func:`estimator_train_config` reads it, ``"auto"`` being a GPU when available. (Lightning
+    hands a module back on the CPU after training.)"""
+    estimator_train_config(device)  # the same errors for a device it does not know
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    # Lightning's "auto" accelerator also trains on Apple's GPU.
+    return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+
+
 def environment(trainer: pl.Trainer) -> dict[str, Any]:
     """Versions and hardware of this process and ``trainer`` (for environment.json)."""
     import lightning
