@@ -288,13 +288,14 @@ class Forecaster(BaseForecaster):
         among the fitted ``quantiles`` (the scaler is increasing, so levels keep their
         order)."""
         steps = self._check_steps(fh)
-        trained = self.module_.quantiles
-        missing = [level for level in alpha if level not in (trained or ())]
-        if trained is None or missing:
+        trained = self.module_.quantiles or ()
+        # Levels match to within rounding: predict_interval asks for 0.5 - coverage / 2.
+        positions = [next((i for i, fitted in enumerate(trained) if abs(fitted - level) < 1e-9),
+                          None) for level in alpha]
+        if not trained or None in positions:
             raise ValueError(f"{type(self).__name__}: quantiles {list(alpha)} asked; the "
-                             f"forecaster was fitted for the levels "
-                             f"{list(trained or ())} (set `quantiles=(...)` before `fit`)")
-        positions = [trained.index(level) for level in alpha]
+                             f"forecaster was fitted for the levels {list(trained)} (set "
+                             "`quantiles=(...)` before `fit`)")
         forecast = self._forecast(self.context_[None])[0][..., positions]  # [horizon, V, A]
         forecast = forecast.double().numpy()[steps - 1]
         values = np.stack([self.scaler_.inverse_transform(forecast[..., k])
