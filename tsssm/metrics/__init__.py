@@ -4,7 +4,8 @@ per kind:
     phase           phase recognition (surgical workflow, sleep staging): per-recording
                     accuracy, precision, recall, Jaccard, relaxed scores, edit score
     classification  window classification overall and per group (subject)
-    anomaly         point-wise and point-adjusted P/R/F1, AUROC/AUPR, training thresholds
+    anomaly         point-wise, point-adjusted and composite (event) P/R/F1, the UCR top-score
+                    hit, AUROC/AUPR, thresholds from normal scores
 
 Each module's docstring states exactly what its functions compute.
 """
@@ -14,10 +15,13 @@ from .anomaly import (
     anomaly_segments,
     aupr,
     auroc,
+    composite_prf,
     detection_metrics,
+    event_recall,
     point_adjust,
     point_adjusted_prf,
     pointwise_prf,
+    top_score_hit,
     train_threshold,
 )
 from .classification import window_classification_report
@@ -38,9 +42,11 @@ __all__ = [
     "anomaly_segments",
     "aupr",
     "auroc",
+    "composite_prf",
     "count_transitions",
     "detection_metrics",
     "edit_score",
+    "event_recall",
     "phase_recognition_report",
     "phase_scores",
     "point_adjust",
@@ -49,6 +55,7 @@ __all__ = [
     "relaxed_phase_scores",
     "segment_labels",
     "sleep_staging_report",
+    "top_score_hit",
     "train_threshold",
     "window_classification_report",
 ]
