@@ -269,6 +269,12 @@ class AnomalyDetector(BaseEstimator):
 
 class ChimeraAnomalyDetector(AnomalyDetector):
     """Chimera's reconstruction model (``"chimera_anomaly"``) as an :class:`AnomalyDetector`;
-    ``model_options`` take its options (``d_model``, ``d_state``, ``n_layers``, ...)."""
+    ``model_options`` take its options (``d_model``, ``d_state``, ``n_layers``, ...).
+
+    By default the model predicts each step of a window from the steps before it
+    (``objective="predict"``), so an anomaly's error is its surprise given its past;
+    ``model_options={"objective": "reconstruct"}`` reconstructs each step from the whole
+    window, its own value included, and learns to copy anomalies nearly as well as normal
+    steps (see :mod:`tsssm.models.chimera`)."""
 
     default_model: ClassVar[str | None] = "chimera_anomaly"
