@@ -7,12 +7,14 @@ anomaly-free training prefix ``[0, train_end)``; windows of that prefix train a 
 stretch, cut before windowing) picks the best checkpoint. Labels are never trained on.
 
 Scoring (``tsssm.training.ReconstructionModule.series_scores``): each step's score is the
-squared reconstruction error, averaged over channels and over the windows that cover it;
-higher is more anomalous. The threshold comes from the scores of the prefix's held-out
-validation stretch alone (windows inside it; ``tsssm.metrics.train_threshold``): normal data
-the model was not trained on, whose scores resemble unseen normal data's (the trained-on
-steps score lower, so a threshold from them flags more normal steps); a test step is flagged
-when its score exceeds it. Labels never choose it.
+squared error of the model's output (``chimera_anomaly`` predicts each step from the steps
+before it by default), averaged over channels and over the windows that cover it, a
+window's first ``score_from`` steps left out; higher is more anomalous. The threshold comes
+from the scores of the prefix's held-out validation stretch alone (windows inside it;
+``tsssm.metrics.train_threshold``): normal data the model was not trained on, whose scores
+resemble unseen normal data's (the trained-on steps score lower, so a threshold from them
+flags more normal steps); a test step is flagged when its score exceeds it. Labels never
+choose it.
 
 metrics.json ``test`` (over the steps from ``train_end`` on): ``precision``, ``recall``,
 ``f1`` are **point-wise** (every step one sample); ``precision_point_adjusted``,
@@ -226,7 +228,7 @@ TASK = Task(
     name="anomaly_detection",
     model_task="reconstruction",
     summary="flag the anomalous steps of a series by how badly a model trained on its normal "
-            "prefix reconstructs them",
+            "prefix predicts them from their past (or reconstructs them)",
     data_config=AnomalyDataConfig,
     validate=_validate_anomaly,
     derived=("n_chans", "n_times"),
