@@ -25,7 +25,8 @@ event-wise recall), the UCR archive's top-score hit (1: the highest score lies w
 steps of the anomaly), AUROC and AUPR.
 
     python benchmarks/chimera_anomaly.py [--datasets KDD-TSAD_135 mitdb yahoo]
-        [--detectors chimera chimera_reconstruct nearest_neighbour] [--window 64] [--json out]
+        [--detectors chimera chimera_reconstruct nearest_neighbour] [--window 64] [--lead 1]
+        [--json out]
 """
 
 from __future__ import annotations
@@ -65,11 +66,12 @@ def training_prefix(series: AnomalySeries) -> int:
 
 
 def chimera_scores(values: np.ndarray, end: int, window: int, score_stride: int, seed: int,
-                   objective: str) -> tuple[np.ndarray, float]:
+                   objective: str, lead: int = 1) -> tuple[np.ndarray, float]:
     """Chimera's test scores [T - end] and its threshold."""
     detector = ChimeraAnomalyDetector(
         window=window, stride=1, score_stride=score_stride,
-        model_options={**CHIMERA, "objective": objective},
+        model_options={**CHIMERA, "objective": objective,
+                       **({"lead": lead} if objective == "predict" else {})},
         quantile=QUANTILE, max_epochs=10, batch_size=32, lr=1e-3, patience=3,
         validation_fraction=HELD_OUT, random_state=seed,
     ).fit(values[:end])
@@ -104,14 +106,14 @@ def neighbour_scores(values: np.ndarray, end: int, window: int, score_stride: in
 DETECTORS = ("chimera", "chimera_reconstruct", "nearest_neighbour")
 
 
-def benchmark(name: str, detectors: list[str], window: int, score_stride: int, seed: int
-              ) -> dict[str, Any]:
+def benchmark(name: str, detectors: list[str], window: int, score_stride: int, seed: int,
+              lead: int) -> dict[str, Any]:
     series = load_anomaly(name)
     end = training_prefix(series)
     labels = series.labels[end:]
     out: dict[str, Any] = {"train_end": end, "test_steps": len(labels),
                            "anomalous_steps": int(labels.sum())}
-    scorers = {"chimera": partial(chimera_scores, seed=seed, objective="predict"),
+    scorers = {"chimera": partial(chimera_scores, seed=seed, objective="predict", lead=lead),
                "chimera_reconstruct": partial(chimera_scores, seed=seed,
                                               objective="reconstruct"),
                "nearest_neighbour": neighbour_scores}
@@ -130,13 +132,16 @@ def main() -> None:
     parser.add_argument("--detectors", nargs="+", choices=DETECTORS, default=list(DETECTORS))
     parser.add_argument("--window", type=int, default=64, help="window length (steps)")
     parser.add_argument("--score-stride", type=int, default=4)
+    parser.add_argument("--lead", type=int, default=1,
+                        help="chimera predicts each step from the steps this many before it")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    results = {name: benchmark(name, args.detectors, args.window, args.score_stride, args.seed)
+    results = {name: benchmark(name, args.detectors, args.window, args.score_stride, args.seed,
+                               args.lead)
                for name in args.datasets}
     print(f"{'data set':<14} {'detector':<20} " + " ".join(f"{k:>17}" for k in SHOWN))
     for name, result in results.items():
