@@ -11,9 +11,12 @@ from tsssm.metrics import (
     anomaly_segments,
     aupr,
     auroc,
+    composite_prf,
+    event_recall,
     point_adjust,
     point_adjusted_prf,
     pointwise_prf,
+    top_score_hit,
     train_threshold,
 )
 
@@ -53,6 +56,31 @@ def test_point_adjust_fills_hit_segments_only():
     assert adjusted.f1 > pointwise_prf(LABELS, PREDICTIONS).f1
 
 
+def test_composite_f1_counts_segments_for_recall_and_steps_for_precision():
+    # One of the two segments is hit (step 3); one of the two flagged steps is a false alarm.
+    assert event_recall(LABELS, PREDICTIONS) == pytest.approx(1 / 2)
+    composite = composite_prf(LABELS, PREDICTIONS)
+    assert (composite.precision, composite.recall) == pytest.approx((1 / 2, 1 / 2))
+    assert composite.f1 == pytest.approx(1 / 2)
+    # Unlike point adjustment, false alarms keep costing precision: flagging everything
+    # finds every segment but scores the anomalous fraction as precision.
+    everything = composite_prf(LABELS, np.ones(10, int))
+    assert everything.recall == 1.0 and everything.precision == pytest.approx(5 / 10)
+    assert composite_prf(LABELS, np.zeros(10, int)).f1 == 0.0
+    assert event_recall(np.zeros(10, int), PREDICTIONS) == 0.0
+
+
+def test_top_score_hit_uses_the_ucr_tolerance():
+    labels = np.zeros(400, int)
+    labels[200:210] = 1
+    scores = np.zeros(400)
+    scores[305] = 1.0  # 96 steps after the segment's last step (209): within 100
+    assert top_score_hit(labels, scores)
+    assert not top_score_hit(labels, scores, tolerance=50)
+    scores[50] = 2.0  # 150 steps before it: a miss
+    assert not top_score_hit(labels, scores)
+
+
 def test_no_prediction_and_no_anomaly_give_zero_not_nan():
     assert pointwise_prf(LABELS, np.zeros(10, int)) == pointwise_prf(np.zeros(10, int), LABELS)
     assert pointwise_prf(LABELS, np.zeros(10, int)).f1 == 0.0
@@ -85,6 +113,8 @@ def test_report_uses_strictly_greater_than_threshold():
     adjusted = point_adjusted_prf(LABELS, PREDICTIONS)
     assert report["f1"] == pytest.approx(plain.f1)
     assert report["pa_f1"] == pytest.approx(adjusted.f1)
+    assert report["composite_f1"] == pytest.approx(composite_prf(LABELS, PREDICTIONS).f1)
+    assert report["top_score_hit"] == 1.0  # the highest score, 2.0 at step 3, is anomalous
     assert 0.0 <= report["auroc"] <= 1.0 and report["threshold"] == 1.0
 
 

@@ -119,6 +119,22 @@ def test_fold_window_scores_mean_and_max_by_hand():
         fold_window_scores(np.ones(2), 6, 2, 4)
 
 
+def test_fold_skips_each_windows_first_steps_where_another_window_covers_them():
+    per_step = np.arange(9.0).reshape(3, 3)  # windows at 0, 2, 3 over 6 steps, as above
+    # Step 0 is covered only at a skipped position and keeps that score; step 2's only
+    # counted score is window 0's (window 1 starts there), step 3's window 1's.
+    np.testing.assert_allclose(
+        fold_window_scores(per_step, 6, 3, 2, "mean", skip=1), [0, 1, 2, 4, 6, 8]
+    )
+    np.testing.assert_allclose(
+        fold_window_scores(per_step, 6, 3, 2, "max", skip=1), [0, 1, 2, 4, 7, 8]
+    )
+    with pytest.raises(DataError, match=r"skip must be an int in \[0, length=3\)"):
+        fold_window_scores(per_step, 6, 3, 2, skip=3)
+    with pytest.raises(DataError, match="skip needs per-step window scores"):
+        fold_window_scores(np.ones(3), 6, 3, 2, skip=1)
+
+
 def test_fold_inverts_windowing_of_a_per_step_signal():
     signal = np.random.default_rng(1).normal(size=50)
     windows = sliding_windows(signal, 8, 3)[:, 0]  # [W, 8]

@@ -236,3 +236,31 @@ def test_bad_options_are_named() -> None:
         build("chimera", decoder="closed_loop", n_time_features=2)
     with pytest.raises(ValueError, match=r"trend_dt_min and trend_dt_max must satisfy"):
         build("chimera", trend_dt_min=0.1, trend_dt_max=0.01)
+    with pytest.raises(ValueError, match=r"objective must be one of predict, reconstruct"):
+        build("chimera_anomaly", objective="forecast")
+    with pytest.raises(ValueError, match=r"warmup must be a non-negative integer"):
+        build("chimera_anomaly", warmup=-1)
+    with pytest.raises(ValueError, match=r"lead must be an integer in \[1, n_times=12\)"):
+        build("chimera_anomaly", lead=12)
+
+
+def test_anomaly_predict_objective_reads_each_step_from_its_past_only() -> None:
+    # Without RevIN (whose window statistics see every step) a change at step 6 must leave
+    # the outputs of steps 0-6 untouched and move step 7's; "reconstruct" sees step 6 itself.
+    x = torch.randn(2, 3, 12)
+    changed = x.clone()
+    changed[:, :, 6] += 3.0
+    predictor = build("chimera_anomaly", normalize=False).eval()
+    before, after = predictor(x), predictor(changed)
+    torch.testing.assert_close(after[..., :7], before[..., :7], rtol=0, atol=0)
+    assert (after[..., 7] - before[..., 7]).abs().min() > 0
+    assert predictor.score_from == 8 and build("chimera_anomaly", warmup=20).score_from == 11
+    # Three steps ahead: step 6 first reaches step 9.
+    ahead = build("chimera_anomaly", normalize=False, lead=3).eval()
+    before, after = ahead(x), ahead(changed)
+    torch.testing.assert_close(after[..., :9], before[..., :9], rtol=0, atol=0)
+    assert (after[..., 9] - before[..., 9]).abs().min() > 0
+    assert ahead.score_from == 10
+    reconstructor = build("chimera_anomaly", normalize=False, objective="reconstruct").eval()
+    assert (reconstructor(changed) - reconstructor(x))[..., 6].abs().min() > 0
+    assert reconstructor.score_from == 0

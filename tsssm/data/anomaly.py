@@ -247,13 +247,17 @@ def sliding_windows(values: np.ndarray, length: int, stride: int = 1) -> np.ndar
 
 
 def fold_window_scores(
-    window_scores: np.ndarray, n_times: int, length: int, stride: int = 1, reduce: Reduce = "mean"
+    window_scores: np.ndarray, n_times: int, length: int, stride: int = 1, reduce: Reduce = "mean",
+    skip: int = 0,
 ) -> np.ndarray:
     """Turn per-window anomaly scores back into one score per time step.
 
     Each step gets the mean (``reduce="mean"``) or the maximum (``"max"``) of the scores of
     all windows that cover it. Mean smooths, so a short anomaly's score is diluted by the
     normal windows around it; max keeps the peak and widens it to every step of that window.
+    With ``skip`` (per-step scores only), a window's first ``skip`` steps count only for the
+    steps no window covers further in (a series' first steps): a predictor's error there
+    reflects its lack of past, not the data.
 
     Args:
         window_scores: [W] (one score per window, given to all its steps) or [W, L] (a score
@@ -277,8 +281,17 @@ def fold_window_scores(
             f"window_scores has shape {np.shape(window_scores)}; expected [{len(starts)}] or "
             f"[{len(starts)}, {length}] for {n_times} steps, length {length}, stride {stride}"
         )
+    if isinstance(skip, bool) or not 0 <= skip < length:
+        raise DataError(f"skip must be an int in [0, length={length}), got {skip!r}")
+    if skip and scores.shape[1] != length:
+        raise DataError("skip needs per-step window scores [W, L]")
+    positions = np.broadcast_to(np.arange(length), (len(starts), length)).ravel()
     steps = (starts[:, None] + np.arange(length)).ravel()  # [W * L]
     flat = np.broadcast_to(scores, (len(starts), length)).ravel()
+    counted = positions >= skip
+    # Steps that only skipped positions cover keep those scores rather than none.
+    counted |= ~np.isin(steps, steps[counted])
+    steps, flat = steps[counted], flat[counted]
     if reduce == "max":
         folded = np.full(n_times, -np.inf)
         np.maximum.at(folded, steps, flat)

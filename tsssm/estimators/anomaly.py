@@ -92,8 +92,10 @@ class AnomalyDetector(BaseEstimator):
     reconstruct them (MSE, AdamW); the last ``validation_fraction`` of each series long
     enough for it is held out for early stopping. A step's score is the squared
     reconstruction error averaged over channels and over the windows (``score_stride``
-    apart) that cover it. ``threshold_`` comes from the training series' scores only:
-    their ``quantile`` (``threshold="quantile"``) or mean + ``k`` std (``"mean_std"``).
+    apart) that cover it. ``threshold_`` comes from normal scores the model was not trained
+    on: those of the held-out stretches (the training series' scores where none is held
+    out, which sit lower than unseen normal data's and so flag more): their ``quantile``
+    (``threshold="quantile"``) or mean + ``k`` std (``"mean_std"``). Labels are never used.
 
     Args:
         window, stride, score_stride: window length, and the spacing of the windows trained
@@ -110,8 +112,9 @@ class AnomalyDetector(BaseEstimator):
             scoring); 2 also Lightning's notices and model summary.
 
     Attributes after ``fit``: ``module_`` (the trained ``ReconstructionModule``),
-    ``scaler_``, ``n_features_in_`` (channels), ``train_scores_`` (scores of the training
-    steps, series after series), ``threshold_``.
+    ``scaler_``, ``n_features_in_`` (channels), ``train_scores_`` (the scores the threshold
+    was taken from: the held-out stretches' steps, else the training series', series after
+    series), ``threshold_``.
     """
 
     def __init__(
@@ -233,7 +236,7 @@ class AnomalyDetector(BaseEstimator):
             fit(self.module_, data, settings, verbose=self.verbose >= 2)
         self.module_.to(estimator_device(self.device)).eval()
         self.train_scores_ = np.concatenate(
-            [self.module_.series_scores(values, self.score_stride) for values in scaled])
+            [self.module_.series_scores(values, self.score_stride) for values in val or train])
         self.threshold_ = train_threshold(self.train_scores_, self.threshold, self.quantile,
                                           self.k)
         return self
@@ -271,6 +274,12 @@ class AnomalyDetector(BaseEstimator):
 
 class ChimeraAnomalyDetector(AnomalyDetector):
     """Chimera's reconstruction model (``"chimera_anomaly"``) as an :class:`AnomalyDetector`;
-    ``model_options`` take its options (``d_model``, ``d_state``, ``n_layers``, ...)."""
+    ``model_options`` take its options (``d_model``, ``d_state``, ``n_layers``, ...).
+
+    By default the model predicts each step of a window from the steps before it
+    (``objective="predict"``), so an anomaly's error is its surprise given its past;
+    ``model_options={"objective": "reconstruct"}`` reconstructs each step from the whole
+    window, its own value included, and learns to copy anomalies nearly as well as normal
+    steps (see :mod:`tsssm.models.chimera`)."""
 
     default_model: ClassVar[str | None] = "chimera_anomaly"

@@ -4,7 +4,8 @@ per kind:
     phase           phase recognition (surgical workflow, sleep staging): per-recording
                     accuracy, precision, recall, Jaccard, relaxed scores, edit score
     classification  window classification overall and per group (subject)
-    anomaly         point-wise and point-adjusted P/R/F1, AUROC/AUPR, training thresholds
+    anomaly         point-wise, point-adjusted and composite (event) P/R/F1, the UCR top-score
+                    hit, AUROC/AUPR, thresholds from normal scores
     quantile        quantile forecasts: pinball loss, weighted quantile loss, CRPS from the
                     quantiles, coverage and width of the central intervals
 
@@ -16,10 +17,13 @@ from .anomaly import (
     anomaly_segments,
     aupr,
     auroc,
+    composite_prf,
     detection_metrics,
+    event_recall,
     point_adjust,
     point_adjusted_prf,
     pointwise_prf,
+    top_score_hit,
     train_threshold,
 )
 from .classification import window_classification_report
@@ -52,10 +56,12 @@ __all__ = [
     "aupr",
     "auroc",
     "central_intervals",
+    "composite_prf",
     "count_transitions",
     "crps_from_quantiles",
     "detection_metrics",
     "edit_score",
+    "event_recall",
     "interval_coverage",
     "interval_width",
     "phase_recognition_report",
@@ -68,6 +74,7 @@ __all__ = [
     "relaxed_phase_scores",
     "segment_labels",
     "sleep_staging_report",
+    "top_score_hit",
     "train_threshold",
     "weighted_quantile_losses",
     "window_classification_report",

@@ -1,5 +1,6 @@
 """Time-series anomaly detection metrics: point-wise and point-adjusted precision/recall/F1,
-threshold-free AUROC/AUPR, and thresholds chosen on training scores only.
+event-based (composite) F1, the UCR archive's top-score hit, threshold-free AUROC/AUPR, and
+thresholds chosen on normal scores only.
 
 The anomaly functions take per-time-step arrays [T]: ``labels`` 0/1 (1 = anomalous), ``predictions``
 0/1, ``scores`` real (higher = more anomalous).
@@ -11,6 +12,14 @@ long segment as if the whole segment were found, so it **inflates** scores, ofte
 random detector can reach a high point-adjusted F1 on data with long segments; Kim et al., AAAI
 2022). Always report it beside the plain point-wise figure, never alone:
 :func:`anomaly_report` returns both.
+
+Event-based, without that inflation: the composite F1 (Garg et al., IEEE TNNLS 2022, "An
+evaluation of anomaly detection and diagnosis in multivariate time series") is the harmonic
+mean of the point-wise precision and the event-wise recall (the fraction of labelled segments
+with at least one flagged step), so a hit anywhere in a segment finds it, but every false
+alarm still costs precision. The UCR anomaly archive's protocol (Wu & Keogh, IEEE TKDE 2021;
+KDD Cup 2021) asks, threshold-free, whether the single highest-scoring step lies within a
+labelled segment widened by 100 steps on each side (:func:`top_score_hit`).
 """
 
 from __future__ import annotations
@@ -74,6 +83,34 @@ def point_adjusted_prf(labels: ArrayLike, predictions: ArrayLike) -> PRF:
     return pointwise_prf(labels, point_adjust(labels, predictions))
 
 
+def event_recall(labels: ArrayLike, predictions: ArrayLike) -> float:
+    """Fraction of the labelled segments with at least one step predicted 1 (0.0 with no
+    segment)."""
+    truth, predicted = _pair(labels, predictions)
+    segments = anomaly_segments(truth)
+    found = [predicted[start:end].any() for start, end in segments]
+    return float(np.mean(found)) if found else 0.0
+
+
+def composite_prf(labels: ArrayLike, predictions: ArrayLike) -> PRF:
+    """Point-wise precision, event-wise recall (:func:`event_recall`) and their harmonic
+    mean, the composite F1 of Garg et al. (see the module docstring)."""
+    precision = pointwise_prf(labels, predictions).precision
+    recall = event_recall(labels, predictions)
+    f1 = 2 * precision * recall / (precision + recall) if precision and recall else 0.0
+    return PRF(precision, recall, float(f1))
+
+
+def top_score_hit(labels: ArrayLike, scores: ArrayLike, tolerance: int = 100) -> bool:
+    """Whether the highest of ``scores`` [T] lies in a labelled segment widened by
+    ``tolerance`` steps each side (the UCR anomaly archive's scoring; the first maximum when
+    several steps tie)."""
+    truth, values = _scored(labels, scores)
+    top = int(np.argmax(values))
+    return bool(any(start - tolerance <= top < end + tolerance
+                    for start, end in anomaly_segments(truth)))
+
+
 def auroc(labels: ArrayLike, scores: ArrayLike) -> float:
     """Area under the ROC curve of ``scores`` for the anomalous steps (threshold-free)."""
     truth, values = _scored(labels, scores)
@@ -120,11 +157,13 @@ def anomaly_report(labels: ArrayLike, scores: ArrayLike, threshold: float) -> di
 
     Returns:
         ``precision``/``recall``/``f1`` (point-wise), ``pa_precision``/``pa_recall``/``pa_f1``
-        (point-adjusted, inflated), ``auroc``, ``aupr``, and ``threshold``.
+        (point-adjusted, inflated), ``event_recall`` and ``composite_f1`` (event-based),
+        ``top_score_hit`` (1.0 or 0.0), ``auroc``, ``aupr``, and ``threshold``.
     """
     truth, values = _scored(labels, scores)
     predictions = (values > threshold).astype(np.int64)
     plain, adjusted = pointwise_prf(truth, predictions), point_adjusted_prf(truth, predictions)
+    composite = composite_prf(truth, predictions)
     return {
         "precision": plain.precision,
         "recall": plain.recall,
@@ -132,6 +171,9 @@ def anomaly_report(labels: ArrayLike, scores: ArrayLike, threshold: float) -> di
         "pa_precision": adjusted.precision,
         "pa_recall": adjusted.recall,
         "pa_f1": adjusted.f1,
+        "event_recall": composite.recall,
+        "composite_f1": composite.f1,
+        "top_score_hit": float(top_score_hit(truth, values)),
         "auroc": auroc(truth, values),
         "aupr": aupr(truth, values),
         "threshold": float(threshold),

@@ -21,7 +21,13 @@ registered models:
   and training sat at the class prior for many epochs. On validation cases carved from
   ECG200's TRAIN file, both changes lowered the validation loss, together the most.)
 - ``"chimera_anomaly"`` (reconstruction): ``x`` [batch, n_chans, n_times] -> its
-  reconstruction, same shape; scored by reconstruction error downstream.
+  reconstruction, same shape; scored by reconstruction error downstream. With
+  ``objective="predict"`` (the default) step ``t`` is read out of a grid that has seen only
+  the steps up to ``t - lead`` (the time scans are causal; the input is shifted ``lead``
+  steps, 1 by default), so the
+  model must predict each value from its past and cannot copy it: with
+  ``objective="reconstruct"`` every cell sees its own value through the residual stream, and
+  the model learns to pass anomalies through as faithfully as normal data.
 
 Every backbone streams: :meth:`ChimeraBackbone.step` advances one time column from the
 states a previous call (or a forward over a prefix) returned, and gives the cells the whole
@@ -139,15 +145,41 @@ class ChimeraForClassificationConfig(CellHeadOptions, ClassificationShape):
         self.check_season(self.n_times, "n_times")
 
 
+OBJECTIVES = ("predict", "reconstruct")
+
+
 @dataclass
 class ChimeraAnomalyConfig(ChimeraOptions, ReconstructionShape):
-    """Chimera reconstruction model for anomaly detection."""
+    """Chimera reconstruction model for anomaly detection.
+
+    ``objective``: ``"predict"`` (each step from the steps at least ``lead`` before it,
+    within the window) or ``"reconstruct"`` (each step from the whole window, its own value
+    included; see the module docstring). ``warmup``: with ``"predict"``, the first
+    ``warmup + lead - 1`` steps of a window have too little past to be predicted well, and
+    scoring skips them where another window covers the step (``score_from``; at most
+    ``n_times - 1``). ``normalize``: RevIN over
+    each window's steps (its mean and spread include the steps predicted: a look-ahead of
+    two numbers, not of any single value).
+    """
 
     normalize: bool = True
+    objective: str = "predict"
+    lead: int = 1
+    warmup: int = 8
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.check_season(self.n_times, "n_times")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"ChimeraAnomalyConfig.objective must be one of "
+                             f"{', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
+            raise ValueError(f"ChimeraAnomalyConfig.warmup must be a non-negative integer, "
+                             f"got {self.warmup!r}")
+        if isinstance(self.lead, bool) or not isinstance(self.lead, int) or not (
+                0 < self.lead < self.n_times):
+            raise ValueError(f"ChimeraAnomalyConfig.lead must be an integer in [1, n_times="
+                             f"{self.n_times}), got {self.lead!r}")
 
 
 def check_grid(model: str, name: str, x: torch.Tensor, needed: tuple[tuple[str, int], ...]
@@ -362,14 +394,24 @@ class ChimeraAnomaly(nn.Module):
         self.backbone = ChimeraBackbone(config.n_chans, config)
         self.readout = nn.Linear(config.d_model, 1)
 
+    @property
+    def score_from(self) -> int:
+        """Scoring skips a window's steps before this one where another window covers them."""
+        c = self.config
+        return min(c.warmup + c.lead - 1, c.n_times - 1) if c.objective == "predict" else 0
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` [batch, n_chans, n_times] -> reconstruction [batch, n_chans, n_times]."""
+        """``x`` [batch, n_chans, n_times] -> reconstruction [batch, n_chans, n_times]
+        (with ``objective="predict"``, step ``t`` predicted from steps ``<= t - lead``)."""
         c = self.config
         check_grid("ChimeraAnomaly", "x", x, (("n_chans", c.n_chans), ("n_times", c.n_times)))
         stats = None
         if self.revin is not None:
             normalized, stats = self.revin.normalize(x.transpose(1, 2))  # over time
             x = normalized.transpose(1, 2)
+        if c.objective == "predict":
+            # Cell t of the causal grid then holds steps <= t - lead only; zeros lead in.
+            x = torch.cat([torch.zeros_like(x[..., :c.lead]), x[..., :-c.lead]], dim=-1)
         recon = self.readout(self.backbone(x))[..., 0]  # [b, n_chans, n_times]
         if stats is None:
             return recon

@@ -7,17 +7,25 @@ anomaly-free training prefix ``[0, train_end)``; windows of that prefix train a 
 stretch, cut before windowing) picks the best checkpoint. Labels are never trained on.
 
 Scoring (``tsssm.training.ReconstructionModule.series_scores``): each step's score is the
-squared reconstruction error, averaged over channels and over the windows that cover it;
-higher is more anomalous. The threshold comes from the scores of the training prefix alone
-(windows inside the prefix; ``tsssm.metrics.train_threshold``); a test step is
-flagged when its score exceeds it.
+squared error of the model's output (``chimera_anomaly`` predicts each step from the steps
+before it by default), averaged over channels and over the windows that cover it, a
+window's first ``score_from`` steps left out; higher is more anomalous. The threshold comes
+from the scores of the prefix's held-out validation stretch alone (windows inside it;
+``tsssm.metrics.train_threshold``): normal data the model was not trained on, whose scores
+resemble unseen normal data's (the trained-on steps score lower, so a threshold from them
+flags more normal steps); a test step is flagged when its score exceeds it. Labels never
+choose it.
 
 metrics.json ``test`` (over the steps from ``train_end`` on): ``precision``, ``recall``,
 ``f1`` are **point-wise** (every step one sample); ``precision_point_adjusted``,
 ``recall_point_adjusted``, ``f1_point_adjusted`` count a labelled segment as wholly found
 once any step of it is flagged (Xu et al. 2018; this inflates the figures, report it beside
-the point-wise one); ``auroc`` and ``aupr`` are threshold-free; ``threshold``, ``steps``,
-``anomalies`` (labelled steps), ``segments`` and ``flagged`` describe the test.
+the point-wise one); ``event_recall`` (fraction of labelled segments with a flagged step)
+and ``composite_f1`` (its harmonic mean with the point-wise precision, Garg et al. 2022);
+``top_score_hit`` (1.0 when the highest test score lies within 100 steps of a labelled
+segment, the UCR anomaly archive's protocol); ``auroc`` and ``aupr`` are threshold-free;
+``threshold``, ``steps``, ``anomalies`` (labelled steps), ``segments`` and ``flagged``
+describe the test.
 predictions.parquet, one row per test step (series with more channels add one
 ``value_<channel>`` column each after these):
 
@@ -69,7 +77,7 @@ class AnomalyDataConfig:
     KDD-TSAD and archive files do; required otherwise); the last ``val_fraction`` of it
     picks the best checkpoint; the steps from ``train_end`` on are the test. Models see
     windows of ``window`` steps, ``stride`` apart for training and ``score_stride`` apart
-    for scoring. The threshold comes from the scores of the training prefix only:
+    for scoring. The threshold comes from the scores of the prefix's validation stretch only:
     ``threshold = "quantile"`` (their ``quantile``) or ``"mean_std"`` (mean + ``k`` std).
     """
 
@@ -123,6 +131,11 @@ class AnomalyRecipe(Recipe):
     def train_end(self) -> int:
         return int(self.series.train_end)
 
+    @property
+    def val_start(self) -> int:
+        """First step of the prefix's validation stretch ``[val_start, train_end)``."""
+        return self.train_end - round(self.data.val_fraction * self.train_end)
+
     def setup(self) -> None:
         data = self.data
         series = tsssm_data.load_anomaly(data.dataset, train_end=data.train_end)
@@ -140,7 +153,7 @@ class AnomalyRecipe(Recipe):
             raise ConfigError(f"{self.config.source}: the test part [{end}, "
                               f"{len(series.labels)}) of {series.name} holds no labelled "
                               "anomaly, so detection cannot be scored; lower data.train_end")
-        cut = end - round(data.val_fraction * end)
+        cut = self.val_start
         if min(cut, end - cut) < data.window:
             raise ConfigError(f"{self.config.source}: the training prefix of {end} steps "
                               f"splits into {cut} training and {end - cut} validation steps "
@@ -182,13 +195,13 @@ class AnomalyRecipe(Recipe):
         if not isinstance(module, training.ReconstructionModule):
             raise TypeError(f"AnomalyRecipe evaluates a ReconstructionModule, not {module!r}")
         data, end = self.data, self.train_end
-        train_scores = module.series_scores(self.scaled[:end], data.score_stride)
-        threshold = train_threshold(train_scores, data.threshold, data.quantile, data.k)
+        held_out = module.series_scores(self.scaled[self.val_start:end], data.score_stride)
+        threshold = train_threshold(held_out, data.threshold, data.quantile, data.k)
         scores = module.series_scores(self.scaled, data.score_stride)[end:]
         labels = self.series.labels[end:]
         metrics = {"test": detection_metrics(labels, scores, threshold),
                    "train_end": end, "threshold_method": data.threshold,
-                   "train_flagged_fraction": float((train_scores > threshold).mean())}
+                   "val_flagged_fraction": float((held_out > threshold).mean())}
         predictions.write_slices(len(scores), lambda start, stop: self.prediction_frame(
             model.name, scores, threshold, start, stop))
         return metrics
@@ -223,7 +236,7 @@ TASK = Task(
     name="anomaly_detection",
     model_task="reconstruction",
     summary="flag the anomalous steps of a series by how badly a model trained on its normal "
-            "prefix reconstructs them",
+            "prefix predicts them from their past (or reconstructs them)",
     data_config=AnomalyDataConfig,
     validate=_validate_anomaly,
     derived=("n_chans", "n_times"),

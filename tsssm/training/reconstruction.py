@@ -63,8 +63,11 @@ class ReconstructionModule(WindowTaskModule):
                       ) -> np.ndarray:
         """Anomaly score of every step of a series ``values`` [T, C] (at least one window
         long): the mean of :meth:`window_errors` over the windows, ``stride`` apart, that
-        cover the step. Returns float64 [T]; higher is more anomalous."""
+        cover the step, leaving out a window's first ``model.score_from`` steps (a model's
+        optional attribute, 0 if absent: steps it predicts with too little past) wherever
+        another window covers the step. Returns float64 [T]; higher is more anomalous."""
         length = self.hparams.n_times
         windows = sliding_windows(values, length, stride)  # [W, C, L]
         errors = self.window_errors(windows, batch_size)
-        return fold_window_scores(errors, len(values), length, stride, reduce="mean")
+        return fold_window_scores(errors, len(values), length, stride, reduce="mean",
+                                  skip=getattr(self.model, "score_from", 0))
