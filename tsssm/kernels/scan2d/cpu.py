@@ -56,9 +56,9 @@ def _load_library() -> ctypes.CDLL | None:
         return None
     lib = ctypes.CDLL(spec.origin)
     lib.tsssm_scan2d_forward.argtypes = [ctypes.POINTER(_Args), _PTR, _PTR, _PTR]
-    lib.tsssm_scan2d_forward.restype = None
+    lib.tsssm_scan2d_forward.restype = ctypes.c_int
     lib.tsssm_scan2d_backward.argtypes = [ctypes.POINTER(_Args), ctypes.POINTER(_Grads)]
-    lib.tsssm_scan2d_backward.restype = None
+    lib.tsssm_scan2d_backward.restype = ctypes.c_int
     lib.tsssm_scan2d_backward_threads.argtypes = [_I64, _I64]
     lib.tsssm_scan2d_backward_threads.restype = _I64
     return lib
@@ -84,6 +84,16 @@ def _ptr(x: torch.Tensor | None) -> int | None:
     return None if x is None else x.data_ptr()
 
 
+def _check_status(status: int, a: _Args) -> None:
+    # The kernel refuses (-1) sizes it cannot scan, its last guard behind normalize_scan2d_inputs.
+    if status != 0:
+        sizes = tuple(getattr(a, name) for name in _SIZE_NAMES[:6])
+        raise ValueError(
+            "selective_scan_2d: the fused CPU kernel refused sizes (batch, dim, n_vars, length, "
+            f"state, period) = {sizes}; every size must be >= 1"
+        )
+
+
 def _args(tensors: tuple[torch.Tensor | None, ...], softplus: bool, period: int,
           reverse: bool, threads: int) -> _Args:
     u, A_time = tensors[0], tensors[3]
@@ -106,8 +116,8 @@ class _FusedScan2D(torch.autograd.Function):
         time_last = u.new_empty(batch, dim, n_vars, period, state)
         var_last = u.new_empty(batch, dim, n_vars, state)
         a = _args(tuple(tensors), softplus, period, reverse, torch.get_num_threads())
-        _LIB.tsssm_scan2d_forward(ctypes.byref(a), out.data_ptr(), time_last.data_ptr(),
-                                  var_last.data_ptr())
+        _check_status(_LIB.tsssm_scan2d_forward(ctypes.byref(a), out.data_ptr(),
+                                                time_last.data_ptr(), var_last.data_ptr()), a)
         ctx.save_for_backward(*tensors)
         ctx.flags = (softplus, period, reverse)
         return out, time_last, var_last
@@ -144,7 +154,7 @@ class _FusedScan2D(torch.autograd.Function):
         }
         a = _args(tensors, softplus, period, reverse, threads)
         g = _Grads(*(_ptr(grads[name]) for name in _GRAD_NAMES))
-        _LIB.tsssm_scan2d_backward(ctypes.byref(a), ctypes.byref(g))
+        _check_status(_LIB.tsssm_scan2d_backward(ctypes.byref(a), ctypes.byref(g)), a)
         del A_time
 
         def total(name: str) -> torch.Tensor | None:

@@ -38,10 +38,10 @@ def _load_library() -> ctypes.CDLL | None:
     shape_args = [i64] * 5 + [i32] * 4
     # ... segment, then out, last, checkpoints
     lib.tsssm_scan_forward.argtypes = [ptr] * 9 + shape_args + [i64] + [ptr] * 3
-    lib.tsssm_scan_forward.restype = None
+    lib.tsssm_scan_forward.restype = i32
     # ... segment, then checkpoints and the gradients
     lib.tsssm_scan_backward.argtypes = [ptr] * 9 + shape_args + [i64] + [ptr] * 12
-    lib.tsssm_scan_backward.restype = None
+    lib.tsssm_scan_backward.restype = i32
     lib.tsssm_scan_segments.argtypes = [i64, i64, i32, i64]
     lib.tsssm_scan_segments.restype = i64
     lib.tsssm_scan_threads.argtypes = [i64] * 5 + [i32] * 2
@@ -107,6 +107,15 @@ def _ptr(x: torch.Tensor | None) -> int | None:
     return None if x is None else x.data_ptr()
 
 
+def _check_status(status: int, sizes: tuple[int, ...]) -> None:
+    # The kernel refuses (-1) sizes it cannot scan, its last guard behind normalize_scan_inputs.
+    if status != 0:
+        raise ValueError(
+            "selective_scan: the fused CPU kernel refused sizes (batch, dim, length, state, "
+            f"groups) = {sizes}; every size must be >= 1 and dim a multiple of groups"
+        )
+
+
 class _FusedScan(torch.autograd.Function):
     """Autograd wrapper; inputs are float32 and contiguous, B and C [b, g, n, l]."""
 
@@ -122,11 +131,12 @@ class _FusedScan(torch.autograd.Function):
         if any(ctx.needs_input_grad):
             segments = _LIB.tsssm_scan_segments(length, state, isa_code, BACKWARD_SEGMENT_STEPS)
             checkpoints = u.new_empty(batch, dim, segments, state)
-        _LIB.tsssm_scan_forward(
+        status = _LIB.tsssm_scan_forward(
             *map(_ptr, (u, delta, A, B, C, D, z, delta_bias, h0)),
             batch, dim, length, state, groups, int(softplus), int(reverse), isa_code, threads,
             BACKWARD_SEGMENT_STEPS, out.data_ptr(), last.data_ptr(), _ptr(checkpoints),
         )
+        _check_status(status, (batch, dim, length, state, groups))
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, h0, checkpoints)
         ctx.flags = (softplus, reverse, isa_code, BACKWARD_SEGMENT_STEPS)
         return out, last
@@ -149,12 +159,13 @@ class _FusedScan(torch.autograd.Function):
         dbias = u.new_zeros(threads, dim) if delta_bias is not None else None
         dB = u.new_zeros(threads, *B.shape)
         dC = u.new_zeros(threads, *C.shape)
-        _LIB.tsssm_scan_backward(
+        status = _LIB.tsssm_scan_backward(
             *map(_ptr, (u, delta, A, B, C, D, z, delta_bias, h0)),
             batch, dim, length, state, groups, int(softplus), int(reverse), isa_code, threads,
             segment, checkpoints.data_ptr(),
             *map(_ptr, (dout, dlast, du, ddelta, dz, dh0, dA, dD, dbias, dB, dC)),
         )
+        _check_status(status, (batch, dim, length, state, groups))
         return (
             du, ddelta, dA.sum(0), dB.sum(0), dC.sum(0),
             None if dD is None else dD.sum(0), dz, None if dbias is None else dbias.sum(0),
