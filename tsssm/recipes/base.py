@@ -58,17 +58,27 @@ class Recipe(ABC):
 
     task: ClassVar[str]
 
-    def __init__(self, config: RecipeConfig, folder: RunFolder) -> None:
-        self.config, self.folder = config, folder
+    def __init__(self, config: RecipeConfig, folder: RunFolder | None) -> None:
+        """``folder`` None: no folder yet (:meth:`start` checks the data and models first)."""
+        self.config = config
         self.rank = _process_rank()
+        self._environment_written = False
+        self._data_loaded = False
+        self.states = {m.name: "pending" for m in config.models()}
+        self.resume_from: dict[str, Path | None] = dict.fromkeys(self.states)
+        if folder is not None:
+            self._attach(folder)
+
+    def _attach(self, folder: RunFolder) -> None:
+        """Work in ``folder``: read which models it has finished and where each resumes."""
+        self.folder = folder
         states = folder.status().get("models", {})
-        self.states = {m.name: states.get(m.name, "pending") for m in config.models()}
+        self.states = {m.name: states.get(m.name, "pending") for m in self.config.models()}
         # Decided once, before any training, so that every process of a distributed run
         # resumes each model from the same checkpoint.
         self.resume_from = {m.name: _resume_checkpoint(folder.checkpoints(m.name))
                             if self.states[m.name] == "training" else None
-                            for m in config.models()}
-        self._environment_written = False
+                            for m in self.config.models()}
 
     # Starting and resuming --------------------------------------------------------------
 
@@ -87,6 +97,10 @@ class Recipe(ABC):
         if _process_rank() != 0:
             return recipe_cls(config, RunFolder(Path(_shared_run_dir())))
         training.check_trainer_settings(config.train, config.source)
+        # Data and every model are checked before the folder exists: bad data or a model
+        # option out of range is a one-line error, not a failed run.
+        recipe = recipe_cls(config, None)
+        recipe._check_data_and_models()
         # An external launcher (torchrun, SLURM) starts every process itself: they agree on
         # the folder through $TSSSM_RUN_DIR, which process 0 then creates.
         preset = os.environ.get(RUN_DIR_ENV)
@@ -100,7 +114,7 @@ class Recipe(ABC):
             raise ConfigError(f"{config.source}: cannot create a run folder in {where}: "
                               f"{error.strerror or error}") from None
         runs.write_text(folder.file(CONFIG), dump_config(config))
-        recipe = recipe_cls(config, folder)
+        recipe._attach(folder)
         folder.start_attempt([m.name for m in config.models()])
         os.environ[RUN_DIR_ENV] = str(folder.path.resolve())
         return recipe
@@ -141,6 +155,28 @@ class Recipe(ABC):
     ) -> tuple[dict[str, Any], polars.DataFrame | None]:
         """Test ``module`` with ``trainer`` (one process): its metrics and its predictions."""
 
+    def _load_data(self) -> None:
+        if not self._data_loaded:
+            self.setup()
+            self._data_loaded = True
+
+    def _check_data_and_models(self) -> None:
+        """Load the data and build every model once (their configs check their values
+        against the data: sizes, ranges, a seasonal lag that fits the lookback, ...).
+
+        Raises:
+            ConfigError: a model's options are out of range; the message names the recipe
+                file, the model's table and the model's complaint.
+        """
+        self._load_data()
+        for model in self.config.models():
+            section = "model" if model is self.config.model else f"baselines.{model.name}"
+            try:
+                self.build_module(model, self.config.train_for(model))
+            except ValueError as error:
+                raise ConfigError(f"{self.config.source}: [{section}] {model.name}: "
+                                  f"{error}") from None
+
     # Running ----------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
@@ -154,7 +190,7 @@ class Recipe(ABC):
             # On a small or shared CPU, fewer threads than cores avoids costly oversubscription.
             torch.set_num_threads(self.config.train.threads)
         try:
-            self.setup()
+            self._load_data()
             for model in self.config.models():
                 if self.states[model.name] != "finished":
                     self._run_model(model)
@@ -209,7 +245,12 @@ class Recipe(ABC):
     def _evaluate(self, model: ModelConfig, train: TrainConfig, module: pl.LightningModule,
                   logger: Any) -> None:
         """Test the best checkpoint (lowest validation loss) in this process alone."""
-        from tsssm.training.callbacks import BEST, latest_checkpoint, load_weights
+        from tsssm.training.callbacks import (
+            BEST,
+            check_finite_metrics,
+            latest_checkpoint,
+            load_weights,
+        )
 
         checkpoints = self.folder.checkpoints(model.name)
         best: Path | None = checkpoints / f"{BEST}.ckpt"
@@ -219,6 +260,9 @@ class Recipe(ABC):
             raise RuntimeError(f"{model.name}: training left no checkpoint in {checkpoints}")
         load_weights(module, best)
         test, predictions = self.evaluate(model, module, training.test_trainer(train, logger))
+        # NaN may mean "undefined" in a task's report (see check_finite_metrics); the logged
+        # test losses were checked for NaN as well by the test trainer.
+        check_finite_metrics(test.get("test", {}), "test", allow_nan=True)
         if predictions is not None:
             self.folder.record_predictions(model.name, predictions)
         entry = {
