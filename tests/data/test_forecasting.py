@@ -264,7 +264,8 @@ def test_missing_date_column(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="has no date column 'date'") as error:
         load_series(path)
     assert str(path) in str(error.value)
-    assert "['time', 'a', 'b']" in str(error.value)
+    assert "its header has 3 columns" in str(error.value)
+    assert "time" not in str(error.value)  # the file's content is never quoted
     assert load_series(path, date_column="time").height == 1
 
 
@@ -272,7 +273,8 @@ def test_unparsable_timestamp(tmp_path: Path) -> None:
     path = write_csv(tmp_path, lines(*GOOD[:2], "2020-13-45 99:00:00,1,1", GOOD[3]))
     with pytest.raises(DataError, match=r"row 2 \(line 4 of the file\)") as error:
         load_series(path)
-    assert "'2020-13-45 99:00:00'" in str(error.value) and str(path) in str(error.value)
+    assert "not a timestamp" in str(error.value) and str(path) in str(error.value)
+    assert "2020-13-45" not in str(error.value)  # the file's content is never quoted
 
 
 def test_missing_timestamp(tmp_path: Path) -> None:
@@ -293,9 +295,10 @@ def test_decreasing_and_duplicated_timestamps(tmp_path: Path) -> None:
 
 def test_non_numeric_column(tmp_path: Path) -> None:
     path = write_csv(tmp_path, lines(GOOD[0], GOOD[1], "2020-01-01 02:00:00,2.0,high", GOOD[3]))
-    with pytest.raises(DataError, match=r"column 'b' is not numeric: row 2 .* holds 'high'") as e:
+    with pytest.raises(DataError, match=r"column 'b' is not numeric: row 2 .* holds a value "
+                       "that is not a number") as e:
         load_series(path)
-    assert str(path) in str(e.value)
+    assert str(path) in str(e.value) and "high" not in str(e.value)
     assert load_series(path, columns=["a"]).columns == ["date", "a"]
 
 
@@ -368,7 +371,7 @@ def test_parquet_input(tmp_path: Path) -> None:
     ).write_parquet(path)
     frame = load_series(path, columns=["a"])
     assert frame.schema == pl.Schema({"date": pl.Datetime("us"), "a": pl.Float64})
-    with pytest.raises(DataError, match=r"column 'b' is not numeric: row 1 holds 'x'"):
+    with pytest.raises(DataError, match=r"column 'b' is not numeric: row 1 holds a value"):
         load_series(path)
     with pytest.raises(DataError, match=r"columns \['c'\] are not variates"):
         load_series(path, columns=["a", "c"])

@@ -131,15 +131,18 @@ class ForecastingData:
         date_column: str = "date",
         columns: Sequence[str] | None = None,
         freq: Literal["auto", "h", "t"] = "auto",
+        allow_irregular: bool = False,
     ) -> ForecastingData:
         """Load ``path`` (see :func:`load_series`), split it, fit the scaler on train rows.
 
         ``split``: "auto" (ETT borders for ETTh*/ETTm* files, else 70/10/20), "ett", "ratio"
         or (train, val, test) fractions. ``freq``: calendar features, "h" (4) or "t" (5, with
         the minute); "auto" takes "t" when the series steps are shorter than an hour.
+        ``allow_irregular``: accept unevenly spaced timestamps (by default an error naming the
+        first uneven step; windows then hold a fixed number of rows, not of time).
         """
         path = Path(path)
-        frame = load_series(path, date_column, columns, fill)
+        frame = load_series(path, date_column, columns, fill, allow_irregular)
         timestamps = frame[date_column]
         borders = split_borders(path, timestamps, lookback, split)
         raw = np.array(frame.drop(date_column).to_numpy(), dtype=np.float64)

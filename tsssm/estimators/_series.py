@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from tsssm.data.series import check_float32_range, first_irregular_step, regular_step
+
 Series = Any  # polars.DataFrame | pandas.DataFrame | numpy.ndarray | torch.Tensor | list
 
 
@@ -43,9 +45,27 @@ def _frame_values(frame: Any, kind: str, name: str) -> tuple[np.ndarray, SeriesL
     last_time = step = None
     if date_column is not None and len(polars_frame) >= 2:
         times = polars_frame[date_column]
-        last_time, step = times[-1], times[-1] - times[-2]
+        _check_times(times, name)
+        last_time, step = times[-1], regular_step(times)
     values = np.array(variates.to_numpy(), dtype=np.float64)
     return values, SeriesLayout(kind, tuple(variates.columns), date_column, last_time, step)
+
+
+def _check_times(times: Any, name: str) -> None:
+    """Forecast timestamps continue the series by its step: the dates must increase evenly."""
+    not_after = (times.diff().dt.total_microseconds() <= 0).fill_null(False)
+    if not_after.any():
+        i = int(not_after.arg_true()[0])
+        what = "the same as" if times[i] == times[i - 1] else "before"
+        raise ValueError(f"`{name}`: the dates of column {times.name!r} must increase, but row "
+                         f"{i} ({times[i]}) is {what} row {i - 1} ({times[i - 1]}); sort the "
+                         "series by date")
+    gap = first_irregular_step(times)
+    if gap is not None:
+        raise ValueError(f"`{name}`: the dates of column {times.name!r} are not evenly spaced: "
+                         f"row {gap} ({times[gap]}) follows row {gap - 1} ({times[gap - 1]}), "
+                         f"the usual step is {regular_step(times)}; resample the series, or "
+                         "drop the date column to forecast by rows")
 
 
 def as_values(
@@ -78,6 +98,7 @@ def as_values(
             f"`{name}` has NaN or inf values (first at row {row}, variate "
             f"{layout.columns[col]!r}); fill them before forecasting"
         )
+    check_float32_range(values, layout.columns, f"`{name}`")
     if n_variates is not None and values.shape[1] != n_variates:
         raise ValueError(
             f"`{name}` has {values.shape[1]} variates; the forecaster was fitted on {n_variates}"

@@ -169,8 +169,13 @@ class Forecaster(BaseEstimator):
         in its own type and scale; frames with a datetime column get future timestamps."""
         check_is_fitted(self, "module_")
         context, layout = self._context(y_context)
-        forecast = self._forecast(context[None])[0].double().numpy()
-        return from_values(self.scaler_.inverse_transform(forecast), layout)
+        forecast = self.scaler_.inverse_transform(self._forecast(context[None])[0].double().numpy())
+        if not np.isfinite(forecast).all():
+            raise FloatingPointError(
+                f"{type(self).__name__}: the forecast holds NaN or infinite values: the "
+                "context's scale is far beyond the training series' (the model's outputs "
+                "overflowed float32)")
+        return from_values(forecast, layout)
 
     def score(self, y: Series) -> float:
         """Negative MSE (standardised scale, as the literature reports it) over every

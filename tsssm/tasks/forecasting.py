@@ -64,6 +64,7 @@ class ForecastingDataConfig:
     time_features: bool = True  # feed calendar features to the model (x_mark)
     date_column: str = "date"
     columns: list[str] | None = None
+    allow_irregular: bool = False  # accept unevenly spaced timestamps (default: an error)
 
 
 def _validate_forecasting(data: ForecastingDataConfig, ctx: Context) -> None:
@@ -108,7 +109,8 @@ def read_series(config: dict[str, Any]) -> polars.DataFrame:
     if "dataset" not in data:
         raise DataError("config.toml names no data.dataset")
     return load_series(dataset_path(data["dataset"]), data.get("date_column", "date"),
-                       data.get("columns"), data.get("fill", "none"))
+                       data.get("columns"), data.get("fill", "none"),
+                       bool(data.get("allow_irregular", False)))
 
 
 class ForecastingRecipe(Recipe):
@@ -122,6 +124,7 @@ class ForecastingRecipe(Recipe):
         self.data = tsssm_data.ForecastingData.from_file(
             dataset_path(cfg.dataset), cfg.lookback, cfg.horizon, split=cfg.split,
             fill=cfg.fill, scale=cfg.scale, date_column=cfg.date_column, columns=cfg.columns,
+            allow_irregular=cfg.allow_irregular,
         )
 
     def build_module(self, model: ModelConfig, train: TrainConfig) -> ForecastingModule:
