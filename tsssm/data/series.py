@@ -40,6 +40,15 @@ class DataError(ValueError):
     """A data file that cannot be used as it is; the message names the file (column, row)."""
 
 
+def unreadable(path: Path | str, error: BaseException, kind: str) -> DataError:
+    """The error for a file a reader failed on: the file and what it is not, without the
+    reader's message (readers quote the content they failed on: a file given by mistake,
+    ``/etc/passwd``, must not be echoed into logs)."""
+    if isinstance(error, OSError) and error.strerror:
+        return DataError(f"cannot read {path}: {error.strerror}")
+    return DataError(f"cannot read {path}: not a readable {kind} ({type(error).__name__})")
+
+
 def check_float32_range(values: np.ndarray, columns: Sequence[str], source: str,
                         describe_row: Callable[[int], str] = "row {}".format) -> None:
     """Refuse values [N, V] that float32 cannot hold (beyond +-3.4e38: they would become inf).
@@ -85,13 +94,8 @@ def _collect(
         if csv:
             _check_unique_header(path, len(found))
         frame = lazy.select(selected).collect()
-    except pl.exceptions.PolarsError as error:
-        # Polars' messages quote the content they failed on; name the file and the kind only.
-        raise DataError(f"cannot read {path}: not a CSV or Parquet table polars can parse "
-                        f"({type(error).__name__})") from None
-    except OSError as error:
-        raise DataError(f"cannot read {path}: {error.strerror or type(error).__name__}"
-                        ) from None
+    except (pl.exceptions.PolarsError, OSError) as error:
+        raise unreadable(path, error, "CSV or Parquet table") from None
     if frame.height == 0:
         raise DataError(f"{path} has no data rows")
     return frame, csv

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ import numpy as np
 import polars as pl
 import torch
 from torch.utils.data import Dataset
+
+from tsssm.runs import atomic_file
 
 from ..series import DataError
 from .preprocessing import Preprocessing
@@ -207,6 +208,7 @@ def _prepare(
     cached = None
     if cache_dir is not None:
         cached = Path(cache_dir) / _cache_key(recording, preprocessing, bad_channels)
+        _refuse_symlinks(cached)
         if cached.with_suffix(".json").is_file():
             return _from_cache(recording, source, cached)
     raw = recording.raw
@@ -250,6 +252,15 @@ def _cache_key(
     return f"{name}-{digest.hexdigest()[:16]}"
 
 
+def _refuse_symlinks(path: Path) -> None:
+    """A cache entry is tsssm's own file: a symlink there (which would make the cache read
+    or replace another file) is refused."""
+    for entry in (path.with_suffix(".npy"), path.with_suffix(".json")):
+        if entry.is_symlink():
+            raise DataError(f"the EEG cache entry {entry} is a symlink; tsssm reads and writes "
+                            "only its own files there: remove the link")
+
+
 def _write_cache(path: Path, raw: mne.io.BaseRaw) -> None:
     """Save the samples (``path.npy``, float32 [C, T]) and what windows need (``path.json``,
     written last, so its presence means the entry is complete); each write is atomic."""
@@ -262,12 +273,12 @@ def _write_cache(path: Path, raw: mne.io.BaseRaw) -> None:
         "duration": duration.tolist(),
         "description": list(description),
     }
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as file:
+    # Private temporary files (mkstemp), renamed over the entry: nothing is written through
+    # a symlink planted in the cache folder.
+    with atomic_file(path.with_suffix(".npy")) as file:
         np.save(file, raw.get_data().astype(np.float32))
-    os.replace(temporary, path.with_suffix(".npy"))
-    temporary.write_text(json.dumps(meta))
-    os.replace(temporary, path.with_suffix(".json"))
+    with atomic_file(path.with_suffix(".json"), "w") as file:
+        file.write(json.dumps(meta))
 
 
 def _from_cache(recording: EEGRecording, source: str, path: Path) -> _Signal:
