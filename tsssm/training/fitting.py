@@ -110,7 +110,8 @@ def check_trainer_settings(train: TrainConfig, source: str = "train") -> None:
         with quiet_lightning(False):
             pl.Trainer(**settings, logger=False, enable_checkpointing=False,
                        enable_progress_bar=False, enable_model_summary=False)
-    except (ValueError, ImportError, MisconfigurationException) as error:
+    # TypeError: Lightning's CPU accelerator refuses devices=-1 ("all") with one.
+    except (ValueError, TypeError, ImportError, MisconfigurationException) as error:
         shown = ", ".join(f"train.{k}={v!r}" for k, v in settings.items())
         first_line = str(error).strip().splitlines()[0]
         raise ConfigError(f"{source}: Lightning cannot run {shown}: {first_line}") from None
