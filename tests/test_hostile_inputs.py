@@ -228,6 +228,26 @@ def test_forecaster_never_returns_inf() -> None:
         fitted.predict(series(a=WAVE * 3e38))  # within float32, overflows in the model
 
 
+@pytest.mark.parametrize(("estimator", "X", "fragment"), [
+    ("AnomalyDetector", np.r_[WAVE, 1e300][:, None],
+     "`X`: column 'channel 0' has 1 values beyond float32's range (+-3.4e38), the first at "
+     "step 120"),
+    ("WindowClassifier", np.r_[np.zeros((3, 8)), np.full((1, 8), 1e39)],
+     "X holds values beyond float32's range (+-3.4e38), the first in window 3"),
+])
+def test_other_estimators_refuse_values_beyond_float32(estimator: str, X: np.ndarray,
+                                                       fragment: str) -> None:
+    import tsssm.estimators
+
+    cls = getattr(tsssm.estimators, estimator)
+    with pytest.raises(ValueError) as error:
+        if estimator == "WindowClassifier":
+            cls(model="smamba_classifier", max_epochs=1, device="cpu").fit(X, [0, 1, 0, 1])
+        else:
+            cls(model="chimera_anomaly", window=8, max_epochs=1, device="cpu").fit(X)
+    assert fragment in str(error.value)
+
+
 # --- other loaders ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("lines", "fragment"), [

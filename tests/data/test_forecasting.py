@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 import shutil
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from tsssm.data import (
     load_series,
     ratio_borders,
 )
+from tsssm.data.series import first_irregular_step
 
 L, H = 96, 96
 TRAIN_END, VAL_END, TEST_END = 12 * 30 * 24, 16 * 30 * 24, 20 * 30 * 24
@@ -403,3 +404,20 @@ def test_data_layer_imports_no_models_or_recipes() -> None:
                 names = ["." * node.level + (node.module or "")]
             for name in names:
                 assert "models" not in name and "recipes" not in name, f"{path}: {name}"
+
+
+@pytest.mark.parametrize(("times", "first_uneven"), [
+    ([datetime(2020, 1, 1) + timedelta(minutes=15 * i) for i in range(8)], None),
+    ([date(2020 + i // 12, i % 12 + 1, 1) for i in range(30)], None),  # calendar months
+    ([datetime(2020 + i // 4, 3 * (i % 4) + 1, 15, 6) for i in range(9)], None),  # quarters
+    ([date(2020 + i // 12, i % 12 + 1, 1) for i in (0, 1, 2, 4, 5)], 3),  # a month missing
+    ([datetime(2020, 1, 1, h) for h in (0, 1, 2, 4, 5, 6)], 3),
+])
+def test_even_spacing(times: list, first_uneven: int | None) -> None:
+    assert first_irregular_step(pl.Series("date", times)) == first_uneven
+
+
+def test_a_constant_column_scales_to_exactly_zero() -> None:
+    values = np.c_[np.full(50, 1e30), np.arange(50.0)]  # the mean of 1e30s is not exactly 1e30
+    scaler = StandardScaler.fit(values)
+    assert (scaler.transform(values)[:, 0] == 0).all() and scaler.std[0] == 1.0

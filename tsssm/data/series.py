@@ -204,6 +204,8 @@ def first_irregular_step(times: pl.Series) -> int | None:
     """
     if len(times) < 3:
         return None
+    if times.dtype == pl.Date:
+        times = times.cast(pl.Datetime("us"))
     steps = times.diff().dt.total_microseconds()
     usual = int(regular_step(times) / dt.timedelta(microseconds=1))
     off = (steps != usual).fill_null(False)

@@ -29,6 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch.utils.data import Subset, TensorDataset
 
+from tsssm.data.series import FLOAT32_MAX
 from tsssm.data.windows import WindowDataset
 from tsssm.models import list_models, model_entry
 from tsssm.training import (
@@ -169,6 +170,10 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         elif None not in (sfreq, self.sfreq_) and not math.isclose(sfreq, self.sfreq_):
             raise ValueError(f"{name}: the epochs are sampled at {sfreq} Hz; this classifier "
                              f"was fitted at {self.sfreq_} Hz (resample them first)")
+        beyond = np.abs(windows) > FLOAT32_MAX  # finite (validate_data), but float32 is not
+        if beyond.any():
+            raise ValueError(f"{name}: X holds values beyond float32's range (+-3.4e38), the "
+                             f"first in window {int(np.argwhere(beyond)[0, 0])}; rescale them")
         return np.array(windows, dtype=np.float32), y
 
     # -- model --------------------------------------------------------------------------
