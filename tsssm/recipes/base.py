@@ -167,12 +167,17 @@ class Recipe(ABC):
         Raises:
             ConfigError: a model's options are out of range; the message names the recipe
                 file, the model's table and the model's complaint.
+            DataError: the data cannot be used as they are.
         """
+        from tsssm.data.series import DataError
+
         self._load_data()
         for model in self.config.models():
             section = "model" if model is self.config.model else f"baselines.{model.name}"
             try:
                 self.build_module(model, self.config.train_for(model))
+            except (ConfigError, DataError):
+                raise  # already names the file and the setting
             except ValueError as error:
                 raise ConfigError(f"{self.config.source}: [{section}] {model.name}: "
                                   f"{error}") from None
