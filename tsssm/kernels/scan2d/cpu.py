@@ -22,7 +22,8 @@ import torch
 from ._inputs import Scan2DInputs
 
 _INSTALL_HINT = (
-    "the compiled 2-D CPU kernel (tsssm.kernels.scan2d._cpu_scan2d) is not built; "
+    "the compiled 2-D CPU kernel (tsssm.kernels.scan2d._cpu_scan2d) is not built (or "
+    "was built from older sources); "
     "reinstall with a C++ compiler present: pip install --force-reinstall --no-deps ."
 )
 
@@ -50,11 +51,19 @@ class _Grads(ctypes.Structure):
     _fields_ = [(name, _PTR) for name in _GRAD_NAMES]
 
 
+# The version of the C interface these bindings call (``tsssm_scan2d_abi_version`` in the source).
+ABI_VERSION = 2
+
+
 def _load_library() -> ctypes.CDLL | None:
     spec = importlib.util.find_spec("tsssm.kernels.scan2d._cpu_scan2d")
     if spec is None or spec.origin is None:
         return None
     lib = ctypes.CDLL(spec.origin)
+    # A library built from older sources has another C interface: calling it would be wrong.
+    version = getattr(lib, "tsssm_scan2d_abi_version", None)
+    if version is None or version() != ABI_VERSION:
+        return None
     lib.tsssm_scan2d_forward.argtypes = [ctypes.POINTER(_Args), _PTR, _PTR, _PTR]
     lib.tsssm_scan2d_forward.restype = ctypes.c_int
     lib.tsssm_scan2d_backward.argtypes = [ctypes.POINTER(_Args), ctypes.POINTER(_Grads)]

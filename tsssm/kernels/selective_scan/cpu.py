@@ -23,9 +23,14 @@ import torch
 from ._inputs import ScanInputs
 
 _INSTALL_HINT = (
-    "the compiled CPU kernel (tsssm.kernels.selective_scan._cpu_scan) is not built; "
+    "the compiled CPU kernel (tsssm.kernels.selective_scan._cpu_scan) is not built (or "
+    "was built from older sources); "
     "reinstall with a C++ compiler present: pip install --force-reinstall --no-deps ."
 )
+
+
+# The version of the C interface these bindings call (``tsssm_scan_abi_version`` in the source).
+ABI_VERSION = 2
 
 
 def _load_library() -> ctypes.CDLL | None:
@@ -33,6 +38,10 @@ def _load_library() -> ctypes.CDLL | None:
     if spec is None or spec.origin is None:
         return None
     lib = ctypes.CDLL(spec.origin)
+    # A library built from older sources has another C interface: calling it would be wrong.
+    version = getattr(lib, "tsssm_scan_abi_version", None)
+    if version is None or version() != ABI_VERSION:
+        return None
     ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     # batch dim length state groups, softplus reverse isa threads
     shape_args = [i64] * 5 + [i32] * 4

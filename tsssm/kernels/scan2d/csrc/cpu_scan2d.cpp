@@ -442,6 +442,9 @@ bool sizes_valid(const Scan2DArgs& a) {
 
 extern "C" {
 
+// Version of this C interface; the Python loader refuses a library built from other sources.
+int tsssm_scan2d_abi_version() { return 2; }
+
 // Threads the backward uses (and so the partial-sum slices it needs): one per batch at most.
 int64_t tsssm_scan2d_backward_threads(int64_t batch, int64_t threads) {
   return std::max<int64_t>(1, std::min<int64_t>(threads, batch));

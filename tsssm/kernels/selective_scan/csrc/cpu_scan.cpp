@@ -867,6 +867,9 @@ bool sizes_valid(int64_t batch, int64_t dim, int64_t length, int64_t state, int6
 
 extern "C" {
 
+// Version of this C interface; the Python loader refuses a library built from other sources.
+int tsssm_scan_abi_version() { return 2; }
+
 // Name of instruction set `isa` (0 generic, 1 AVX2, 2 AVX-512); -1: the one used by default.
 const char* tsssm_scan_isa_name(int isa) { return kIsaNames[resolve_isa(isa)]; }
 
