@@ -52,18 +52,26 @@ def arrays(windows) -> tuple[np.ndarray, np.ndarray]:
             torch.stack([y for _, y in items]).numpy())
 
 
-def band_power_scores(output: Path) -> dict[str, float]:
-    """Band power + logistic regression on the windows of the fine-tuning recipe."""
-    config = load_config(RECIPES / "eeg_mental_arithmetic.toml", QUIET)
+def band_power_report(output: Path, name: str = "eeg_mental_arithmetic") -> dict[str, Any]:
+    """Band power + logistic regression on the windows of ``recipes/<name>.toml`` (fitted on
+    its train + validation windows): ``window_classification_report`` of its test windows,
+    per group when the split has groups."""
+    config = load_config(RECIPES / f"{name}.toml", QUIET)
     recipe = EEGRecipe(config, RunFolder.create(output, "band_power"))
     split = recipe.load_windows()
     x_train, y_train = (np.concatenate(parts) for parts in zip(
         arrays(split.train), arrays(split.val), strict=True))
     x_test, y_test = arrays(split.test)
     model = band_power_classifier(sfreq=split.train.sfreq).fit(x_train, y_train)
-    report = window_classification_report(
-        y_test, model.predict_proba(x_test), split.class_names,
-        split.test_metadata["subject"].to_numpy())
+    groups = None if split.group_column is None else split.test_metadata[
+        split.group_column].to_numpy()
+    return window_classification_report(y_test, model.predict_proba(x_test), split.class_names,
+                                        groups)
+
+
+def band_power_scores(output: Path) -> dict[str, float]:
+    """Band power + logistic regression on the windows of the fine-tuning recipe."""
+    report = band_power_report(output)
     return summary(report["overall"], report["per_group"])
 
 

@@ -2,6 +2,7 @@
 
     tsssm run recipes/etth1_smamba.toml --set train.max_epochs=3
     tsssm run --resume runs/etth1_smamba-20250101-120000
+    tsssm tune recipes/etth1_smamba.toml --trials 20
     tsssm runs
     tsssm show runs/etth1_smamba-20250101-120000
     tsssm app --runs runs
@@ -28,6 +29,7 @@ tsssm: state-space models for time series. Train and evaluate recipes, and read 
 
 commands:
   run    train and evaluate a recipe (a TOML file) into a new run folder, or resume one
+  tune   search the recipe's [tune] space with Optuna, then test the best beside the default
   runs   list the run folders of a directory, newest last, with their headline test metrics
   show   print one run's status, metrics and files
   app    open the Streamlit app that inspects run folders (in the browser)
@@ -37,6 +39,7 @@ examples:
   tsssm run recipes/etth1_smamba.toml
   tsssm run recipes/etth1_smamba.toml --set train.max_epochs=3 --set model.d_model=128
   tsssm run --resume runs/etth1_smamba-20250101-120000
+  tsssm tune recipes/etth1_smamba.toml --trials 20 --timeout 3600
   tsssm runs --runs runs
   tsssm show runs/etth1_smamba-20250101-120000
   tsssm app --runs runs --port 8501
@@ -48,6 +51,19 @@ Train the recipe's main model and each of its baselines (run.baselines), evaluat
 test split, and write runs/<name>-<YYYYmmdd-HHMMSS>/: config.toml (the resolved config),
 metrics.json, predictions.parquet, checkpoints/, logs/ (CSV), environment.json, status.json.
 Prints the run folder first and a table of test metrics at the end."""
+
+TUNE_HELP = """\
+Search the space of the recipe's [tune] table with Optuna (TPE sampler, median or
+successive-halving pruning after each validation epoch) into runs/<name>-tune-<time>/: every
+trial trains the tuned model alone in trials/trial-<number>/ and is scored on the VALIDATION
+split (tune.objective); the study lives in study.db there (or in --storage). At the end, the
+best trial's values make best.toml (the whole recipe: `tsssm run best.toml`), and the tuned
+model of best.toml and of the untuned recipe are trained and tested once, side by side, in
+final/ (metrics.json, predictions.parquet). trials.parquet and study.json list the trials.
+--resume continues a study after a crash: finished trials are not run again, trials a crash
+left running are retried with the same values, and --trials counts every trial of the study.
+Several processes on several machines share one study through --storage (a PostgreSQL or
+MySQL URL) and --study NAME; start the extra ones with --no-test."""
 
 APP_HELP = """\
 Start the Streamlit app on the run folders of DIR and print its address; open it in a
@@ -96,6 +112,32 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_DIR",
                      help="continue an interrupted run from its newest checkpoints, with the "
                           "config saved in it; finished models are not trained again")
+
+    tune = commands.add_parser("tune", help="search a recipe's [tune] space with Optuna",
+                               description=TUNE_HELP,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    tune.add_argument("recipe", nargs="?", metavar="RECIPE.toml",
+                      help="the recipe file, with a [tune] table (leave out with --resume)")
+    tune.add_argument("--trials", type=int, metavar="N",
+                      help="finished trials the study should hold (default: tune.trials)")
+    tune.add_argument("--study", metavar="NAME",
+                      help="the study's name in its storage (default: the run folder's name)")
+    tune.add_argument("--storage", metavar="URL",
+                      help="an Optuna RDB storage shared by several processes, e.g. "
+                           "postgresql://user:password@host/db (default: sqlite study.db in "
+                           "the run folder)")
+    tune.add_argument("--timeout", type=float, metavar="S",
+                      help="start no trial after S seconds (the running one finishes)")
+    tune.add_argument("--set", dest="overrides", action="append", default=[],
+                      metavar="KEY=VALUE", help="change one setting of the recipe (as for "
+                                                "`tsssm run`); repeatable")
+    tune.add_argument("--output-dir", metavar="DIR",
+                      help="where to create the study's run folder (default: run.output_dir)")
+    tune.add_argument("--resume", metavar="RUN_DIR",
+                      help="continue the study of a study folder")
+    tune.add_argument("--no-test", dest="test", action="store_false",
+                      help="only run trials: no best.toml, no test (extra processes of a "
+                           "shared study)")
 
     runs = commands.add_parser("runs", help="list runs with their headline test metrics",
                                description="List the run folders of DIR, oldest first: name, "
@@ -147,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "tune":
+            return _tune(args)
         if args.command == "runs":
             return _runs(Path(args.runs))
         return _show(args.run, Path(args.runs))
@@ -194,6 +238,41 @@ def _run(args: argparse.Namespace) -> int:
     if leader:
         print(_metrics_table(metrics, _headline(recipe.config.run.task)))
         print(f"run folder: {recipe.folder.path}")
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from tsssm.recipes import load_config
+
+    if args.trials is not None and args.trials < 1:
+        _fail(f"--trials must be at least 1, not {args.trials}")
+    if args.timeout is not None and not args.timeout > 0:
+        _fail(f"--timeout must be a positive number of seconds, not {args.timeout}")
+    if args.resume:
+        if args.recipe or args.overrides or args.study:
+            _fail("--resume continues a study with the recipe saved in it; leave out RECIPE, "
+                  "--set and --study")
+        if not Path(args.resume).is_dir():
+            _fail(f"no run folder {args.resume}")
+    elif not args.recipe:
+        _fail("give a RECIPE.toml with a [tune] table, or --resume RUN_DIR")
+    _hide_lightning_tips()
+    from tsssm.tuning import StudyRun
+
+    if args.resume:
+        study = StudyRun.resume(args.resume, args.storage)
+    else:
+        config = load_config(args.recipe, args.overrides)
+        study = StudyRun.start(config, args.output_dir or config.run.output_dir, args.study,
+                               args.storage)
+    print(f"study folder: {study.folder.path}", flush=True)
+    summary = study.run(args.trials, args.timeout, args.test,
+                        report=lambda line: print(line, flush=True))
+    metrics = study.folder.metrics()
+    if metrics:
+        print(_metrics_table(metrics, _headline(study.config.run.task)))
+    print(f"{summary['trials_done']} trials done; best: {summary['best']}")
+    print(f"study folder: {study.folder.path}")
     return 0
 
 

@@ -24,6 +24,7 @@ FEMBA = {"embed_dim": 4, "n_blocks": 1, "d_state": 4, "expand": 1, "patch_times"
 EEG_DATA = {"dataset": "mental_arithmetic", "window_s": 4.0,
             "preprocessing": [{"step": "robust_scale"}], "train": ["Subject00"],
             "val": ["Subject02"], "test": ["Subject03", "Subject04"]}
+QUANTILES = [0.1, 0.5, 0.9]  # of the forecasting run's main model
 CHIMERA = {"d_model": 8, "d_state": 4, "d_ff": 16, "n_layers": 1, "season_period": 4}
 
 # Recipes as dicts, by the key the tests use for their run.
@@ -74,9 +75,11 @@ def recipe_run(runs_dir: Path, recipe: dict[str, Any]) -> Path:
 
 
 def forecasting_run(runs_dir: Path, recipe_dir: Path, dataset: Path) -> Path:
-    """One tiny forecasting run through ``tsssm run`` (S-Mamba, DLinear, iTransformer)."""
+    """One tiny forecasting run through ``tsssm run``: S-Mamba forecasting quantiles (0.1,
+    0.5, 0.9), DLinear and iTransformer forecasting points."""
     recipe = write_recipe(recipe_dir / "tiny.toml", tiny_recipe(
-        dataset, train={"max_epochs": 2, "limit_train_batches": 8}))
+        dataset, train={"max_epochs": 2, "limit_train_batches": 8},
+        model={"quantiles": QUANTILES}))
     before = set(runs_dir.iterdir()) if runs_dir.is_dir() else set()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()):
         patch.setenv("TSSSM_RUN_DIR", "")

@@ -3,6 +3,7 @@ hand-made damaged folders): what is shown must match the run folders' files."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import tomllib
 from pathlib import Path
@@ -12,7 +13,7 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from tsssm.app.views.forecasting import step_errors
+from tsssm.app.views.forecasting import interval_bands, step_errors
 from tsssm.data import CHOLEC80_PHASES, SLEEP_STAGES
 from tsssm.tasks import TASKS
 
@@ -59,7 +60,8 @@ def test_overview_filters_and_sorts(runs_dir: Path, runs: dict[str, Path]) -> No
 def test_forecasting_run_page(forecasting_dir: Path, runs_dir: Path) -> None:
     app = open_page(runs_dir, run=forecasting_dir.name)
     assert texts(app.title)[0] == forecasting_dir.name
-    assert not app.error and not app.warning  # the lookback came from the data file
+    # The lookback came from the run's inputs.parquet.
+    assert not app.error and not app.warning and not app.info
     assert "Forecasts" in texts(app.header)
     metrics = read_metrics(forecasting_dir)
     table = frame_of(app.dataframe[0])
@@ -76,21 +78,49 @@ def test_forecasting_run_page(forecasting_dir: Path, runs_dir: Path) -> None:
 
 
 def test_error_by_step_matches_metrics_json(forecasting_dir: Path) -> None:
-    errors = step_errors(pl.read_parquet(forecasting_dir / "predictions.parquet"))
+    errors = step_errors(pl.scan_parquet(forecasting_dir / "predictions.parquet")).collect()
     for model, entry in read_metrics(forecasting_dir).items():
         mine = errors.filter(pl.col("model") == model).sort("step")
         np.testing.assert_allclose(mine["mse"], entry["test"]["mse_per_step"], rtol=1e-4)
         np.testing.assert_allclose(mine["mae"], entry["test"]["mae_per_step"], rtol=1e-4)
 
 
-def test_forecasting_without_its_data_file(forecasting_dir: Path, tmp_path: Path) -> None:
+def test_forecast_plot_draws_the_quantile_models_bands(forecasting_dir: Path,
+                                                        runs_dir: Path) -> None:
+    frame = pl.read_parquet(forecasting_dir / "predictions.parquet")
+    window = frame["window"].min()
+    part = frame.filter((pl.col("variate") == "a") & (pl.col("window") == window))
+    band = interval_bands(part)
+    # Only S-Mamba forecast quantiles (0.1, 0.5, 0.9): one 80% band over its horizon,
+    # from its own q0.1_raw to q0.9_raw, never crossing.
+    assert set(band["line"]) == {"smamba"} and set(band["interval"]) == {"80%"}
+    smamba = part.filter(pl.col("model") == "smamba").sort("timestamp")
+    assert band.height == smamba.height
+    np.testing.assert_array_equal(band.sort("timestamp")["low"], smamba["q0.1_raw"])
+    assert (band["low"] < band["high"]).all()
+
+    app = open_page(runs_dir, run=forecasting_dir.name, variate="a", window=str(window))
+    forecast = json.loads(charts(app)[0].proto.spec)
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"]
+             for layer in forecast["layer"]]
+    assert marks == ["area", "line"]
+    assert any("central intervals" in text and "80%" in text for text in texts(app.caption))
+
+
+def test_forecasting_lookback_comes_from_the_run_folder(forecasting_dir: Path,
+                                                        tmp_path: Path) -> None:
+    # The data file moved away: the lookback is still drawn, from inputs.parquet.
     copy = tmp_path / "runs" / forecasting_dir.name
     shutil.copytree(forecasting_dir, copy, ignore=shutil.ignore_patterns("checkpoints"))
     config = copy / "config.toml"
     config.write_text(config.read_text().replace('dataset = "', 'dataset = "/moved/'))
     app = open_page(tmp_path / "runs", run=copy.name)
-    (warning,) = texts(app.warning)
-    assert warning.startswith("Lookback not shown") and "/moved/" in warning
+    assert not app.warning and not app.info
+    # A run written before inputs.parquet existed: the forecast window alone, with a note.
+    (copy / "inputs.parquet").unlink()
+    app = open_page(tmp_path / "runs", run=copy.name)
+    (note,) = texts(app.info)
+    assert note.startswith("Lookback not shown: inputs.parquet is missing")
     assert len(charts(app)) == 4  # the forecast window is still drawn
 
 

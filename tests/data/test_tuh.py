@@ -117,6 +117,7 @@ def tuar_root(tmp_path) -> Path:
     ("binary", [1, 1, 1, 0]),
     ("per_channel", {(0, "FP1-F7"): 1, (1, "C3-CZ"): 1, (2, "T4-A2"): 1}),
     ("per_type", {(0, "FP1-F7"): 3, (2, "T4-A2"): 1}),  # eyem 3, chew 1; musc 0.2 < 0.3
+    ("window_type", [3, 0, 1, 0]),  # window 3: eye movement 0.14 of it on any channel
 ])
 def test_tuar_window_labels(tuar_root: Path, mode: str, expected) -> None:
     recordings = load_tuar(tuar_root, mode=mode, montages=["02_tcp_le"])
@@ -124,7 +125,7 @@ def test_tuar_window_labels(tuar_root: Path, mode: str, expected) -> None:
     windows = EEGWindows.from_recordings(recordings, 5.0, labels="windows", preprocessing=FAST)
     assert len(windows) == 4 and windows.ch_names == TCP_PAIRS
     labels = windows.labels
-    if mode == "binary":
+    if mode in ("binary", "window_type"):
         assert labels.tolist() == expected
         return
     dense = np.zeros((4, 22), dtype=np.int64)

@@ -95,3 +95,36 @@ def test_context_must_match_the_fitted_variates(fitted: SMambaForecaster) -> Non
     wrong = seasonal_frame().rename({"temp": "pressure"})
     with pytest.raises(ValueError, match=r"columns .*'pressure'.*fitted on"):
         fitted.predict(wrong)
+
+
+@pytest.fixture(scope="module")
+def quantile_fitted() -> SMambaForecaster:
+    return SMambaForecaster(**{**SMALL, "max_epochs": 2}, quantiles=(0.1, 0.5, 0.9)).fit(
+        seasonal_frame())
+
+
+def test_quantile_forecasts_by_level(quantile_fitted: SMambaForecaster) -> None:
+    point = quantile_fitted.predict()
+    bands = quantile_fitted.predict(quantiles=(0.1, 0.5, 0.9))
+    assert bands.columns == ["when", "load_q0.1", "load_q0.5", "load_q0.9", "temp_q0.1",
+                             "temp_q0.5", "temp_q0.9"]
+    assert bands["when"].to_list() == point["when"].to_list()
+    np.testing.assert_allclose(bands["load_q0.5"], point["load"])  # the point is the median
+    for variate in ("load", "temp"):
+        assert (bands[f"{variate}_q0.1"] <= bands[f"{variate}_q0.5"]).all()
+        assert (bands[f"{variate}_q0.5"] <= bands[f"{variate}_q0.9"]).all()
+    values = quantile_fitted.predict(seasonal_frame().drop("when").to_numpy(), quantiles=[0.9])
+    assert values.shape == (6, 2, 1)
+    assert quantile_fitted.predict_quantile_values().shape == (6, 2, 3)
+
+
+def test_quantiles_must_be_fitted_and_valid(quantile_fitted: SMambaForecaster,
+                                            fitted: SMambaForecaster) -> None:
+    with pytest.raises(ValueError, match=r"fitted for the levels \[0.1, 0.5, 0.9\]"):
+        quantile_fitted.predict(quantiles=(0.05, 0.5))
+    with pytest.raises(ValueError, match="fitted for point forecasts"):
+        fitted.predict(quantiles=(0.5,))
+    for levels, message in (((0.1, 0.5, 1.0), r"inside \(0, 1\)"),
+                            ((0.9, 0.5, 0.1), "strictly increasing")):
+        with pytest.raises(ValueError, match=message):
+            SMambaForecaster(**SMALL, quantiles=levels).fit(seasonal_frame())

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 from pytorch_forecasting import TimeSeriesDataSet
-from pytorch_forecasting.metrics import MAE
+from pytorch_forecasting.metrics import MAE, MultiLoss, QuantileLoss
 
 from tsssm.integrations.pytorch_forecasting import SMambaForecastingModel
 
@@ -69,3 +69,39 @@ def test_rejects_targets_missing_from_the_encoder() -> None:
     )
     with pytest.raises(ValueError, match=r"add \['a'\] to time_varying_unknown_reals"):
         SMambaForecastingModel.from_dataset(ds)
+
+
+@pytest.mark.parametrize("targets", [["b"], ["a", "b"]])
+def test_quantile_loss_trains_quantiles_that_never_cross(targets: list[str]) -> None:
+    pl.seed_everything(0)
+    data = frame()
+    training = dataset(data[data.t < 320], targets)
+    levels = [0.1, 0.5, 0.9]
+    loss = QuantileLoss(levels) if len(targets) == 1 else MultiLoss(
+        [QuantileLoss(levels) for _ in targets])
+    model = SMambaForecastingModel.from_dataset(training, d_model=16, d_ff=16, loss=loss,
+                                                learning_rate=3e-3)
+    pl.Trainer(max_epochs=1, enable_progress_bar=False, logger=False,
+               enable_checkpointing=False, accelerator="cpu",
+               limit_train_batches=4).fit(model, training.to_dataloader(train=True,
+                                                                         batch_size=32))
+    loader = TimeSeriesDataSet.from_dataset(training, data, min_prediction_idx=320
+                                            ).to_dataloader(train=False, batch_size=64)
+
+    def predict(mode: str) -> list[torch.Tensor]:
+        # A fresh dict each call: pytorch-forecasting adds its callback to the one it is given.
+        out = model.predict(loader, mode=mode, trainer_kwargs={
+            "logger": False, "enable_progress_bar": False, "accelerator": "cpu"})
+        return out if len(targets) > 1 else [out]
+
+    quantiles, points = predict("quantiles"), predict("prediction")
+    for per_target, point in zip(quantiles, points, strict=True):
+        assert per_target.shape == (*point.shape, 3)  # levels last, as PF's loss wants
+        assert (per_target.diff(dim=-1) >= 0).all()
+        torch.testing.assert_close(per_target[..., 1], point)  # the median
+
+
+def test_quantile_loss_without_the_median_is_refused() -> None:
+    training = dataset(frame(), ["b"])
+    with pytest.raises(ValueError, match=r"must include the median 0\.5"):
+        SMambaForecastingModel.from_dataset(training, loss=QuantileLoss([0.1, 0.9]))

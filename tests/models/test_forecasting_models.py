@@ -82,3 +82,41 @@ def test_smamba_mixes_information_across_variates() -> None:
 def small(name: str) -> dict:
     """Small widths so the contract tests run in a second."""
     return {} if name == "dlinear" else {"d_model": 16, "d_ff": 16}
+
+
+LEVELS = (0.05, 0.1, 0.5, 0.9, 0.95)
+
+
+def quantile_cases() -> list[tuple[str, dict]]:
+    """Every forecaster (Chimera with both decoders), with quantile levels."""
+    cases = [(name, small(name)) for name in FORECASTERS]
+    if "chimera" in FORECASTERS:
+        cases.append(("chimera", {**small("chimera"), "decoder": "closed_loop"}))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "options"), quantile_cases())
+def test_quantile_forecasts_have_a_level_axis_and_never_cross(name: str, options: dict) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, lookback=24, horizon=8, n_variates=3, quantiles=list(LEVELS),
+                         **options)
+    assert model.config.quantiles == LEVELS
+    with torch.no_grad():  # large random weights: still ordered, by construction
+        for parameter in model.parameters():
+            parameter.mul_(5.0)
+    x = 10 * torch.randn(4, 24, 3)
+    y = model(x)
+    assert y.shape == (4, 8, 3, len(LEVELS))
+    assert torch.isfinite(y).all() and (y.diff(dim=-1) >= 0).all()
+    y.mean().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize(
+    ("levels", "message"),
+    [([0.0, 0.5, 0.9], r"strictly inside \(0, 1\)"), ([0.1, 0.5, 1.2], r"inside \(0, 1\)"),
+     ([0.9, 0.5, 0.1], "strictly increasing"), ([0.1, 0.5, 0.5], "no level twice"),
+     ([0.1, 0.9], "include the median 0.5"), ([], "empty"), ("0.5", "sequence")])
+def test_bad_quantile_levels_are_named(levels: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        create_model("dlinear", lookback=8, horizon=4, n_variates=2, quantiles=levels)

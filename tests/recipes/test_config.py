@@ -176,6 +176,14 @@ def test_wrong_type(recipe_file: Path, override: str, fragment: str) -> None:
         ("train.gradient_clip_val=nan", "train.gradient_clip_val must be a finite number"),
         ("train.schedule=step", "train.schedule must be one of ['exponential', 'cosine']"),
         ("train.warmup_epochs=-1.0", "train.warmup_epochs must not be negative"),
+        ("model.quantiles=[0.0, 0.5, 0.9]", "model.quantiles: every quantile level must lie "
+                                            "strictly inside (0, 1); got 0.0"),
+        ("baselines.dlinear.quantiles=[0.5, 1.5]", "baselines.dlinear.quantiles: every "
+                                                   "quantile level must lie strictly inside"),
+        ("model.quantiles=[0.9, 0.5, 0.1]", "model.quantiles must be strictly increasing"),
+        ("model.quantiles=[0.1, 0.5, 0.5]", "(sorted, no level twice)"),
+        ("model.quantiles=[0.1, 0.9]", "model.quantiles must include the median 0.5"),
+        ("model.quantiles=0.5", "'model.quantiles' must be array of floats"),
     ],
 )
 def test_invalid_value(recipe_file: Path, override: str, fragment: str) -> None:

@@ -222,10 +222,10 @@ def test_resume_evaluates_what_an_interrupted_run_left(tmp_path: Path,
     config = from_dict(eeg_recipe(), source="test")
     original = EEGRecipe.evaluate
 
-    def fail_on_baseline(self, model, module, trainer):
+    def fail_on_baseline(self, model, module, trainer, predictions):
         if model.name == "femba_mamba_head":
             raise KeyboardInterrupt
-        return original(self, model, module, trainer)
+        return original(self, model, module, trainer, predictions)
 
     monkeypatch.setattr(EEGRecipe, "evaluate", fail_on_baseline)
     recipe = Recipe.start(config, tmp_path)
@@ -270,7 +270,8 @@ def test_augmentation_is_seeded_and_leaves_the_global_rng_alone() -> None:
     assert torch.equal(never(x, seed=3), x)
 
 
-@pytest.mark.parametrize("name", ["eeg_pretrain", "eeg_mental_arithmetic", "bonn_seizure"])
+@pytest.mark.parametrize("name", ["eeg_pretrain", "eeg_mental_arithmetic", "bonn_seizure",
+                                  "bonn_pretrain"])
 def test_bundled_eeg_recipe_files_parse_and_round_trip(name: str, tmp_path: Path) -> None:
     config = load_config(REPO / "recipes" / f"{name}.toml")
     assert config.run.task in ("eeg_classification", "eeg_pretraining")

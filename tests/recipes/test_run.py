@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 import torch
+from polars.testing import assert_frame_equal
 
 from tsssm.cli import main
 from tsssm.recipes import RUN_DIR_ENV, Recipe, load_config
@@ -194,6 +196,32 @@ def test_resume_evaluates_a_trained_model_without_training_it(
             assert ckpt.read_bytes() == original.read_bytes()
     frame = pl.read_parquet(run_dir / "predictions.parquet")
     assert frame.height == len(MODELS) * TEST_WINDOWS * HORIZON * N_VARIATES
+
+
+def test_evaluation_writes_predictions_in_chunks_with_the_same_results(
+    run: tuple[Path, str], tmp_path: Path
+) -> None:
+    # Evaluate smamba again with chunks of 100 rows: the file is written 100 rows at a time
+    # (no row group holds more), and the rows and test metrics are those of the first
+    # evaluation, whose chunks (2**18 rows) held every row at once.
+    run_dir = Path(shutil.copytree(run[0], tmp_path / run[0].name))
+    folder = RunFolder(run_dir)
+    folder.update_status(state="failed", pid=None, models={"smamba": "evaluating"})
+    before = read_metrics(run_dir)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TSSSM_RUN_DIR", "")
+        patch.setattr("tsssm.runs.folder.CHUNK_ROWS", 100)
+        Recipe.resume(run_dir).run()
+    assert read_metrics(run_dir)["smamba"]["test"] == before["smamba"]["test"]
+    file = pq.ParquetFile(run_dir / "predictions.parquet")
+    sizes = [file.metadata.row_group(i).num_rows for i in range(file.num_row_groups)]
+    assert max(sizes) <= 100 and sum(sizes) == len(MODELS) * TEST_WINDOWS * HORIZON * N_VARIATES
+    original = pl.read_parquet(run[0] / "predictions.parquet")
+    rewritten = pl.read_parquet(run_dir / "predictions.parquet")
+    # The other models' rows come first, as they were; then smamba's.
+    assert rewritten["model"].unique(maintain_order=True).to_list() == [*MODELS[1:], MODELS[0]]
+    assert_frame_equal(rewritten.sort("model", maintain_order=True),
+                       original.sort("model", maintain_order=True))
 
 
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path: Path) -> None:

@@ -74,7 +74,7 @@ try:
     tsssm.cli.main(["--help"])
 except SystemExit:
     pass
-heavy = sorted(m for m in ("torch", "lightning", "mne", "tsssm.training.fitting")
+heavy = sorted(m for m in ("torch", "lightning", "mne", "optuna", "tsssm.training.fitting")
                if m in sys.modules)
 assert not heavy, heavy
 """

@@ -13,6 +13,7 @@ never writes to them. Pages (chosen in the sidebar, or by the URL's query parame
     ?page=runs                         every run, filtered and sorted
     ?page=run&run=NAME                 one run and the view of its task
     ?page=compare&compare=NAME,NAME    runs side by side
+    ?page=study&study=NAME             a study of `tsssm tune`: trials, importances
 
 The runs folder is ``$TSSSM_RUNS_DIR`` (set by ``tsssm app --runs DIR``), else ``runs``.
 """

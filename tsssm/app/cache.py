@@ -3,10 +3,15 @@
 Every cached function takes the path as a string plus the modification times of the files it
 reads, so an entry is reused while the files stay the same and reloaded as soon as a running
 recipe rewrites one of them (each rewrite is an atomic rename, which changes the mtime).
+
+Predictions are never loaded whole: a view asks for the values of one column (to offer a
+choice), for the rows of one choice (:func:`predictions`, a filtered Parquet scan) or for a
+summary that polars computes while streaming over the file (:func:`summary`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +19,8 @@ import polars as pl
 import streamlit as st
 
 from tsssm import runs as run_folders
-from tsssm.runs import PREDICTIONS, RunFileError, RunInfo
+from tsssm.runs import INPUTS, PREDICTIONS, RunInfo
+from tsssm.runs.study import STUDY_JSON, TRIALS, StudyInfo, read_study
 from tsssm.tasks import TASKS
 
 
@@ -35,15 +41,72 @@ def runs(runs_dir: Path) -> list[RunInfo]:
     return sorted(infos, key=lambda info: (info.created, info.name))
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _predictions(path: str, task: str, stamp: int) -> pl.DataFrame:
-    columns = TASKS[task].prediction_columns if task in TASKS else ()
-    return run_folders.read_predictions(Path(path), task, columns)
+def _columns(task: str) -> tuple[str, ...]:
+    return TASKS[task].prediction_columns if task in TASKS else ()
 
 
-def predictions(info: RunInfo) -> pl.DataFrame:
-    """predictions.parquet of ``info``'s run, checked against its task's columns."""
-    return _predictions(str(info.path), info.task, run_folders.file_stamp(info.path / PREDICTIONS))
+def scan(info: RunInfo) -> pl.LazyFrame:
+    """predictions.parquet of ``info``'s run as a lazy scan, checked against its task's
+    columns (raises ``RunFileError``); reading it is left to the caller."""
+    return run_folders.scan_predictions(info.path, info.task, _columns(info.task))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _predictions(path: str, task: str, stamp: int, where: tuple[tuple[str, Any], ...]
+                 ) -> pl.DataFrame:
+    return run_folders.read_predictions(Path(path), task, _columns(task), dict(where))
+
+
+def predictions(info: RunInfo, **where: Any) -> pl.DataFrame:
+    """The rows of ``info``'s predictions whose columns equal ``where``
+    (``model="smamba", window=96``), read through a filtered scan."""
+    return _predictions(str(info.path), info.task, _stamp(info),
+                        tuple(sorted(where.items())))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _values(path: str, task: str, stamp: int, column: str) -> list[Any]:
+    scan = run_folders.scan_predictions(Path(path), task, _columns(task))
+    unique = scan.select(pl.col(column).unique(maintain_order=True))
+    return run_folders.collect(unique, PREDICTIONS)[column].to_list()
+
+
+def values(info: RunInfo, column: str) -> list[Any]:
+    """The distinct values of ``column`` in ``info``'s predictions, in file order."""
+    return _values(str(info.path), info.task, _stamp(info), column)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _summary(path: str, task: str, stamp: int, name: str,
+             _query: Callable[[pl.LazyFrame], pl.LazyFrame]) -> pl.DataFrame:
+    scan = run_folders.scan_predictions(Path(path), task, _columns(task))
+    return run_folders.collect(_query(scan), PREDICTIONS)
+
+
+def summary(info: RunInfo, name: str, query: Callable[[pl.LazyFrame], pl.LazyFrame]
+            ) -> pl.DataFrame:
+    """``query`` (an aggregation of the predictions' scan, cached under ``name``)
+    collected with polars' streaming engine: memory bounded by its result, not the file."""
+    return _summary(str(info.path), info.task, _stamp(info), name, query)
+
+
+def _stamp(info: RunInfo) -> int:
+    return run_folders.file_stamp(info.path / PREDICTIONS)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _inputs(path: str, stamp: int, variate: str, start: int, stop: int) -> pl.DataFrame:
+    scan = run_folders.scan_run_parquet(Path(path), INPUTS)
+    rows = scan.filter((pl.col("variate") == variate) & pl.col("row").is_between(
+        start, stop, closed="left")).sort("row")
+    return run_folders.collect(rows, INPUTS)
+
+
+def inputs(info: RunInfo, variate: str, start: int, stop: int) -> pl.DataFrame:
+    """Rows ``start..stop-1`` of ``variate`` in a forecasting run's inputs.parquet (``row``,
+    ``timestamp``, ``variate``, ``value``); raises ``RunFileError`` when the run has none."""
+    return _inputs(str(info.path), run_folders.file_stamp(info.path / INPUTS), variate, start,
+                   stop)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -56,18 +119,11 @@ def curves(path: Path) -> pl.DataFrame:
     return _curves(str(path), tuple(run_folders.file_stamp(f) for f in run_folders.log_files(path)))
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _series(data: dict[str, Any], stamp: int) -> pl.DataFrame:
-    from tsssm.tasks.forecasting import read_series
-
-    try:
-        return read_series({"data": data})
-    except (OSError, ValueError) as error:
-        raise RunFileError(f"the run's data {data.get('dataset')} cannot be loaded: "
-                           f"{error}") from None
+@st.cache_data(show_spinner=False, max_entries=32)
+def _study(path: str, stamps: tuple[int, ...]) -> StudyInfo:
+    return read_study(Path(path))
 
 
-def series(config: dict[str, Any]) -> pl.DataFrame:
-    """The data file of a forecasting run (see ``tsssm.tasks.forecasting.read_series``)."""
-    data = config.get("data", {})
-    return _series(data, run_folders.file_stamp(Path(str(data.get("dataset", "")))))
+def study(path: Path) -> StudyInfo:
+    """study.json and trials.parquet of a study folder (see ``tsssm.runs.study``)."""
+    return _study(str(path), tuple(run_folders.file_stamp(path / n) for n in (STUDY_JSON, TRIALS)))

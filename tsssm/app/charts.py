@@ -1,4 +1,4 @@
-"""Altair charts shared by the app's views: curves, dots, label ribbons, heat maps.
+"""Altair charts shared by the app's views: curves, bands, dots, label ribbons, heat maps.
 
 Charts take polars frames and hand Altair pandas frames (what Streamlit serialises best).
 """
@@ -49,6 +49,17 @@ def lines(frame: pl.DataFrame, x: str, y: str, colour: str, *, dash: str | None 
         encoding["strokeDash"] = alt.StrokeDash(f"{dash}:N", title=dash)
     return (alt.Chart(frame.to_pandas()).mark_line(point=frame.height <= 200)
             .encode(**encoding).properties(height=height))
+
+
+def bands(frame: pl.DataFrame, x: str, low: str, high: str, colour: str, *,
+          opacity: float = 0.18, height: int = 280) -> alt.Chart:
+    """Shaded bands from ``low`` to ``high`` over ``x``, one per value of ``colour`` (the
+    central intervals of quantile forecasts); layer them under :func:`lines` with ``+``."""
+    return (alt.Chart(frame.to_pandas()).mark_area(opacity=opacity)
+            .encode(x=alt.X(x), y=alt.Y(low), y2=alt.Y2(high),
+                    color=alt.Color(f"{colour}:N", title=colour),
+                    tooltip=[x, colour, low, high])
+            .properties(height=height))
 
 
 def points(frame: pl.DataFrame, x: str, y: str, colour: str, order: Sequence[str], *,

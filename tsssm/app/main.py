@@ -10,19 +10,20 @@ import streamlit as st
 from tsssm.runs import RunFileError
 
 from . import RUNS_DIR_ENV, cache
-from .views import compare, overview, run
+from .views import compare, overview, run, study
 
-PAGES = {"runs": overview.render, "run": run.render, "compare": compare.render}
-LABELS = {"runs": "Runs", "run": "Run", "compare": "Compare"}
+PAGES = {"runs": overview.render, "run": run.render, "compare": compare.render,
+         "study": study.render}
+LABELS = {"runs": "Runs", "run": "Run", "compare": "Compare", "study": "Study"}
 
 
 def default_page() -> str:
     """The page of the URL: ``?page=...``, else "run" for ``?run=...``, "compare" for
-    ``?compare=...``, else the overview."""
+    ``?compare=...``, "study" for ``?study=...``, else the overview."""
     page = st.query_params.get("page")
     if page in PAGES:
         return page
-    for key in ("run", "compare"):
+    for key in ("run", "compare", "study"):
         if key in st.query_params:
             return key
     return "runs"
@@ -31,8 +32,10 @@ def default_page() -> str:
 def main() -> None:
     st.set_page_config(page_title="tsssm runs", layout="wide")
     st.sidebar.title("tsssm")
-    runs_dir = Path(st.sidebar.text_input(
-        "Runs folder", value=os.environ.get(RUNS_DIR_ENV, "runs"), key="runs_dir"))
+    # Fixed by the command line (`tsssm app --runs DIR`): the app reads nothing outside it,
+    # so the page offers no way to point it at another folder.
+    runs_dir = Path(os.environ.get(RUNS_DIR_ENV, "runs"))
+    st.sidebar.caption(f"Runs folder: `{runs_dir}`")
     pages = list(PAGES)
     page = st.sidebar.radio("Page", pages, index=pages.index(default_page()),
                             format_func=LABELS.__getitem__, key="page")
@@ -40,8 +43,8 @@ def main() -> None:
     try:
         infos = cache.runs(runs_dir)
     except RunFileError as error:
-        st.error(f"No runs folder: {error}. Start the app with `tsssm app --runs DIR`, or type "
-                 "the folder holding your run folders in the sidebar.")
+        st.error(f"No runs folder: {error}. Start the app with `tsssm app --runs DIR` on the "
+                 "folder holding your run folders.")
         return
     if not infos:
         st.warning(f"No runs in {runs_dir} yet. Train one with `tsssm run "

@@ -21,14 +21,17 @@ class WindowSplit:
     """The windows of a classification run.
 
     Attributes:
-        train, val, test: Datasets whose items are ``(x float32 [C, T], y int64 [])``; every
-            window of a run has the same C and T.
+        train, val, test: Datasets whose items are ``(x float32 [C, T], y int64 [])`` (or
+            ``y`` int64 [M]: one label per output, see ``channels``); every window of a run
+            has the same C and T.
         test_metadata: one row per test window, in the order of ``test``: the columns that
             predictions.parquet keeps before label/prediction/probability (EEG: recording,
             subject, start_s; UCR: case).
         class_names: name of each class, index = label.
         group_column: column of ``test_metadata`` to report per-group metrics by (e.g.
             ``"subject"``), or None.
+        channels: for windows labelled per channel (``y`` [M], e.g. TUAR's artifact per
+            channel) the name of each of the M outputs; None for one label per window.
     """
 
     train: Dataset
@@ -37,6 +40,7 @@ class WindowSplit:
     test_metadata: polars.DataFrame
     class_names: list[str]
     group_column: str | None = None
+    channels: list[str] | None = None
 
     def check(self) -> None:
         """Raise a ValueError naming the problem if the parts do not fit together."""
@@ -57,6 +61,12 @@ class WindowSplit:
         if len(set(shapes.values())) != 1 or len(shapes["train"]) != 2:
             raise ValueError(f"windows must be [n_chans, n_times] alike in every split; "
                              f"first windows: {shapes}")
+        labels = tuple(torch.as_tensor(self.train[0][1]).shape)
+        expected = () if self.channels is None else (len(self.channels),)
+        if labels != expected:
+            raise ValueError(f"a training window's label has shape {labels}; "
+                             f"{'one per window' if not expected else 'one per channel'} "
+                             f"needs {expected}")
 
     @property
     def window_shape(self) -> tuple[int, int]:

@@ -7,7 +7,9 @@ how to give forecasts back in the same form.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,3 +128,15 @@ def from_values(values: np.ndarray, layout: SeriesLayout) -> Series:
     data.update({c: values[:, i] for i, c in enumerate(layout.columns)})
     frame = pl.DataFrame(data)
     return frame.to_pandas() if layout.kind == "pandas" else frame
+
+
+def from_quantile_values(values: np.ndarray, layout: SeriesLayout, levels: Sequence[float]
+                         ) -> Series:
+    """Quantile forecasts [horizon, variates, n_levels] in the form ``layout`` describes:
+    arrays as they are; frames with one column ``<variate>_q<level>`` per variate and level
+    (``a_q0.1``, ``a_q0.9``, ``b_q0.1``, ...), after the datetime column."""
+    if layout.kind == "array":
+        return values
+    columns = tuple(f"{column}_q{level:g}" for column in layout.columns for level in levels)
+    flat = values.reshape(len(values), -1)  # [horizon, variates * n_levels], variate-major
+    return from_values(flat, dataclasses.replace(layout, columns=columns))

@@ -6,6 +6,9 @@
     forecaster.predict(other_frame)  # the 24 steps after the end of `other_frame`
     forecaster.score(test_frame)     # negative MSE of every forecast window inside it
 
+    probabilistic = SMambaForecaster(quantiles=(0.1, 0.5, 0.9)).fit(frame)
+    probabilistic.predict(quantiles=(0.1, 0.9))  # columns a_q0.1, a_q0.9, b_q0.1, ...
+
 A series is a polars or pandas frame (an optional datetime column, then one numeric column per
 variate) or an array [time, variates]; ``predict`` answers in the type and scale it was given.
 Training goes through ``tsssm.training.fit`` (the best validation epoch is kept).
@@ -23,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from tsssm.data import ForecastingWindows, StandardScaler
 from tsssm.models import model_entry
+from tsssm.models.shapes import check_quantiles
 from tsssm.training import (
     ForecastingModule,
     SplitDataModule,
@@ -31,20 +35,32 @@ from tsssm.training import (
     optimization_dict,
 )
 
-from ._series import Series, SeriesLayout, as_values, from_values
+from ._series import Series, SeriesLayout, as_values, from_quantile_values, from_values
+
+
+def _check_finite_forecast(forecast: np.ndarray, estimator: str) -> None:
+    if not np.isfinite(forecast).all():
+        raise FloatingPointError(
+            f"{estimator}: the forecast holds NaN or infinite values: the context's scale is "
+            "far beyond the training series' (the model's outputs overflowed float32)")
 
 
 class Forecaster(BaseEstimator):
     """Multivariate forecaster: the next ``horizon`` steps of every variate from the last
-    ``lookback`` steps, trained with MSE on standardised series (scaler fitted in ``fit``).
+    ``lookback`` steps, trained with MSE on standardised series (scaler fitted in ``fit``);
+    with ``quantiles``, every level of every step, trained with the pinball loss.
 
     Args:
         lookback, horizon: window lengths.
         model: a registered forecasting model (``tsssm.models.list_models("forecasting")``);
             None takes the preset's ``default_model``.
         model_options: options of the model's config (not ``lookback``, ``horizon``,
-            ``n_variates`` or ``n_time_features``: they come from the data); a preset's
-            ``default_model_options`` fill in what is not given.
+            ``n_variates`` or ``n_time_features``: they come from the data, nor
+            ``quantiles``); a preset's ``default_model_options`` fill in what is not given.
+        quantiles: quantile levels to forecast, e.g. ``(0.1, 0.5, 0.9)`` (in (0, 1),
+            increasing, with the median 0.5): the model is trained on the pinball loss and
+            ``predict(quantiles=...)`` gives any of them; the point forecast is the median.
+            None: point forecasts trained on the MSE.
         max_epochs, batch_size, lr, weight_decay, patience: training (AdamW, no decay on the
             scan's ``A_log``/``D``, norms and biases); the last ``validation_fraction`` of
             the series is held out to keep the best epoch and stop early, when it is long
@@ -68,6 +84,7 @@ class Forecaster(BaseEstimator):
         horizon: int = 96,
         model: str | None = None,
         model_options: dict[str, Any] | None = None,
+        quantiles: tuple[float, ...] | None = None,
         max_epochs: int = 10,
         batch_size: int = 32,
         lr: float = 1e-3,
@@ -82,6 +99,7 @@ class Forecaster(BaseEstimator):
         self.horizon = horizon
         self.model = model
         self.model_options = model_options
+        self.quantiles = quantiles
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -103,10 +121,16 @@ class Forecaster(BaseEstimator):
         return name
 
     def _model_options(self) -> dict[str, Any]:
-        """The preset's defaults (only when the preset's model is used), then the user's."""
+        """The preset's defaults (only when the preset's model is used), then the user's,
+        then the quantile levels (checked)."""
         defaults = self.default_model_options if self.model in (None, self.default_model) \
             else {}
-        return {**defaults, **(self.model_options or {})}
+        options = {**defaults, **(self.model_options or {})}
+        if "quantiles" in options:
+            raise ValueError(f"{type(self).__name__}: give the quantile levels as "
+                             "`quantiles=...`, not in `model_options`")
+        levels = check_quantiles(self.quantiles, f"{type(self).__name__}: `quantiles`")
+        return options if levels is None else {**options, "quantiles": levels}
 
     def _windows(self, values: torch.Tensor) -> ForecastingWindows:
         marks = values.new_zeros(len(values), 0)
@@ -119,6 +143,7 @@ class Forecaster(BaseEstimator):
             raise ValueError(
                 f"validation_fraction must be in [0, 1), got {self.validation_fraction}"
             )
+        options = self._model_options()
         self.scaler_ = StandardScaler.fit(values)
         scaled = torch.from_numpy(self.scaler_.transform(values).astype(np.float32))
         n_val = int(len(scaled) * self.validation_fraction)
@@ -136,7 +161,7 @@ class Forecaster(BaseEstimator):
         with torch.random.fork_rng():
             torch.manual_seed(self.random_state)
             self.module_ = ForecastingModule(
-                self._model_name(), self._model_options(), self.lookback, self.horizon,
+                self._model_name(), options, self.lookback, self.horizon,
                 n_variates=values.shape[1], n_time_features=0, use_time_features=False,
                 optimization=optimization_dict(lr=self.lr, weight_decay=self.weight_decay),
                 seed=self.random_state,
@@ -152,9 +177,41 @@ class Forecaster(BaseEstimator):
         return self
 
     def _forecast(self, context: torch.Tensor) -> torch.Tensor:
-        """Standardised contexts [N, lookback, V] -> standardised forecasts [N, horizon, V]."""
+        """Standardised contexts [N, lookback, V] -> standardised forecasts [N, horizon, V]
+        (quantile models: [N, horizon, V, Q], every trained level)."""
         with torch.no_grad():
             return self.module_(context.to(self.module_.device)).cpu()
+
+    def _level_positions(self, quantiles: tuple[float, ...] | list[float]) -> list[int]:
+        """Where each asked level sits among the trained ones; a clear error otherwise."""
+        trained = self.module_.quantiles
+        if trained is None:
+            raise ValueError(f"{type(self).__name__} was fitted for point forecasts; set "
+                             "`quantiles=(...)` before `fit` to forecast quantiles")
+        asked = quantiles if isinstance(quantiles, list | tuple) else [quantiles]
+        missing = [level for level in asked if level not in trained]
+        if not asked or missing:
+            raise ValueError(f"quantiles {list(asked)}: the forecaster was fitted for the "
+                             f"levels {list(trained)}; ask for some of those")
+        return [trained.index(level) for level in asked]
+
+    def predict_quantile_values(self, y_context: Series | None = None,
+                                quantiles: tuple[float, ...] | None = None) -> np.ndarray:
+        """The quantiles of the ``horizon`` steps after ``y_context`` (default: the training
+        series) on its scale: ``[horizon, n_variates, len(quantiles)]`` (default: every
+        trained level)."""
+        check_is_fitted(self, "module_")
+        context, _ = self._context(y_context)
+        return self._quantile_forecast(context, quantiles)
+
+    def _quantile_forecast(self, context: torch.Tensor, quantiles: tuple[float, ...] | None
+                           ) -> np.ndarray:
+        """A standardised context [lookback, V] -> quantiles [horizon, V, Q] on the data's
+        scale (the scaler is increasing, so they keep their order)."""
+        positions = self._level_positions(quantiles if quantiles is not None
+                                          else self.module_.quantiles or [])
+        forecast = self._forecast(context[None])[0][..., positions].double().numpy()
+        return np.moveaxis(self.scaler_.inverse_transform(np.moveaxis(forecast, -1, 0)), 0, -1)
 
     def _context(self, y: Series | None) -> tuple[torch.Tensor, SeriesLayout]:
         if y is None:
@@ -164,22 +221,31 @@ class Forecaster(BaseEstimator):
         scaled = self.scaler_.transform(values[-self.lookback :]).astype(np.float32)
         return torch.from_numpy(scaled), layout
 
-    def predict(self, y_context: Series | None = None) -> Series:
+    def predict(self, y_context: Series | None = None,
+                quantiles: tuple[float, ...] | None = None) -> Series:
         """The ``horizon`` steps after the end of ``y_context`` (default: the training series),
-        in its own type and scale; frames with a datetime column get future timestamps."""
+        in its own type and scale; frames with a datetime column get future timestamps.
+
+        ``quantiles``: levels among those fitted; the forecast then holds each of them:
+        frames get a column ``<variate>_q<level>`` per variate and level (``a_q0.1``),
+        arrays are ``[horizon, n_variates, len(quantiles)]``. None: the point forecast (the
+        median of a quantile model).
+        """
         check_is_fitted(self, "module_")
         context, layout = self._context(y_context)
-        forecast = self.scaler_.inverse_transform(self._forecast(context[None])[0].double().numpy())
-        if not np.isfinite(forecast).all():
-            raise FloatingPointError(
-                f"{type(self).__name__}: the forecast holds NaN or infinite values: the "
-                "context's scale is far beyond the training series' (the model's outputs "
-                "overflowed float32)")
+        if quantiles is not None:
+            asked = tuple(quantiles) if isinstance(quantiles, list | tuple) else (quantiles,)
+            forecast = self._quantile_forecast(context, asked)
+            _check_finite_forecast(forecast, type(self).__name__)
+            return from_quantile_values(forecast, layout, asked)
+        forecast = self.module_.point(self._forecast(context[None]))[0].double().numpy()
+        forecast = self.scaler_.inverse_transform(forecast)
+        _check_finite_forecast(forecast, type(self).__name__)
         return from_values(forecast, layout)
 
     def score(self, y: Series) -> float:
-        """Negative MSE (standardised scale, as the literature reports it) over every
-        (lookback, horizon) window of ``y``; higher is better."""
+        """Negative MSE (standardised scale, as the literature reports it) of the point
+        forecast over every (lookback, horizon) window of ``y``; higher is better."""
         check_is_fitted(self, "module_")
         values, _ = as_values(y, "y", min_rows=self.lookback + self.horizon,
                               n_variates=self.n_variates_, like=self.layout_)
@@ -187,7 +253,7 @@ class Forecaster(BaseEstimator):
         loader = DataLoader(self._windows(scaled), batch_size=max(self.batch_size, 64))
         squared, count = 0.0, 0
         for batch in loader:
-            error = self._forecast(batch["x"]) - batch["y"]
+            error = self.module_.point(self._forecast(batch["x"])) - batch["y"]
             squared += error.double().square().sum().item()
             count += error.numel()
         return -squared / count

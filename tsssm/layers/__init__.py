@@ -3,6 +3,7 @@
 from .bidirectional import BiMamba
 from .mamba import MambaMixer, MambaStreamState
 from .patching import PatchEmbed2d
+from .quantile import QuantileOutput, median_index
 from .revin import RevIN
 from .ssm2d import SSM2D, SelectiveSSM2D
 
@@ -12,6 +13,8 @@ __all__ = [
     "MambaMixer",
     "MambaStreamState",
     "PatchEmbed2d",
+    "QuantileOutput",
     "RevIN",
     "SelectiveSSM2D",
+    "median_index",
 ]

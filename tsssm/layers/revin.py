@@ -11,8 +11,10 @@ class RevIN(nn.Module):
     and undo it on the model's output.
 
     ``normalize``: ``x`` [batch, time, variates] -> same shape, remembering the statistics;
-    ``denormalize``: ``y`` [batch, horizon, variates] -> same shape in the input's scale.
-    With ``affine=True`` a learned per-variate scale and shift sit between the two.
+    ``denormalize``: ``y`` [batch, horizon, variates] (or [batch, horizon, variates,
+    n_quantiles]: every quantile the same way) -> same shape in the input's scale. With
+    ``affine=True`` a learned per-variate scale and shift sit between the two. Without it the
+    map is increasing, so quantiles keep their order.
     """
 
     def __init__(self, n_variates: int, affine: bool = False, eps: float = 1e-5) -> None:
@@ -35,7 +37,10 @@ class RevIN(nn.Module):
     def denormalize(self, y: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor]
                     ) -> torch.Tensor:
         """Map model output back to the scale of the window ``stats`` came from."""
-        mean, std = stats
+        mean, std = stats  # [batch, 1, variates]
+        trailing = (1,) * (y.dim() - 3)  # a quantile axis after the variates
+        mean, std = mean.reshape(*mean.shape, *trailing), std.reshape(*std.shape, *trailing)
         if self.affine:
-            y = (y - self.bias) / (self.weight + self.eps * self.eps)
+            weight = self.weight.reshape(-1, *trailing)
+            y = (y - self.bias.reshape(-1, *trailing)) / (weight + self.eps * self.eps)
         return y * std + mean

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tsssm.layers import QuantileOutput
+
 from ._registry import register_model
 from .shapes import ForecastingShape
 from .smamba import VariateTokenConfig, VariateTokenForecaster
@@ -29,16 +31,21 @@ class DLinearConfig(ForecastingShape):
 @register_model("dlinear", DLinearConfig, task="forecasting",
                 example={"moving_average": 5})
 class DLinear(nn.Module):
-    """``[batch, lookback, n_variates]`` -> ``[batch, horizon, n_variates]``."""
+    """``[batch, lookback, n_variates]`` -> ``[batch, horizon, n_variates]`` (with quantiles:
+    ``[batch, horizon, n_variates, n_quantiles]``; both linear maps give every quantile)."""
 
     def __init__(self, config: DLinearConfig) -> None:
         super().__init__()
         self.config = config
         self.kernel = config.moving_average
-        self.trend = nn.Linear(config.lookback, config.horizon)
-        self.seasonal = nn.Linear(config.lookback, config.horizon)
-        for layer in (self.trend, self.seasonal):  # start from the window mean
-            nn.init.constant_(layer.weight, 1.0 / config.lookback)
+        self.output = QuantileOutput(config.quantiles)
+        width = config.horizon * self.output.n_outputs
+        self.trend = nn.Linear(config.lookback, width)
+        self.seasonal = nn.Linear(config.lookback, width)
+        for layer in (self.trend, self.seasonal):
+            # The point forecast starts from the window mean; the quantiles' raw gaps from 0.
+            nn.init.zeros_(layer.weight)
+            nn.init.constant_(layer.weight[self.output.point_outputs()], 1.0 / config.lookback)
             nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
@@ -47,8 +54,8 @@ class DLinear(nn.Module):
         front = (self.kernel - 1) // 2
         padded = F.pad(series, (front, self.kernel - 1 - front), mode="replicate")
         trend = F.avg_pool1d(padded, self.kernel, stride=1)
-        forecast = self.trend(trend) + self.seasonal(series - trend)  # [b, v, horizon]
-        return forecast.transpose(1, 2)
+        raw = self.trend(trend) + self.seasonal(series - trend)  # [b, v, horizon * q]
+        return self.output(raw).transpose(1, 2)
 
 
 @dataclass
@@ -59,7 +66,8 @@ class ITransformerConfig(VariateTokenConfig):
 @register_model("itransformer", ITransformerConfig, task="forecasting",
                 example={"d_model": 16, "d_ff": 16, "n_layers": 1, "n_heads": 2})
 class ITransformer(VariateTokenForecaster):
-    """``[batch, lookback, n_variates]`` -> ``[batch, horizon, n_variates]``."""
+    """``[batch, lookback, n_variates]`` -> ``[batch, horizon, n_variates]`` (with quantiles:
+    ``[batch, horizon, n_variates, n_quantiles]``)."""
 
     def __init__(self, config: ITransformerConfig) -> None:
         super().__init__(config)

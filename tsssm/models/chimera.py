@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from tsssm.layers import SSM2D, RevIN
+from tsssm.layers import SSM2D, QuantileOutput, RevIN
 from tsssm.layers.ssm2d import ScanState
 
 from ._registry import register_model
@@ -272,22 +272,26 @@ class CellHead(nn.Module):
                 example={"d_model": 8, "d_state": 4, "d_ff": 16, "n_layers": 1, "season_period": 4})
 class Chimera(nn.Module):
     """Chimera forecaster: ``[batch, lookback, n_variates]`` -> ``[batch, horizon,
-    n_variates]``; calendar features (``n_time_features > 0``) are extra rows of the grid."""
+    n_variates]`` (with quantiles: ``[batch, horizon, n_variates, n_quantiles]``); calendar
+    features (``n_time_features > 0``) are extra rows of the grid. The closed-loop decoder
+    feeds back the median."""
 
     def __init__(self, config: ChimeraConfig) -> None:
         super().__init__()
         self.config = config
         self.revin = RevIN(config.n_variates) if config.normalize else None
         self.backbone = ChimeraBackbone(config.n_variates + config.n_time_features, config)
+        self.output = QuantileOutput(config.quantiles)
         if config.decoder == "linear":
             self.head = CellHead(config.d_model, config.head_features, config.lookback,
-                                 config.horizon)
-        else:
-            self.next_value = nn.Linear(config.d_model, 1)  # a cell -> its variate's next value
+                                 config.horizon * self.output.n_outputs)
+        else:  # a cell -> its variate's next value (each quantile of it)
+            self.next_value = nn.Linear(config.d_model, self.output.n_outputs)
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` [batch, lookback, n_variates] (and ``x_mark`` [batch, lookback,
-        n_time_features] when the config has time features) -> [batch, horizon, n_variates]."""
+        n_time_features] when the config has time features) -> [batch, horizon, n_variates]
+        (with quantiles: [batch, horizon, n_variates, n_quantiles])."""
         c = self.config
         check_grid("Chimera", "x", x, (("lookback", c.lookback), ("n_variates", c.n_variates)))
         if (x_mark is None) != (c.n_time_features == 0):
@@ -302,20 +306,22 @@ class Chimera(nn.Module):
         series = x if x_mark is None else torch.cat([x, x_mark], dim=-1)  # [b, l, rows]
         if c.decoder == "linear":
             cells = self.backbone(series.transpose(1, 2))  # [b, rows, l, d_model]
-            forecast = self.head(cells)[:, : c.n_variates].transpose(1, 2)  # [b, horizon, v]
+            raw = self.head(cells)[:, : c.n_variates]  # [b, v, horizon * q]
+            forecast = self.output(raw).transpose(1, 2)  # [b, horizon, v(, q)]
         else:
             forecast = self.closed_loop(series.transpose(1, 2))
         return forecast if stats is None else self.revin.denormalize(forecast, stats)
 
     def closed_loop(self, grid: torch.Tensor) -> torch.Tensor:
         """The closed-loop decoder: ``grid`` [batch, n_variates, lookback] (normalised) ->
-        [batch, horizon, n_variates]; each prediction is fed back as the next time column."""
+        [batch, horizon, n_variates(, n_quantiles)]; each prediction (its median) is fed back
+        as the next time column."""
         cells, state = self.backbone(grid, return_state=True)
-        prediction = self.next_value(cells[:, :, -1])[..., 0]  # [b, v]
+        prediction = self.output(self.next_value(cells[:, :, -1]))[:, :, 0]  # [b, v(, q)]
         forecast = [prediction]
         for _ in range(self.config.horizon - 1):
-            column, state = self.backbone.step(prediction, state)
-            prediction = self.next_value(column)[..., 0]
+            column, state = self.backbone.step(self.output.point(prediction), state)
+            prediction = self.output(self.next_value(column))[:, :, 0]
             forecast.append(prediction)
         return torch.stack(forecast, dim=1)
 

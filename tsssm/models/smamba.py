@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from tsssm.layers import BiMamba, RevIN
+from tsssm.layers import BiMamba, QuantileOutput, RevIN
 
 from ._registry import register_model
 from .shapes import ClassificationShape, ForecastingShape
@@ -86,7 +86,8 @@ class VariateEncoderLayer(nn.Module):
 
 class VariateTokenForecaster(nn.Module):
     """Shared skeleton of variate-token forecasters (S-Mamba, the iTransformer baseline):
-    normalise, embed each series as a token, run ``layers``, project tokens to the horizon.
+    normalise, embed each series as a token, run ``layers``, project tokens to the horizon
+    (to every quantile of every step when the config has ``quantiles``).
 
     Subclasses set ``self.layers`` (a module list mapping [batch, tokens, d_model] to itself).
     """
@@ -101,11 +102,13 @@ class VariateTokenForecaster(nn.Module):
         self.embed = nn.Linear(config.lookback, config.d_model)
         self.embed_dropout = nn.Dropout(config.dropout)
         self.final_norm = nn.LayerNorm(config.d_model)
-        self.head = nn.Linear(config.d_model, config.horizon)
+        self.output = QuantileOutput(config.quantiles)
+        self.head = nn.Linear(config.d_model, config.horizon * self.output.n_outputs)
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` [batch, lookback, n_variates] (and optional calendar features ``x_mark``
-        [batch, lookback, n_time_features]) -> forecast [batch, horizon, n_variates]."""
+        [batch, lookback, n_time_features]) -> forecast [batch, horizon, n_variates] (with
+        quantiles: [batch, horizon, n_variates, n_quantiles])."""
         if x.dim() != 3 or x.shape[2] != self.n_variates:
             raise ValueError(
                 f"{type(self).__name__}: `x` has shape {tuple(x.shape)}; it needs "
@@ -118,8 +121,8 @@ class VariateTokenForecaster(nn.Module):
         tokens = self.embed_dropout(self.embed(series.transpose(1, 2)))  # [b, tokens, d_model]
         for layer in self.layers:
             tokens = layer(tokens)
-        forecast = self.head(self.final_norm(tokens))[:, : self.n_variates]  # [b, v, horizon]
-        forecast = forecast.transpose(1, 2)  # [b, horizon, v]
+        raw = self.head(self.final_norm(tokens))[:, : self.n_variates]  # [b, v, horizon * q]
+        forecast = self.output(raw).transpose(1, 2)  # [b, horizon, v] or [b, horizon, v, q]
         return forecast if stats is None else self.revin.denormalize(forecast, stats)
 
 

@@ -22,17 +22,18 @@ from __future__ import annotations
 import dataclasses
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tsssm import runs, training
-from tsssm.runs import CONFIG, ENVIRONMENT, RunFolder
+from tsssm.runs import CONFIG, ENVIRONMENT, PredictionWriter, RunFolder
+from tsssm.runs.study import is_study
 
 from .config import ConfigError, ModelConfig, RecipeConfig, TrainConfig, dump_config, load_config
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
-    import polars
 
 RUN_DIR_ENV = "TSSSM_RUN_DIR"
 # The environment variables through which launchers (Lightning's DDP, torchrun, SLURM) give
@@ -61,6 +62,7 @@ class Recipe(ABC):
     def __init__(self, config: RecipeConfig, folder: RunFolder | None) -> None:
         """``folder`` None: no folder yet (:meth:`start` checks the data and models first)."""
         self.config = config
+        self.folder: RunFolder | None = None
         self.rank = _process_rank()
         self._environment_written = False
         self._data_loaded = False
@@ -90,9 +92,11 @@ class Recipe(ABC):
         return get_task(config.run.task).recipe
 
     @classmethod
-    def start(cls, config: RecipeConfig, output_dir: str | Path) -> Recipe:
-        """A recipe in a new run folder under ``output_dir`` (in a process started by a
-        distributed launcher: the folder of process 0, from ``$TSSSM_RUN_DIR``)."""
+    def start(cls, config: RecipeConfig, output_dir: str | Path,
+              run_dir: str | Path | None = None) -> Recipe:
+        """A recipe in a new run folder under ``output_dir``, or at exactly ``run_dir`` (which
+        must not exist yet; ``tsssm tune`` puts each trial there); in a process started by a
+        distributed launcher: the folder of process 0, from ``$TSSSM_RUN_DIR``."""
         recipe_cls = cls.for_config(config)
         if _process_rank() != 0:
             return recipe_cls(config, RunFolder(Path(_shared_run_dir())))
@@ -105,16 +109,19 @@ class Recipe(ABC):
         # the folder through $TSSSM_RUN_DIR, which process 0 then creates.
         preset = os.environ.get(RUN_DIR_ENV)
         try:
-            if preset and not Path(preset).exists():
+            if run_dir is not None:
+                folder = RunFolder.create_at(run_dir)
+            elif preset and not Path(preset).exists():
                 folder = RunFolder.create_at(preset)
             else:
                 folder = RunFolder.create(output_dir, config.run.name)
         except OSError as error:
-            where = preset or output_dir
+            where = run_dir or preset or output_dir
             raise ConfigError(f"{config.source}: cannot create a run folder in {where}: "
                               f"{error.strerror or error}") from None
         runs.write_text(folder.file(CONFIG), dump_config(config))
         recipe._attach(folder)
+        recipe.write_inputs()
         folder.start_attempt([m.name for m in config.models()])
         os.environ[RUN_DIR_ENV] = str(folder.path.resolve())
         return recipe
@@ -125,6 +132,9 @@ class Recipe(ABC):
         folder = RunFolder(Path(run_dir))
         if not folder.file(CONFIG).is_file():
             raise ConfigError(f"{run_dir}: not a run folder (no {CONFIG})")
+        if is_study(folder.path):
+            raise ConfigError(f"{run_dir}: a study of `tsssm tune`; continue it with "
+                              f"`tsssm tune --resume {run_dir}`")
         config = load_config(folder.file(CONFIG))
         recipe = cls.for_config(config)(config, folder)
         if recipe.rank == 0:
@@ -151,14 +161,24 @@ class Recipe(ABC):
 
     @abstractmethod
     def evaluate(
-        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer
-    ) -> tuple[dict[str, Any], polars.DataFrame | None]:
-        """Test ``module`` with ``trainer`` (one process): its metrics and its predictions."""
+        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer,
+        predictions: PredictionWriter,
+    ) -> dict[str, Any]:
+        """Test ``module`` with ``trainer`` (one process): returns its metrics and writes its
+        predictions (the task's ``prediction_columns``) to ``predictions``, chunk by chunk
+        (a task that writes none never calls it, and predictions.parquet stays as it was)."""
+
+    def write_inputs(self) -> None:
+        """Write what the app reads besides the predictions into the run folder (once the
+        folder exists and the data are loaded); nothing by default."""
+        return
 
     def _load_data(self) -> None:
         if not self._data_loaded:
             self.setup()
             self._data_loaded = True
+            if self.folder is not None:
+                self.write_inputs()
 
     def _check_data_and_models(self) -> None:
         """Load the data and build every model once (their configs check their values
@@ -184,8 +204,14 @@ class Recipe(ABC):
 
     # Running ----------------------------------------------------------------------------
 
-    def run(self) -> dict[str, Any]:
-        """Train and evaluate every model not finished yet; returns metrics.json's content."""
+    def run(self, test: bool = True, callbacks: Sequence[pl.Callback] = ()) -> dict[str, Any]:
+        """Train and evaluate every model not finished yet; returns metrics.json's content.
+
+        Args:
+            test: evaluate each trained model on the test split. ``tsssm tune``'s trials
+                pass False: they train and validate only, and each model ends "trained".
+            callbacks: further Lightning callbacks of every fit (a trial's pruning).
+        """
         import torch
 
         from tsssm.training.callbacks import TrainingInterrupted
@@ -197,8 +223,8 @@ class Recipe(ABC):
         try:
             self._load_data()
             for model in self.config.models():
-                if self.states[model.name] != "finished":
-                    self._run_model(model)
+                if self.states[model.name] not in ("finished", "trained"):
+                    self._run_model(model, test, list(callbacks))
         except TrainingInterrupted as stop:
             # Pre-emption (SIGTERM) or Ctrl+C: resumable, so "interrupted", and the exit
             # status a scheduler reads as a signal (143 / 130) so that it can requeue.
@@ -223,7 +249,7 @@ class Recipe(ABC):
         if self.rank == 0:
             self.folder.update_status(models={model.name: state})
 
-    def _run_model(self, model: ModelConfig) -> None:
+    def _run_model(self, model: ModelConfig, test: bool, callbacks: list[pl.Callback]) -> None:
         import lightning.pytorch as pl
         from lightning.pytorch.loggers import CSVLogger
 
@@ -237,12 +263,14 @@ class Recipe(ABC):
             result = training.fit(
                 module, self.datamodule(train), train,
                 checkpoint_dir=self.folder.checkpoints(model.name), logger=logger,
-                resume_from=self.resume_from[model.name],
+                resume_from=self.resume_from[model.name], callbacks=callbacks,
             )
             self._write_environment(result.trainer)
             if self.rank == 0:  # recorded now, so that a run killed while evaluating keeps it
                 self.folder.record_metrics(model.name, result.summary())
-        if self.rank == 0:
+        if not test:
+            self._set_state(model, "trained")
+        elif self.rank == 0:
             self._set_state(model, "evaluating")
             self._evaluate(model, train, module, logger)
             self._set_state(model, "finished")
@@ -264,12 +292,15 @@ class Recipe(ABC):
         if best is None:
             raise RuntimeError(f"{model.name}: training left no checkpoint in {checkpoints}")
         load_weights(module, best)
-        test, predictions = self.evaluate(model, module, training.test_trainer(train, logger))
-        # NaN may mean "undefined" in a task's report (see check_finite_metrics); the logged
-        # test losses were checked for NaN as well by the test trainer.
-        check_finite_metrics(test.get("test", {}), "test", allow_nan=True)
-        if predictions is not None:
-            self.folder.record_predictions(model.name, predictions)
+        from tsssm.tasks import get_task
+
+        required = get_task(self.config.run.task).prediction_columns
+        with self.folder.prediction_writer(model.name, required=required) as predictions:
+            test = self.evaluate(model, module, training.test_trainer(train, logger),
+                                 predictions)
+            # NaN may mean "undefined" in a task's report (see check_finite_metrics); the
+            # logged test losses were checked for NaN as well by the test trainer.
+            check_finite_metrics(test.get("test", {}), "test", allow_nan=True)
         entry = {
             "role": "main" if model is self.config.model else "baseline",
             **self.folder.metrics().get(model.name, {}),

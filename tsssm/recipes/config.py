@@ -10,6 +10,7 @@ Layout of a recipe file::
     [train]    max_epochs, batch_size, lr, patience, seed, strategy, devices, ...
     [baselines.<name>]        options of one baseline (default: the model's defaults)
     [baselines.<name>.train]  training settings of that model only (lr, batch_size, ...)
+    [tune]     what ``tsssm tune`` searches (``search_space``); ``tsssm run`` ignores it
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tsssm.training.config import SCHEDULES, TrainConfig
 
 from . import _toml
 from ._schema import ConfigError, Context, as_table, build, check_keys, check_type, suggest
+from .search_space import TuneConfig, check_space, parse_tune, resolve_model
 
 if TYPE_CHECKING:
     from tsssm.tasks.spec import Task
@@ -72,6 +74,7 @@ class RecipeConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     baselines: list[ModelConfig] = field(default_factory=list)
     source: str = "<config>"
+    tune: TuneConfig | None = None  # the [tune] table, for `tsssm tune`
 
     def models(self) -> list[ModelConfig]:
         """The main model first, then the baselines in the order of ``run.baselines``."""
@@ -92,6 +95,8 @@ class RecipeConfig:
         baselines = {m.name: _model_table(m) for m in self.baselines if m.options or m.train}
         if baselines:
             tables["baselines"] = baselines
+        if self.tune is not None:
+            tables["tune"] = self.tune.table()
         return tables
 
 
@@ -182,7 +187,7 @@ def from_dict(
     from tsssm.tasks import TASKS
 
     ctx = Context(source, origins or {})
-    known = ("run", "data", "model", "train", "baselines")
+    known = ("run", "data", "model", "train", "baselines", "tune")
     check_keys(raw, known, "", ctx)
     for section in ("run", "data", "model"):
         if section not in raw:
@@ -206,7 +211,25 @@ def from_dict(
     # Settings of a registered model left out of run.baselines are kept inactive (so that
     # `--set run.baselines=[]` works); any other name is a typo.
     check_keys(extra, list_models(spec.model_task), "baselines", ctx)
-    return RecipeConfig(run, data, model, train, baselines, source)
+    config = RecipeConfig(run, data, model, train, baselines, source)
+    if "tune" in raw:
+        config.tune = _tune(raw["tune"], config, spec, ctx)
+    return config
+
+
+def _tune(raw: Any, config: RecipeConfig, task: Task, ctx: Context) -> TuneConfig:
+    """The ``[tune]`` table, checked against the recipe: a validation metric of the task as
+    the objective, a model of the recipe, and a space whose every bound and choice builds."""
+    tune = parse_tune(raw, ctx)
+    if tune.objective not in task.validation_metrics:
+        hint = (" (test metrics are never an objective: a search must not see the test split)"
+                if tune.objective.startswith("test") else "")
+        raise ctx.error("tune.objective", f"tune.objective {tune.objective!r} is not a "
+                                          f"validation metric of task {task.name!r}{hint}; "
+                                          f"it has: {', '.join(task.validation_metrics)}")
+    resolve_model(tune, config.model.name, config.run.baselines, ctx)
+    check_space(config.to_dict(), tune, ctx.source)
+    return tune
 
 
 def _model(
@@ -259,7 +282,15 @@ _SIZES = frozenset({
 def _check_model_values(options: Mapping[str, Any], section: str, ctx: Context) -> None:
     """Values every model shares a meaning for, checked where the recipe is read (before a
     run folder exists): sizes and counts >= 1, ``dropout`` in [0, 1), ``n_heads`` dividing
-    ``d_model``. Each model's config checks the rest when the model is built."""
+    ``d_model``, forecast ``quantiles`` (levels in (0, 1), increasing, with the median). Each
+    model's config checks the rest when the model is built."""
+    from tsssm.models.shapes import check_quantiles
+
+    if "quantiles" in options:
+        try:
+            check_quantiles(options["quantiles"], f"{section}.quantiles")
+        except ValueError as error:
+            raise ctx.error(f"{section}.quantiles", str(error)) from None
     for key, value in options.items():
         if key in _SIZES and isinstance(value, int) and value < 1:
             raise ctx.error(f"{section}.{key}", f"{section}.{key} must be at least 1, not "

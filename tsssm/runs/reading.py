@@ -13,7 +13,7 @@ import json
 import os
 import stat
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,10 +68,12 @@ class RunInfo:
 
     @property
     def models(self) -> list[str]:
-        """Main model first, then the baselines (from the config, else status/metrics)."""
+        """Main model first, then the baselines (from the config, else status/metrics), then
+        any other model metrics.json holds (a study's untuned ``<model>_default``)."""
         run, model = self.config.get("run", {}), self.config.get("model", {})
         if "name" in model:
-            return [model["name"], *run.get("baselines", [])]
+            named = [model["name"], *run.get("baselines", [])]
+            return named + [m for m in self.metrics if m not in named]
         return list(self.status.get("models", {})) or list(self.metrics)
 
     @property
@@ -204,30 +206,88 @@ def _where(error: ValueError) -> str:
     return f"line {line}, column {column}" if line is not None else "an unknown place"
 
 
-def read_predictions(path: Path, task: str, columns: Sequence[str]) -> pl.DataFrame:
-    """predictions.parquet of the run folder ``path``, checked against the prediction
-    ``columns`` of its ``task`` (``tsssm.tasks.get_task(task).prediction_columns``).
+def inside_run(path: Path, file: Path) -> bool:
+    """Whether ``file`` is a regular file of the run folder ``path`` once every symbolic
+    link is resolved: a link out of the folder (or to a FIFO, a device) is not followed."""
+    try:
+        resolved = file.resolve(strict=True)
+        return resolved.is_relative_to(path.resolve(strict=True)) and resolved.is_file()
+    except (OSError, RuntimeError):  # missing, a loop of links
+        return False
+
+
+def scan_run_parquet(path: Path, name: str) -> pl.LazyFrame:
+    """A lazy scan of the Parquet file ``name`` of the run folder ``path`` (nothing is read
+    until it is collected; filters read only the row groups they need).
+
+    Raises:
+        RunFileError: the file is missing, outside the run folder (a link out of it), or not
+            Parquet (the message names the file, never its content).
+    """
+    file = path / name
+    if not (file.exists() or file.is_symlink()):
+        raise RunFileError(f"{name} is missing: the run has not written it yet")
+    if not inside_run(path, file):
+        raise RunFileError(f"{name} is not a regular file inside the run folder (a link out "
+                           "of it is not followed)")
+    scan = pl.scan_parquet(file)
+    try:
+        scan.collect_schema()
+    except (OSError, pl.exceptions.PolarsError) as error:
+        raise RunFileError(f"{name} cannot be read as Parquet ({type(error).__name__})") from None
+    return scan
+
+
+def scan_predictions(path: Path, task: str, columns: Sequence[str]) -> pl.LazyFrame:
+    """predictions.parquet of the run folder ``path``, scanned lazily (see
+    :func:`scan_run_parquet`) and checked against the prediction ``columns`` of its
+    ``task`` (``tsssm.tasks.get_task(task).prediction_columns``).
 
     Raises:
         RunFileError: the file is missing, not Parquet, or lacks one of ``columns``.
     """
-    file = path / PREDICTIONS
-    if not file.is_file():
-        raise RunFileError(f"{PREDICTIONS} is missing: the run has not evaluated a model yet")
-    try:
-        frame = pl.read_parquet(file)
-    except (OSError, pl.exceptions.PolarsError) as error:
-        raise RunFileError(f"{PREDICTIONS} cannot be read: {error}") from None
-    missing = [name for name in columns if name not in frame.columns]
+    scan = scan_run_parquet(path, PREDICTIONS)
+    present = scan.collect_schema().names()
+    missing = [name for name in columns if name not in present]
     if missing:
         raise RunFileError(f"{PREDICTIONS} lacks the {task} column(s) {missing} "
-                           f"(it has {frame.columns})")
-    return frame
+                           f"(it has {present})")
+    return scan
+
+
+def read_predictions(path: Path, task: str, columns: Sequence[str],
+                     where: Mapping[str, Any] | None = None) -> pl.DataFrame:
+    """The rows of predictions.parquet (see :func:`scan_predictions`) whose columns equal
+    ``where``'s values (``{"model": "smamba", "window": 96}``; all rows when None), read
+    through a filtered scan: only the row groups that can hold them are decoded.
+
+    Raises:
+        RunFileError: as :func:`scan_predictions`, or a column of ``where`` is not in the
+            file, or the file is damaged past its metadata.
+    """
+    scan = scan_predictions(path, task, columns)
+    unknown = sorted(set(where or {}) - set(scan.collect_schema().names()))
+    if unknown:
+        raise RunFileError(f"{PREDICTIONS} has no column(s) {unknown}")
+    for column, value in (where or {}).items():
+        scan = scan.filter(pl.col(column) == value)
+    return collect(scan, PREDICTIONS)
+
+
+def collect(scan: pl.LazyFrame, name: str) -> pl.DataFrame:
+    """``scan.collect()`` with polars' streaming engine (memory bounded by its batches, not
+    the file); a damaged file ``name`` raises RunFileError."""
+    try:
+        return scan.collect(engine="streaming")
+    except (OSError, pl.exceptions.PolarsError) as error:
+        raise RunFileError(f"{name} cannot be read ({type(error).__name__})") from None
 
 
 def log_files(path: Path) -> list[Path]:
-    """Lightning CSV logs of the run folder ``path``: logs/<model>/version_<k>/metrics.csv."""
-    return sorted((path / LOGS).glob(f"*/version_*/{LOG_FILE}"))
+    """Lightning CSV logs of the run folder ``path``: logs/<model>/version_<k>/metrics.csv
+    (those inside it: links out of it are not followed)."""
+    return sorted(file for file in (path / LOGS).glob(f"*/version_*/{LOG_FILE}")
+                  if inside_run(path, file))
 
 
 def read_curves(path: Path) -> pl.DataFrame:
@@ -246,7 +306,8 @@ def read_curves(path: Path) -> pl.DataFrame:
         try:
             frame = pl.read_csv(file, infer_schema_length=None)
         except (OSError, pl.exceptions.PolarsError) as error:
-            raise RunFileError(f"{file.relative_to(path)} cannot be read: {error}") from None
+            raise RunFileError(f"{file.relative_to(path)} cannot be read as CSV "
+                               f"({type(error).__name__})") from None
         curves = [c for c in frame.columns if c not in _LOG_INDEX and not c.startswith("test_")]
         if "epoch" not in frame.columns or not curves:
             continue

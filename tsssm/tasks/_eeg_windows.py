@@ -22,12 +22,16 @@ if TYPE_CHECKING:
 
 EEG_LAYOUTS = ("mental_arithmetic", "bonn", "eegmmidb")  # bundled, or a folder like them
 # The TUH corpora FEMBA reports on, read from a folder in TUH's layout (never bundled: TUH's
-# licence forbids redistribution). TUAB's eval folder is the test; TUAR is read in its binary
-# mode (artifact in the window or not).
+# licence forbids redistribution). TUAB's eval folder is the test; TUAR is read in the mode of
+# the classification protocol (TUAR_MODES).
 TUH_LAYOUTS = ("tuab", "tuar", "tusl")
 # How each layout's windows get their labels (``EEGWindows.from_recordings(labels=...)``).
 WINDOW_LABELS = {"mental_arithmetic": "recording", "bonn": "recording", "tuab": "recording",
                  "eegmmidb": "annotations", "tuar": "windows", "tusl": "windows"}
+# FEMBA's TUAR protocols (BioFoundation's ``classification_type``) -> the reader's mode:
+# artifact per window (bc), per channel (mc), artifact type per channel (mmc), artifact type
+# per window (mcc).
+TUAR_MODES = {"bc": "binary", "mc": "per_channel", "mmc": "per_type", "mcc": "window_type"}
 
 
 @dataclass
@@ -149,11 +153,11 @@ def _validate_subject_split(data: EEGWindowsConfig, ctx: Context) -> None:
                                          "subject belongs to one part only")
 
 
-def load_recordings(layout: str, dataset: str, label_map: dict[str, int] | None = None
-                    ) -> list[EEGRecording]:
+def load_recordings(layout: str, dataset: str, label_map: dict[str, int] | None = None,
+                    classification_type: str = "bc") -> list[EEGRecording]:
     """The recordings of a bundled set (``dataset == layout``) or of a folder in that
     layout. Bonn loads the sets of ``label_map`` (set letter -> class; default: all five,
-    each its own class)."""
+    each its own class); TUAR is labelled for ``classification_type`` (:data:`TUAR_MODES`)."""
     data_dir = None if dataset == layout else dataset
     if layout == "mental_arithmetic":
         return eeg_data.load_mental_arithmetic(data_dir)
@@ -165,7 +169,7 @@ def load_recordings(layout: str, dataset: str, label_map: dict[str, int] | None 
     if layout == "tuab":
         return eeg_data.load_tuab(dataset, "train") + eeg_data.load_tuab(dataset, "eval")
     if layout == "tuar":
-        return eeg_data.load_tuar(dataset, mode="binary")
+        return eeg_data.load_tuar(dataset, mode=TUAR_MODES[classification_type])
     if layout == "tusl":
         return eeg_data.load_tusl(dataset)
     raise DataError(f"unknown EEG layout {layout!r}")

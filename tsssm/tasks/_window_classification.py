@@ -1,5 +1,5 @@
 """The base of the window-classification recipes (tasks ``eeg_classification`` and
-``series_classification``): windows [C, T] -> one class each.
+``series_classification``): windows [C, T] -> one class each, or one class per channel.
 
 A subclass of :class:`WindowClassificationRecipe` sets ``task`` and implements
 :meth:`~WindowClassificationRecipe.load_windows`, which returns a :class:`WindowSplit`; the
@@ -12,6 +12,14 @@ base trains any registered ``"classification"`` model through :class:`Classifica
 - predictions.parquet: one row per test window: ``model``, the split's test metadata columns,
   ``label`` and ``prediction`` (class names) and ``probability`` (of the positive class for
   two classes, else of the predicted class): the columns of the subclass's task.
+
+Windows labelled per channel (``WindowSplit.channels``; TUAR's per-channel protocols) are
+scored label by label: ``test`` and ``per_group`` pool every (window, channel) label (as
+BioFoundation's torchmetrics scores do: binary over all pairs, macro over the classes for
+more), ``per_channel`` scores each channel on its own and ``channel_mean`` is the mean of each
+metric over the channels where it is defined; predictions.parquet has one row per (window,
+channel), its ``channel`` column naming the channel (null for one label per window, when the
+task's columns include it).
 """
 
 from __future__ import annotations
@@ -31,7 +39,20 @@ if TYPE_CHECKING:
     import lightning.pytorch as pl
 
     from tsssm.data.windows import Augment, WindowSplit
+    from tsssm.runs import PredictionWriter
     from tsssm.training import ClassificationModule, WindowDataModule
+
+def channel_mean(per_channel: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each metric's mean over the channels where it is defined (a channel whose test
+    labels hold one class has no AUROC); NaN where no channel defines it."""
+    rows = list(per_channel.values())
+    means: dict[str, float] = {}
+    for key in rows[0]:
+        values = np.array([row[key] for row in rows], dtype=np.float64)
+        defined = values[~np.isnan(values)]
+        means[key] = float(defined.mean()) if defined.size else float("nan")
+    return means
+
 
 class WindowClassificationRecipe(Recipe):
     """Trains and tests window classifiers on :meth:`load_windows`'s split (see the module
@@ -70,8 +91,12 @@ class WindowClassificationRecipe(Recipe):
         )
 
     def evaluate(
-        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer
-    ) -> tuple[dict[str, Any], polars.DataFrame]:
+        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer,
+        predictions: PredictionWriter,
+    ) -> dict[str, Any]:
+        """Scores every test window; the metrics need all of them (AUROC ranks them), so the
+        class probabilities [N, K] (float64) and labels [N] (per channel: [N, M, K] and
+        [N, M]) are kept, nothing more; the rows go to ``predictions`` chunk by chunk."""
         from tsssm.metrics import window_classification_report
 
         if not isinstance(module, training.ClassificationModule):
@@ -79,29 +104,49 @@ class WindowClassificationRecipe(Recipe):
                             f"{type(module).__name__}")
         batch_size = self.config.train_for(model).batch_size
         probabilities, labels = module.predict_probabilities(self.split.test, batch_size)
-        scores, truth = probabilities.double().numpy(), labels.numpy()
         split = self.split
-        groups = None if split.group_column is None else split.test_metadata[
-            split.group_column].to_numpy()
-        report = window_classification_report(truth, scores, split.class_names, groups)
+        # [N, K] and [N] per window, or [N, M, K] and [N, M] per channel
+        scores, truth = probabilities.double().numpy(), labels.numpy()
+        n_outputs = 1 if truth.ndim == 1 else truth.shape[1]
+        groups = None if split.group_column is None else np.repeat(
+            split.test_metadata[split.group_column].to_numpy(), n_outputs)
+        pooled_truth, pooled = truth.reshape(-1), scores.reshape(-1, scores.shape[-1])
+        report = window_classification_report(pooled_truth, pooled, split.class_names, groups)
         metrics: dict[str, Any] = {"test": report["overall"], "classes": split.class_names}
         if "per_group" in report:
             metrics["per_group"] = report["per_group"]
-        return metrics, self.prediction_frame(model.name, truth, scores)
+        if split.channels is not None:
+            channels = np.tile(np.array(split.channels), len(truth))
+            per_channel = window_classification_report(
+                pooled_truth, pooled, split.class_names, channels)["per_group"]
+            metrics["per_channel"] = {name: per_channel[name] for name in split.channels}
+            metrics["channel_mean"] = channel_mean(metrics["per_channel"])
+        predictions.write_slices(len(truth), lambda start, stop: self.prediction_frame(
+            model.name, truth[start:stop], scores[start:stop],
+            split.test_metadata.slice(start, stop - start)))
+        return metrics
 
-    def prediction_frame(self, model: str, truth: np.ndarray, scores: np.ndarray
-                         ) -> polars.DataFrame:
-        """One row per test window: ``model``, the test metadata, ``label``, ``prediction``
-        and ``probability`` (see the module docstring)."""
+    def prediction_frame(self, model: str, truth: np.ndarray, scores: np.ndarray,
+                         metadata: polars.DataFrame) -> polars.DataFrame:
+        """One row per test window (truth [N], scores [N, K]) or per (window, channel)
+        (truth [N, M], scores [N, M, K]): ``model``, the window's ``metadata`` (those
+        windows' rows of the split's test metadata), ``channel`` (if the task has it),
+        ``label``, ``prediction`` and ``probability`` (see the module docstring)."""
         names = np.array(self.split.class_names)
+        n_outputs = 1 if truth.ndim == 1 else truth.shape[1]
+        truth, scores = truth.reshape(-1), scores.reshape(-1, scores.shape[-1])
         predicted = scores.argmax(axis=1)
         if scores.shape[1] == 2:
             probability = scores[:, 1]
         else:
             probability = scores[np.arange(len(scores)), predicted]
-        meta = self.split.test_metadata.drop(
-            [c for c in ("model", "label", "prediction", "probability")
-             if c in self.split.test_metadata.columns])
+        meta = metadata.drop([c for c in ("model", "channel", "label", "prediction",
+                                          "probability") if c in metadata.columns])
+        if self.split.channels is not None:  # window-major rows, one per channel
+            meta = meta[np.repeat(np.arange(meta.height), n_outputs)].with_columns(
+                polars.Series("channel", np.tile(self.split.channels, meta.height)))
+        elif "channel" in self.prediction_columns:
+            meta = meta.with_columns(channel=polars.lit(None, polars.String))
         frame = polars.concat([
             polars.DataFrame({"model": polars.repeat(model, len(truth), eager=True)}),
             meta,
@@ -116,4 +161,3 @@ class WindowClassificationRecipe(Recipe):
                 "test_metadata"
             )
         return frame
-

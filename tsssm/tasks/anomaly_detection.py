@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import lightning.pytorch as pl
 
     from tsssm.data.anomaly import AnomalySeries
+    from tsssm.runs import PredictionWriter
     from tsssm.training import ReconstructionModule, SplitDataModule
 
 THRESHOLD_METHODS = ("quantile", "mean_std")
@@ -170,8 +171,12 @@ class AnomalyRecipe(Recipe):
                                         num_workers=train.num_workers)
 
     def evaluate(
-        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer
-    ) -> tuple[dict[str, Any], polars.DataFrame]:
+        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer,
+        predictions: PredictionWriter,
+    ) -> dict[str, Any]:
+        """Scores every test step; the metrics need them all (AUROC ranks them), so the
+        scores [T] (float64) and labels [T] are kept, nothing more; the rows go to
+        ``predictions`` chunk by chunk."""
         from tsssm.metrics import detection_metrics, train_threshold
 
         if not isinstance(module, training.ReconstructionModule):
@@ -184,25 +189,28 @@ class AnomalyRecipe(Recipe):
         metrics = {"test": detection_metrics(labels, scores, threshold),
                    "train_end": end, "threshold_method": data.threshold,
                    "train_flagged_fraction": float((train_scores > threshold).mean())}
-        return metrics, self.prediction_frame(model.name, scores, threshold)
+        predictions.write_slices(len(scores), lambda start, stop: self.prediction_frame(
+            model.name, scores, threshold, start, stop))
+        return metrics
 
-    def prediction_frame(self, model: str, scores: np.ndarray, threshold: float
-                         ) -> polars.DataFrame:
-        """One row per test step (see the module docstring)."""
-        end, series = self.train_end, self.series
-        steps = len(scores)
+    def prediction_frame(self, model: str, scores: np.ndarray, threshold: float,
+                         start: int, stop: int) -> polars.DataFrame:
+        """One row per test step ``start..stop-1`` of the test ``scores`` [T] (see the
+        module docstring)."""
+        first, series = self.train_end + start, self.series
+        steps, last = stop - start, self.train_end + stop
         columns: dict[str, Any] = {
             "model": polars.repeat(model, steps, eager=True),
             "series": polars.repeat(series.name, steps, eager=True),
-            "time": np.arange(end, end + steps, dtype=np.float64),
-            "value": series.values[end:, 0].astype(np.float64),
-            "score": scores,
+            "time": np.arange(first, last, dtype=np.float64),
+            "value": series.values[first:last, 0].astype(np.float64),
+            "score": scores[start:stop],
             "threshold": np.full(steps, threshold),
-            "label": series.labels[end:],
+            "label": series.labels[first:last],
         }
         if len(series.channel_names) > 1:
             for index, channel in enumerate(series.channel_names):
-                columns[f"value_{channel}"] = series.values[end:, index].astype(np.float64)
+                columns[f"value_{channel}"] = series.values[first:last, index].astype(np.float64)
         return polars.DataFrame(columns)
 
 

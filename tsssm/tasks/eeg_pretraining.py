@@ -44,10 +44,10 @@ from .spec import Task
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
-    import polars
     from torch.utils.data import Dataset
 
     from tsssm.data.eeg import EEGWindows
+    from tsssm.runs import PredictionWriter
     from tsssm.training import PretrainModule, WindowDataModule
 
 
@@ -123,14 +123,16 @@ class EEGPretrainRecipe(Recipe):
         )
 
     def evaluate(
-        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer
-    ) -> tuple[dict[str, Any], polars.DataFrame | None]:
+        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer,
+        predictions: PredictionWriter,
+    ) -> dict[str, Any]:
+        """Reconstruction scores of the test windows (the task writes no predictions)."""
         if not isinstance(module, training.PretrainModule):
             raise TypeError(f"EEGPretrainRecipe evaluates a PretrainModule, not "
                             f"{type(module).__name__}")
         batch_size = self.config.train_for(model).batch_size
         test = module.reconstruction_scores(self.test_windows, batch_size)
-        return {"test": test, "windows": self.window_info}, None
+        return {"test": test, "windows": self.window_info}
 
 
 def _check_same_windows(reference: EEGWindows, other: EEGWindows, name: str) -> None:

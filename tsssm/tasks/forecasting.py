@@ -16,6 +16,29 @@ predictions.parquet, one row per (window, step, variate):
     truth_raw       float     true value on the data file's scale
     prediction_raw  float     predicted value on the data file's scale
 
+and the test rows of the data file (lookbacks included) to inputs.parquet, so that the app
+draws a window's lookback without opening any file outside the run folder:
+
+    row             int       row of the data file
+    timestamp       datetime  its time
+    variate         str       the variate
+    value           float     its value on the data file's scale
+
+Quantile forecasts (``model.quantiles = [0.1, 0.5, 0.9]``, levels in (0, 1), increasing, with
+the median 0.5; checked when the recipe is read) train on the pinball loss; ``prediction`` is
+then the median, and each level adds two columns (wide format, null for the rows of a model
+without that level, e.g. a point baseline in the same run):
+
+    q<level>        float     that quantile, normalised (``q0.1``, ``q0.5``, ``q0.9``)
+    q<level>_raw    float     that quantile on the data file's scale
+
+and metrics.json's ``test`` gains ``quantiles`` (the levels) and, on the normalised scale, the
+metrics of :func:`tsssm.metrics.quantile_report`: ``pinball`` (and per level), ``wql`` (and
+per level), ``crps`` (approximated from the quantiles), ``coverage_<P>`` and ``width_<P>`` of
+each central interval (``coverage_80`` for 0.1 / 0.9); also ``wql_raw`` and ``crps_raw`` on the
+data file's scale (the scale GluonTS and Chronos report wQL on). Baselines forecast points
+unless their own table sets ``quantiles``.
+
 Like every task module, this one imports torch and Lightning only when its recipe runs (the
 task registry is read by the app and ``tsssm runs``): heavy names are reached through the lazy
 ``tsssm.data`` and ``tsssm.training`` packages.
@@ -31,7 +54,7 @@ import numpy as np
 import polars
 
 import tsssm.data as tsssm_data
-from tsssm import training
+from tsssm import runs, training
 from tsssm.data._bundled import BUNDLED_SHA256
 from tsssm.recipes._schema import Context
 from tsssm.recipes.base import Recipe
@@ -44,11 +67,32 @@ if TYPE_CHECKING:
     import torch
 
     from tsssm.data import ForecastingData
+    from tsssm.runs import PredictionWriter
     from tsssm.training import ForecastingModule, SplitDataModule
 
 SPLITS = ("auto", "ett", "ratio")
 PREDICTION_COLUMNS = ("model", "window", "timestamp", "variate", "step", "truth", "prediction",
                       "truth_raw", "prediction_raw")
+RAW = "_raw"
+
+
+def quantile_column(level: float, raw: bool = False) -> str:
+    """The predictions.parquet column of quantile ``level``: ``q0.1`` (``q0.1_raw``)."""
+    return f"q{level:g}{RAW if raw else ''}"
+
+
+def quantile_columns(columns: list[str] | tuple[str, ...]) -> dict[float, str]:
+    """The data-scale quantile columns among ``columns``, by level, in increasing order."""
+    found = {}
+    for name in columns:
+        if name.startswith("q") and name.endswith(RAW):
+            try:
+                level = float(name[1:-len(RAW)])
+            except ValueError:
+                continue
+            if 0.0 < level < 1.0 and quantile_column(level, raw=True) == name:
+                found[level] = name
+    return dict(sorted(found.items()))
 
 
 @dataclass
@@ -93,28 +137,9 @@ def dataset_path(dataset: str) -> Path:
     return Path(dataset)
 
 
-def read_series(config: dict[str, Any]) -> polars.DataFrame:
-    """The data file a forecasting run read (``[data]`` of its parsed config.toml), on the
-    file's scale, as ``tsssm.data.load_series`` returns it: the date column, then the
-    variates (for the app's plots of a forecast beside its lookback).
-
-    Raises:
-        DataError: the config names no data set, or it cannot be loaded here (moved,
-            changed, or a bundled data set that fails its checksum).
-        OSError: the file cannot be read.
-    """
-    from tsssm.data.series import DataError, load_series
-
-    data = config.get("data", {})
-    if "dataset" not in data:
-        raise DataError("config.toml names no data.dataset")
-    return load_series(dataset_path(data["dataset"]), data.get("date_column", "date"),
-                       data.get("columns"), data.get("fill", "none"),
-                       bool(data.get("allow_irregular", False)))
-
-
 class ForecastingRecipe(Recipe):
-    """Forecasting: ``x`` [B, L, V] -> [B, H, V]; see the module docstring."""
+    """Forecasting: ``x`` [B, L, V] -> [B, H, V] (or [B, H, V, Q] quantiles); see the module
+    docstring."""
 
     task = "forecasting"
     data: ForecastingData
@@ -126,6 +151,10 @@ class ForecastingRecipe(Recipe):
             fill=cfg.fill, scale=cfg.scale, date_column=cfg.date_column, columns=cfg.columns,
             allow_irregular=cfg.allow_irregular,
         )
+
+    def write_inputs(self) -> None:
+        if self.rank == 0:  # the app draws lookbacks from it, never opening the data file
+            runs.write_parquet(self.folder.file(runs.INPUTS), self.test_inputs())
 
     def build_module(self, model: ModelConfig, train: TrainConfig) -> ForecastingModule:
         return training.ForecastingModule(
@@ -142,35 +171,80 @@ class ForecastingRecipe(Recipe):
                                train.batch_size, train.seed, train.num_workers)
 
     def evaluate(
-        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer
-    ) -> tuple[dict[str, Any], polars.DataFrame]:
+        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer,
+        predictions: PredictionWriter,
+    ) -> dict[str, Any]:
+        """Tests ``module`` batch by batch: each batch's rows go to ``predictions`` and its
+        errors on the data file's scale into running sums, so memory stays flat in the
+        number of test windows."""
         if not isinstance(module, training.ForecastingModule):
             raise TypeError(f"ForecastingRecipe evaluates a ForecastingModule, not {module!r}")
-        module.keep_test_outputs = True
-        trainer.test(module, datamodule=self.datamodule(self.config.train_for(model)),
-                     verbose=False)
-        outputs = module.test_outputs
-        prediction_raw = self.data.inverse_transform(outputs["prediction"].double().numpy())
-        truth_raw = self.data.inverse_transform(outputs["truth"].double().numpy())
-        test = {
-            **module.test_results,
-            "windows": len(outputs["index"]),
-            "mse_raw": float(np.mean((prediction_raw - truth_raw) ** 2)),
-            "mae_raw": float(np.mean(np.abs(prediction_raw - truth_raw))),
-        }
-        frame = self.prediction_frame(model.name, outputs, prediction_raw, truth_raw)
-        module.test_outputs = {}
-        return {"test": test}, frame
+        from tsssm.metrics import QuantileSums
+
+        raw = _RawErrors()
+        levels = module.quantiles
+        sums = None if levels is None else (QuantileSums(levels), QuantileSums(levels))
+
+        def write_batch(index: torch.Tensor, prediction: torch.Tensor, truth: torch.Tensor,
+                        quantiles: torch.Tensor | None) -> None:
+            prediction_raw = self.data.inverse_transform(prediction.double().numpy())
+            truth_raw = self.data.inverse_transform(truth.double().numpy())
+            raw.add(prediction_raw - truth_raw, len(index))
+            frame = self.prediction_frame(
+                model.name, index.numpy(), prediction, truth, prediction_raw, truth_raw)
+            if quantiles is not None and levels is not None and sums is not None:
+                quantiles_raw = self.inverse_quantiles(quantiles.double().numpy())
+                sums[0].add(truth.double().numpy(), quantiles.double().numpy())
+                sums[1].add(truth_raw, quantiles_raw)
+                frame = frame.with_columns(
+                    column for i, level in enumerate(levels) for column in (
+                        polars.Series(quantile_column(level), quantiles[..., i]
+                                      .reshape(-1).numpy()),
+                        polars.Series(quantile_column(level, raw=True),
+                                      quantiles_raw[..., i].reshape(-1).astype(np.float32)),
+                    ))
+            predictions.write(frame)
+
+        module.test_sink = write_batch
+        try:
+            trainer.test(module, datamodule=self.datamodule(self.config.train_for(model)),
+                         verbose=False)
+        finally:
+            module.test_sink = None
+        test = {**module.test_results, **raw.scores()}
+        if levels is not None and sums is not None:
+            test.update({"quantiles": list(levels), **sums[0].report(),
+                         "wql_raw": float(sums[1].wql().mean()), "crps_raw": sums[1].crps()})
+        return {"test": test}
+
+    def test_inputs(self) -> polars.DataFrame:
+        """inputs.parquet: the rows the test windows read (lookbacks and targets), on the
+        data file's scale, one row per (data row, variate): ``row`` (of the data file),
+        ``timestamp``, ``variate``, ``value`` (float32, like ``prediction_raw``)."""
+        start, end = self.data.borders["test"]
+        values = self.data.inverse_transform(self.data.values[start:end].double().numpy())
+        n_rows, n_variates = values.shape  # [R, V]
+        return polars.DataFrame({
+            "row": np.repeat(np.arange(start, end, dtype=np.int64), n_variates),
+            "timestamp": self.data.timestamps.slice(start, n_rows).gather(
+                np.repeat(np.arange(n_rows), n_variates)),
+            "variate": np.tile(np.array(self.data.variates), n_rows),
+            "value": values.reshape(-1).astype(np.float32),
+        })
+
+    def inverse_quantiles(self, quantiles: np.ndarray) -> np.ndarray:
+        """Quantiles [N, H, V, Q] (normalised) on the data file's scale, same shape."""
+        return np.moveaxis(self.data.inverse_transform(np.moveaxis(quantiles, -1, -2)), -1, -2)
 
     def prediction_frame(
-        self, model: str, outputs: dict[str, torch.Tensor], prediction_raw: np.ndarray,
-        truth_raw: np.ndarray,
+        self, model: str, index: np.ndarray, prediction: torch.Tensor, truth: torch.Tensor,
+        prediction_raw: np.ndarray, truth_raw: np.ndarray,
     ) -> polars.DataFrame:
-        """One row per (window, step, variate), in that order: ``model``, ``window`` (first
-        row of the window), ``timestamp`` (of the forecast row), ``variate``, ``step``
-        (1..H), ``truth``/``prediction`` (normalised) and ``truth_raw``/``prediction_raw``."""
-        index = outputs["index"].numpy()
-        n, horizon, n_variates = outputs["prediction"].shape
+        """One row per (window, step, variate) of the windows starting at ``index`` [N], in
+        that order: ``model``, ``window`` (first row of the window), ``timestamp`` (of the
+        forecast row), ``variate``, ``step`` (1..H), ``truth``/``prediction`` [N, H, V]
+        (normalised) and ``truth_raw``/``prediction_raw`` [N, H, V] (data scale)."""
+        n, horizon, n_variates = prediction.shape
         rows = self.data.target_rows(index)  # [N, H] rows of the forecast values
         return polars.DataFrame({
             "model": polars.repeat(model, n * horizon * n_variates, eager=True),
@@ -178,11 +252,34 @@ class ForecastingRecipe(Recipe):
             "timestamp": self.data.timestamps.gather(np.repeat(rows.ravel(), n_variates)),
             "variate": np.tile(np.array(self.data.variates), n * horizon),
             "step": np.tile(np.repeat(np.arange(1, horizon + 1, dtype=np.int32), n_variates), n),
-            "truth": outputs["truth"].reshape(-1).numpy(),
-            "prediction": outputs["prediction"].reshape(-1).numpy(),
+            "truth": truth.reshape(-1).numpy(),
+            "prediction": prediction.reshape(-1).numpy(),
             "truth_raw": truth_raw.reshape(-1).astype(np.float32),
             "prediction_raw": prediction_raw.reshape(-1).astype(np.float32),
         })
+
+
+@dataclass
+class _RawErrors:
+    """Running sums of forecast errors on the data file's scale (float64)."""
+
+    squared: float = 0.0
+    absolute: float = 0.0
+    values: int = 0
+    windows: int = 0
+
+    def add(self, error: np.ndarray, windows: int) -> None:
+        """``error`` [B, H, V]: prediction - truth of ``windows`` windows."""
+        self.squared += float(np.sum(error**2))
+        self.absolute += float(np.sum(np.abs(error)))
+        self.values += error.size
+        self.windows += windows
+
+    def scores(self) -> dict[str, Any]:
+        """``windows``, ``mse_raw`` and ``mae_raw`` over everything added."""
+        values = max(self.values, 1)
+        return {"windows": self.windows, "mse_raw": self.squared / values,
+                "mae_raw": self.absolute / values}
 
 
 TASK = Task(

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import lightning.pytorch as pl
 
     from tsssm.data import PhaseSequence, PhaseSplit, StandardScaler
+    from tsssm.runs import PredictionWriter
     from tsssm.training import PhaseModule, SplitDataModule
 
 PHASE_LAYOUTS = ("cholec80", "sleep_edf")
@@ -149,18 +150,21 @@ class PhaseRecipe(Recipe):
                                         collate_fn=tsssm_data.pad_recordings)
 
     def evaluate(
-        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer
-    ) -> tuple[dict[str, Any], polars.DataFrame]:
+        self, model: ModelConfig, module: pl.LightningModule, trainer: pl.Trainer,
+        predictions: PredictionWriter,
+    ) -> dict[str, Any]:
+        """Predicts one test recording at a time and writes its rows to ``predictions``;
+        the metrics (segment-wise, per recording) keep only each recording's true and
+        predicted phase indices [T] (int64)."""
         if not isinstance(module, training.PhaseModule):
             raise TypeError(f"PhaseRecipe evaluates a PhaseModule, not {module!r}")
-        outputs = [module.predict_recording(self.scaler.transform(s.inputs))
-                   for s in self.split.test]
-        predictions = [o["probabilities"].argmax(-1).numpy() for o in outputs]
-        truths = [s.labels.numpy() for s in self.split.test]
-        metrics = self.score(truths, predictions, self.split.test)
-        frames = [self.prediction_frame(model.name, s, o) for s, o in
-                  zip(self.split.test, outputs, strict=True)]
-        return metrics, polars.concat(frames)
+        truths, predicted = [], []
+        for sequence in self.split.test:
+            output = module.predict_recording(self.scaler.transform(sequence.inputs))
+            predicted.append(output["probabilities"].argmax(-1).numpy())
+            truths.append(sequence.labels.numpy())
+            predictions.write(self.prediction_frame(model.name, sequence, output))
+        return self.score(truths, predicted, self.split.test)
 
     def score(self, truths: list[np.ndarray], predictions: list[np.ndarray],
               sequences: list[PhaseSequence]) -> dict[str, Any]:
@@ -224,4 +228,5 @@ TASK = Task(
     recipe=PhaseRecipe,
     prediction_columns=PREDICTION_COLUMNS,
     headline_metrics=("accuracy", "jaccard"),
+    validation_metrics=("val_loss", "val_accuracy"),
 )

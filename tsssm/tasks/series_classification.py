@@ -163,4 +163,5 @@ TASK = Task(
     recipe=UCRRecipe,
     prediction_columns=PREDICTION_COLUMNS,
     headline_metrics=("accuracy", "auroc"),
+    validation_metrics=("val_loss", "val_balanced_accuracy"),
 )

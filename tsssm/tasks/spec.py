@@ -36,6 +36,8 @@ class Task:
             order, starting with ``model`` (empty: the task writes no predictions).
         headline_metrics: the test metrics (keys of metrics.json's ``test``) that sum a run
             up in ``tsssm runs``, ``tsssm show`` and the app.
+        validation_metrics: what its LightningModules log on the validation split once per
+            epoch (``val_loss`` first): the objectives ``tsssm tune`` may search on.
     """
 
     name: str
@@ -49,6 +51,7 @@ class Task:
     recipe: type[Recipe]
     prediction_columns: tuple[str, ...]
     headline_metrics: tuple[str, ...]
+    validation_metrics: tuple[str, ...] = ("val_loss",)
 
     def missing_columns(self, columns: list[str] | tuple[str, ...]) -> list[str]:
         """The prediction columns of this task that ``columns`` lacks."""

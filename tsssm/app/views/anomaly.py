@@ -6,20 +6,20 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 import streamlit as st
-from sklearn import metrics
 
 from tsssm.runs import RunInfo
 
+from .. import cache
 from ..charts import lines, segments
 from .common import choose, models_in
 
 
-def render(info: RunInfo, frame: pl.DataFrame) -> None:
+def render(info: RunInfo) -> None:
     st.header("Anomalies")
     left, right = st.columns(2)
-    model = choose("Model", models_in(info, frame), "model", where=left)
-    series = choose("Series", frame["series"].unique().sort().to_list(), "series", where=right)
-    part = frame.filter((pl.col("model") == model) & (pl.col("series") == series)).sort("time")
+    model = choose("Model", models_in(info), "model", where=left)
+    series = choose("Series", sorted(cache.values(info, "series")), "series", where=right)
+    part = cache.predictions(info, model=model, series=series).sort("time")
     shade = _shading(part)
     value = lines(part.with_columns(line=pl.lit("value")), "time", "value", "line", height=220)
     scores = pl.concat([part.select("time", y="score", line=pl.lit("score")),
@@ -31,7 +31,7 @@ def render(info: RunInfo, frame: pl.DataFrame) -> None:
     st.subheader("Score and threshold")
     st.altair_chart(shade + score if shade else score, width="stretch")
     st.subheader("Detection over every series")
-    st.dataframe(detection(frame), hide_index=True)
+    st.dataframe(cache.summary(info, "detection", detection), hide_index=True)
 
 
 def _shading(part: pl.DataFrame) -> alt.Chart | None:
@@ -43,17 +43,20 @@ def _shading(part: pl.DataFrame) -> alt.Chart | None:
             .encode(x="start:Q", x2="end:Q"))
 
 
-def detection(frame: pl.DataFrame) -> pl.DataFrame:
-    """Precision, recall and F1 of ``score > threshold`` against ``label``, per model."""
-    rows = []
-    for (model,), group in frame.group_by("model", maintain_order=True):
-        truth = group["label"].cast(pl.Int64).to_numpy() == 1
-        flagged = (group["score"] > group["threshold"]).to_numpy()
-        rows.append({
-            "model": model, "steps": group.height, "anomalies": int(truth.sum()),
-            "flagged": int(flagged.sum()),
-            "precision": metrics.precision_score(truth, flagged, zero_division=0),
-            "recall": metrics.recall_score(truth, flagged, zero_division=0),
-            "f1": metrics.f1_score(truth, flagged, zero_division=0),
-        })
-    return pl.DataFrame(rows)
+def detection(predictions: pl.LazyFrame) -> pl.LazyFrame:
+    """Precision, recall and F1 of ``score > threshold`` against ``label``, per model
+    (0 where undefined, like scikit-learn's ``zero_division=0``), counted while streaming."""
+    truth = pl.col("label").cast(pl.Int64) == 1
+    flagged = pl.col("score") > pl.col("threshold")
+    hits = (truth & flagged).sum()
+    counts = predictions.group_by("model", maintain_order=True).agg(
+        steps=pl.len(), anomalies=truth.sum(), flagged=flagged.sum(), hits=hits)
+
+    def ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+        return pl.when(denominator > 0).then(numerator / denominator).otherwise(0.0)
+
+    return counts.select(
+        "model", "steps", pl.col("anomalies").cast(pl.Int64), pl.col("flagged").cast(pl.Int64),
+        precision=ratio(pl.col("hits"), pl.col("flagged")),
+        recall=ratio(pl.col("hits"), pl.col("anomalies")),
+        f1=ratio(2 * pl.col("hits"), pl.col("flagged") + pl.col("anomalies")))

@@ -9,6 +9,7 @@ import streamlit as st
 
 from tsssm.runs import RunInfo
 
+from .. import cache
 from ..charts import points
 from .classes import as_strings, class_names, show_confusion, show_curves
 from .common import choose, models_in
@@ -16,11 +17,11 @@ from .common import choose, models_in
 UNIT = "cases"
 
 
-def render(info: RunInfo, frame: pl.DataFrame) -> None:
+def render(info: RunInfo) -> None:
     st.header("Classified cases")
-    frame = as_strings(frame).with_columns(pl.col("case").cast(pl.String))
-    model = choose("Model", models_in(info, frame), "model")
-    part = frame.filter(pl.col("model") == model).with_row_index("position")
+    model = choose("Model", models_in(info), "model")
+    part = (as_strings(cache.predictions(info, model=model))
+            .with_columns(pl.col("case").cast(pl.String)).with_row_index("position"))
     classes, known = class_names(info, model, part)
 
     st.subheader("Probability of every test case")

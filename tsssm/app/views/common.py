@@ -1,4 +1,4 @@
-"""Pieces every view uses: run states, the metrics tables, loading predictions with a message,
+"""Pieces every view uses: run states, the metrics tables, checking predictions with a message,
 and widgets whose choice is mirrored in the URL's query parameters."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import polars as pl
 import streamlit as st
 
 from tsssm.runs import RunFileError, RunInfo, run_state
+from tsssm.runs.study import is_study
 
 from .. import cache
 
@@ -30,12 +31,13 @@ def show_state(info: RunInfo) -> None:
     for problem in info.problems:
         st.error(f"Corrupt run folder {info.path}: {problem}. The app shows what it can read.")
     current = run_state(info.status)
+    command = "tsssm tune" if is_study(info.path) else "tsssm run"
     if current == "failed":
         st.error(f"The run failed: {info.status.get('error') or 'no reason recorded'}. "
-                 f"Resume it with `tsssm run --resume {info.path}`.")
+                 f"Resume it with `{command} --resume {info.path}`.")
     elif current == "interrupted":
         st.warning(f"The run was interrupted (its process is gone). Resume it with "
-                   f"`tsssm run --resume {info.path}`.")
+                   f"`{command} --resume {info.path}`.")
     elif current == "running":
         states = ", ".join(f"{m} {s}" for m, s in info.status.get("models", {}).items())
         st.warning(f"The run is still running ({states}); what is shown is what it has "
@@ -78,25 +80,26 @@ def part_metrics(info: RunInfo, field: str, key: str) -> pl.DataFrame:
     return pl.from_dicts(rows, infer_schema_length=None) if rows else pl.DataFrame()
 
 
-def predictions(info: RunInfo) -> pl.DataFrame | None:
-    """The run's predictions, or None after showing why there are none."""
+def has_predictions(info: RunInfo) -> bool:
+    """Whether the run's predictions can be read and hold rows; when not, says why. Only the
+    file's metadata is read."""
     try:
-        frame = cache.predictions(info)
+        count = cache.summary(info, "rows", lambda scan: scan.select(rows=pl.len()))
     except RunFileError as error:
         live = run_state(info.status) == "running"
         (st.info if live else st.error)(
             f"No predictions to show: {error}." + (" The run is still going." if live else ""))
-        return None
-    if frame.is_empty():
+        return False
+    if count["rows"][0] == 0:
         st.warning("predictions.parquet holds no rows.")
-        return None
-    return frame
+        return False
+    return True
 
 
-def models_in(info: RunInfo, frame: pl.DataFrame) -> list[str]:
-    """The models of ``frame``: the run's main model first, then its baselines, then any
-    other."""
-    present = frame["model"].unique(maintain_order=True).to_list()
+def models_in(info: RunInfo) -> list[str]:
+    """The models of the run's predictions: its main model first, then its baselines, then
+    any other."""
+    present = cache.values(info, "model")
     return [m for m in info.models if m in present] + [m for m in present
                                                         if m not in info.models]
 

@@ -1,6 +1,7 @@
 """EEG view (window classification): a recording's timeline (true and predicted class per
-window, and the model's probability), the confusion matrix, ROC and precision-recall curves
-(two classes), and metrics.json's scores per subject (``per_group``)."""
+window, and the model's probability; of one channel for the per-channel TUAR protocols), the
+confusion matrix and ROC and precision-recall curves (two classes) over every label, and
+metrics.json's scores per subject (``per_group``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import streamlit as st
 
 from tsssm.runs import RunInfo
 
+from .. import cache
 from ..charts import lines, ribbons, segments
 from .classes import as_strings, class_names, show_confusion, show_curves
 from .common import choose, models_in, part_metrics
@@ -16,16 +18,21 @@ from .common import choose, models_in, part_metrics
 UNIT = "windows"
 
 
-def render(info: RunInfo, frame: pl.DataFrame) -> None:
+def render(info: RunInfo) -> None:
     st.header("EEG windows")
-    frame = as_strings(frame)
     left, right = st.columns(2)
-    model = choose("Model", models_in(info, frame), "model", where=left)
-    part = frame.filter(pl.col("model") == model)
+    model = choose("Model", models_in(info), "model", where=left)
+    part = as_strings(cache.predictions(info, model=model))
     classes, known = class_names(info, model, part)
     recording = choose("Recording", part["recording"].unique().sort().to_list(), "recording",
                        where=right)
-    timeline(part.filter(pl.col("recording") == recording), classes)
+    shown = part.filter(pl.col("recording") == recording)
+    channels = shown["channel"].drop_nulls().unique(maintain_order=True).to_list() if (
+        "channel" in shown.columns) else []
+    if channels:  # one label per channel: the timeline of one of them
+        channel = choose("Channel", channels, "channel", where=right)
+        shown = shown.filter(pl.col("channel") == channel)
+    timeline(shown, classes)
 
     left, right = st.columns(2)
     with left:

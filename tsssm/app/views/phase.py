@@ -10,18 +10,19 @@ import streamlit as st
 
 from tsssm.runs import RunInfo
 
+from .. import cache
 from ..charts import label_order, lines, ribbons, segments
 from .common import choose, models_in, part_metrics
 
 TRUTH = "truth"
 
 
-def render(info: RunInfo, frame: pl.DataFrame) -> None:
+def render(info: RunInfo) -> None:
     st.header("Phases")
-    models = models_in(info, frame)
-    order = label_order(pl.concat([frame["truth"], frame["prediction"]]).unique().to_list())
-    sequence = choose("Sequence", frame["sequence"].unique().sort().to_list(), "sequence")
-    part = frame.filter(pl.col("sequence") == sequence)
+    models = models_in(info)
+    order = label_order(list({*cache.values(info, "truth"), *cache.values(info, "prediction")}))
+    sequence = choose("Sequence", sorted(cache.values(info, "sequence")), "sequence")
+    part = cache.predictions(info, sequence=sequence)
 
     st.subheader(f"True and predicted phases of {sequence}")
     first = part.filter(pl.col("model") == models[0])

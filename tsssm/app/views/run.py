@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import polars as pl
 import streamlit as st
 
 from tsssm.runs import RunInfo
+from tsssm.runs.study import is_study
 
 from . import anomaly, classification, curves, eeg, forecasting, phase, pretraining
-from .common import choose, metrics_frame, predictions, show_state, state
+from .common import choose, has_predictions, metrics_frame, show_state, state
 
-TASK_VIEWS: dict[str, Callable[[RunInfo, pl.DataFrame], None]] = {
+# Each reads the predictions it draws through ``tsssm.app.cache`` (never the whole file).
+TASK_VIEWS: dict[str, Callable[[RunInfo], None]] = {
     "forecasting": forecasting.render,
     "phase": phase.render,
     "eeg_classification": eeg.render,
@@ -39,6 +40,10 @@ def render(infos: Sequence[RunInfo]) -> None:
     st.caption(f"recipe **{info.recipe}** · task **{info.task}** · data **{info.dataset}** · "
                f"models {models} · started {info.created or '-'} · status **{state(info)}**")
     show_state(info)
+    if is_study(info.path):
+        st.info("This run is a study of `tsssm tune`: its trials, importances and parallel "
+                "coordinates are on the Study page; below, the best trial and the untuned "
+                "recipe, each tested once.")
 
     st.subheader("Metrics")
     table = metrics_frame([info])
@@ -55,7 +60,6 @@ def render(infos: Sequence[RunInfo]) -> None:
                 f"{sorted([*TASK_VIEWS, *METRICS_VIEWS])}); its metrics and training curves "
                 "are shown.")
     else:
-        frame = predictions(info)
-        if frame is not None:
-            view(info, frame)
+        if has_predictions(info):
+            view(info)
     curves.render([info])

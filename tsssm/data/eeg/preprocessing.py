@@ -110,15 +110,27 @@ def robust_scale(raw: mne.io.BaseRaw, source: str) -> mne.io.BaseRaw:
     Raises:
         DataError: a channel with IQR 0 (constant for at least half of the recording).
     """
-    data = raw.get_data()  # [C, T]
-    q25, median, q75 = np.percentile(data, [25, 50, 75], axis=1, keepdims=True)  # [C, 1]
-    iqr = q75 - q25
-    zero = [name for name, value in zip(raw.ch_names, iqr[:, 0], strict=True) if value <= 0]
-    if zero:
-        raise DataError(f"{source}: robust_scale: channels {zero} have an interquartile range 0")
+    median, iqr = robust_statistics(raw.get_data())  # [C, 1] each
+    check_iqr(raw.ch_names, iqr, source)
     return raw.apply_function(
         lambda x: (x - median) / iqr, picks="all", channel_wise=False, verbose="error"
     )
+
+
+def robust_statistics(data: np.ndarray, overwrite: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Median and interquartile range of each channel of ``data`` [C, T]: [C, 1] each
+    (``overwrite``: ``data`` may be reordered in place, sparing a copy)."""
+    q25, median, q75 = np.percentile(data, [25, 50, 75], axis=1, keepdims=True,
+                                     overwrite_input=overwrite)
+    return median, q75 - q25
+
+
+def check_iqr(ch_names: Sequence[str], iqr: np.ndarray, source: str) -> None:
+    """Raise a DataError naming the channels whose IQR (``iqr`` [C, 1]) is 0."""
+    zero = [name for name, value in zip(ch_names, iqr[:, 0], strict=True) if value <= 0]
+    if zero:
+        raise DataError(f"{source}: robust_scale: channels {zero} have an interquartile range 0")
 
 
 def scale(raw: mne.io.BaseRaw, factor: float, source: str, offset: float = 0.0

@@ -6,8 +6,8 @@ preparation do:
   recording is normal (0) or abnormal (1) by its folder (:func:`load_tuab`).
 - TUAR, artifacts (v3): ``<root>/{01_tcp_ar,02_tcp_le,...}/<name>.edf`` and its
   ``<name>.csv`` of events per channel; windows are labelled by the fraction of each window an
-  artifact covers (>= 0.3): one label per window, per channel, or the artifact type per
-  channel (:func:`load_tuar`, :class:`TUARLabels`).
+  artifact covers (>= 0.3): one label per window, per channel, the artifact type per
+  channel, or one artifact type per window (:func:`load_tuar`, :class:`TUARLabels`).
 - TUSL, slowing (v2): ``<root>/<subject>/<session>/<montage>/<name>.edf`` and ``<name>.csv``;
   a window takes its most frequent class (:func:`load_tusl`, :class:`TUSLLabels`).
 
@@ -44,18 +44,18 @@ from .reading import EEGRecording, read_raw, standard_channel_names
 
 TUAB_CLASSES = ("normal", "abnormal")  # folder -> label 0, 1
 TUAB_SPLITS = ("train", "eval")
-# TUAR's artifact types, coded 1-5 in this order for ``mode="per_type"`` (0: none); an event
-# of two artifacts (``eyem_musc``) counts as its first.
+# TUAR's artifact types, coded 1-5 in this order for ``mode="per_type"`` and
+# ``"window_type"`` (0: none); an event of two artifacts (``eyem_musc``) counts as its first.
 TUAR_ARTIFACT_TYPES = ("chew", "elec", "eyem", "musc", "shiv")
 # Events that count as artifacts for ``mode="binary"``/``"per_channel"`` without a type: the
 # electrode pop and the seizure types, as in BioFoundation's TUAR preparation.
 TUAR_UNTYPED_EVENTS = ("elpp", "cpsz", "fnsz", "gnsz", "tcsz")
 TUAR_MONTAGES = ("01_tcp_ar", "02_tcp_le")  # 03_tcp_ar_a lacks A1/A2, which TCP needs
-TUAR_MODES = ("binary", "per_channel", "per_type")
+TUAR_MODES = ("binary", "per_channel", "per_type", "window_type")
 TUAR_THRESHOLD = 0.3
 # TUSL's classes (0: a sample no event covers)
 TUSL_CLASSES: Mapping[str, int] = {"bckg": 1, "seiz": 2, "slow": 3}
-TUARMode = Literal["binary", "per_channel", "per_type"]
+TUARMode = Literal["binary", "per_channel", "per_type", "window_type"]
 _CSV_COLUMNS = ("channel", "start_time", "stop_time", "label")
 
 
@@ -138,7 +138,11 @@ class TUARLabels:
     - ``"per_channel"``: int64 [W, C], 1 per channel with at least that fraction;
     - ``"per_type"``: int64 [W, C], per channel the artifact type (1-5,
       :data:`TUAR_ARTIFACT_TYPES`) covering most of the window if it covers at least that
-      fraction, else 0.
+      fraction, else 0;
+    - ``"window_type"``: int64 [W], the artifact type (1-5) present on some channel for
+      most of the window's samples if it is present for at least that fraction, else 0 (the
+      window-level multi-class protocol, FEMBA's MCC: BioFoundation documents it as "a
+      subset of classes" without naming them; here all five types and none are classes).
 
     ``"per_type"`` departs from BioFoundation's preparation twice: there, the artifact-free
     samples compete as a class of their own (a channel 40 % eye movement and 60 % clean is
@@ -162,7 +166,8 @@ class TUARLabels:
     def sample_codes(self, ch_names: Sequence[str], sfreq: float,
                      n_samples: int) -> np.ndarray:
         """int8 [C, n_samples]: per channel and sample, 1 (``"binary"``, ``"per_channel"``)
-        or the artifact type (``"per_type"``) where an event covers it, else 0.
+        or the artifact type (``"per_type"``, ``"window_type"``) where an event covers it,
+        else 0.
 
         Raises:
             DataError: the file has events, but on none of ``ch_names``.
@@ -176,8 +181,8 @@ class TUARLabels:
                             f"which the windows have ({list(ch_names)}); apply the TCP "
                             "bipolar montage first (the femba_tuh preset)")
         for event in known:
-            code = tuar_type(event.label) if self.mode == "per_type" else int(
-                is_tuar_artifact(event.label))
+            typed = self.mode in ("per_type", "window_type")
+            code = tuar_type(event.label) if typed else int(is_tuar_artifact(event.label))
             if code:
                 codes[rows[event.channel.upper()], _span(event, sfreq, n_samples)] = code
         return codes
@@ -193,9 +198,13 @@ class TUARLabels:
             return (windows.any(axis=1).mean(axis=-1) >= self.threshold).astype(np.int64)
         if self.mode == "per_channel":
             return (windows.mean(axis=-1) >= self.threshold).astype(np.int64)
-        counts = np.stack([(windows == code).sum(axis=-1)
-                           for code in range(1, len(TUAR_ARTIFACT_TYPES) + 1)], axis=-1)
-        best = counts.argmax(axis=-1)  # [W, C], the type covering most; ties to the lower
+        types = range(1, len(TUAR_ARTIFACT_TYPES) + 1)
+        if self.mode == "window_type":  # [W, types]: samples where a type is on any channel
+            counts = np.stack([(windows == code).any(axis=1).sum(axis=-1) for code in types],
+                              axis=-1)
+        else:  # [W, C, types]
+            counts = np.stack([(windows == code).sum(axis=-1) for code in types], axis=-1)
+        best = counts.argmax(axis=-1)  # the type covering most; ties to the lower
         covered = np.take_along_axis(counts, best[..., None], axis=-1)[..., 0] / n_times
         return np.where(covered >= self.threshold, best + 1, 0).astype(np.int64)
 
@@ -297,7 +306,8 @@ def load_tuar(root: str | Path, mode: TUARMode = "binary",
     Args:
         root: the ``edf`` folder (``.../tuh_eeg_artifact/v3.0.1/edf``) or the one holding it,
             with the montage folders of ``<name>.edf`` and ``<name>.csv`` pairs.
-        mode: ``"binary"``, ``"per_channel"`` or ``"per_type"`` (see :class:`TUARLabels`).
+        mode: ``"binary"``, ``"per_channel"``, ``"per_type"`` or ``"window_type"`` (see
+            :class:`TUARLabels`).
         montages: the montage folders to read (FEMBA: the two with ear electrodes).
         subjects: subject ids to keep; default all.
         threshold: the fraction of a window an artifact must cover.

@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 from tsssm.runs import atomic_file
 
 from ..series import DataError
+from .chunked import ChunkPlan, chunk_plan, write_chunked_npy
 from .preprocessing import Preprocessing
 from .reading import BadChannels, EEGRecording, handle_bad_channels
 
@@ -104,8 +105,11 @@ class EEGWindows(Dataset):
                 ``"interpolate"``), checked before preprocessing.
             cache_dir: where to keep preprocessed recordings as float32 ``.npy`` files, read
                 back memory-mapped (recordings are then processed one at a time, and only
-                windows being read are in memory). Without it, a preprocessed recording stays
-                in memory, and one without preprocessing is read from disk per window.
+                windows being read are in memory). A chain that can run in chunks (see
+                ``tsssm.data.eeg.chunked``) is then run chunk by chunk straight into the
+                file, so memory stays flat in the recording's duration. Without it, a
+                preprocessed recording stays in memory, and one without preprocessing is read
+                from disk per window.
 
         Raises:
             DataError: bad options; a recording shorter than a window or without a label;
@@ -212,6 +216,12 @@ def _prepare(
         if cached.with_suffix(".json").is_file():
             return _from_cache(recording, source, cached)
     raw = recording.raw
+    plan = chunk_plan(preprocessing, raw) if cached is not None and len(preprocessing) else None
+    if plan is not None and bad_channels == "raise":
+        # In chunks straight into the cache: the recording is never held whole.
+        handle_bad_channels(raw, bad_channels, source)  # reads it 60 s at a time
+        _write_cache(cached, raw, plan, source)
+        return _from_cache(recording, source, cached)
     if len(preprocessing) or bad_channels != "raise":
         raw = raw.copy()  # never modify the caller's recording
     raw = handle_bad_channels(raw, bad_channels, source)
@@ -261,22 +271,30 @@ def _refuse_symlinks(path: Path) -> None:
                             "only its own files there: remove the link")
 
 
-def _write_cache(path: Path, raw: mne.io.BaseRaw) -> None:
+def _write_cache(path: Path, raw: mne.io.BaseRaw, plan: ChunkPlan | None = None,
+                 source: str = "") -> None:
     """Save the samples (``path.npy``, float32 [C, T]) and what windows need (``path.json``,
-    written last, so its presence means the entry is complete); each write is atomic."""
+    written last, so its presence means the entry is complete); each write is atomic. With a
+    ``plan``, ``raw`` is the unprocessed recording, preprocessed chunk by chunk into the file
+    (see ``tsssm.data.eeg.chunked``); else it is the preprocessed recording."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # A chunk plan keeps the rate, or resamples only recordings without annotations.
     onset, duration, description = _annotations(raw)
+    # Private temporary files (mkstemp, mkdtemp), renamed over the entry: nothing is written
+    # through a symlink planted in the cache folder.
+    if plan is None:
+        info = raw.info
+        with atomic_file(path.with_suffix(".npy")) as file:
+            np.save(file, raw.get_data().astype(np.float32))
+    else:
+        info = write_chunked_npy(raw, plan, source, path.with_suffix(".npy"))
     meta = {
-        "sfreq": raw.info["sfreq"],
-        "ch_names": raw.ch_names,
+        "sfreq": info["sfreq"],
+        "ch_names": info["ch_names"],
         "onset": onset.tolist(),
         "duration": duration.tolist(),
         "description": list(description),
     }
-    # Private temporary files (mkstemp), renamed over the entry: nothing is written through
-    # a symlink planted in the cache folder.
-    with atomic_file(path.with_suffix(".npy")) as file:
-        np.save(file, raw.get_data().astype(np.float32))
     with atomic_file(path.with_suffix(".json"), "w") as file:
         file.write(json.dumps(meta))
 

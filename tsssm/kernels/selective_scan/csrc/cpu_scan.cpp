@@ -233,23 +233,62 @@ TSSSM_INLINE vf<W> lane_sums(vf<W>* v) {
 // ----------------------------------------------------------------------------------------
 // Moving tiles between row-major [channel, length] rows and step-major scratch.
 
+#if defined(__x86_64__)
+// Masked loads and stores of the first m < W floats. Inserting them lane by lane instead
+// costs a store-forwarding stall per float, which dominated short rows (S-Mamba scans 7 to
+// 11 variate tokens: every tile is a partial block). Not always_inline, as exp2_avx512.
+__attribute__((target("avx512f"))) inline vf<16> load_partial_avx512(const float* p,
+                                                                      int64_t m) {
+  return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << m) - 1), p);
+}
+
+__attribute__((target("avx512f"))) inline void store_partial_avx512(vf<16> v, float* p,
+                                                                     int64_t m) {
+  _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << m) - 1), v);
+}
+
+__attribute__((target("avx2"))) inline __m256i first_lanes_avx2(int64_t m) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(m)),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+__attribute__((target("avx2"))) inline vf<8> load_partial_avx2(const float* p, int64_t m) {
+  return _mm256_maskload_ps(p, first_lanes_avx2(m));
+}
+
+__attribute__((target("avx2"))) inline void store_partial_avx2(vf<8> v, float* p,
+                                                                int64_t m) {
+  _mm256_maskstore_ps(p, first_lanes_avx2(m), v);
+}
+#endif
+
 // The first m floats at p (the rest zero); a plain vector load when m == W.
 template <int W>
 TSSSM_INLINE vf<W> load_floats(const float* p, int64_t m) {
   vf<W> v{};
-  if (m == W)
+  if (m == W) {
     std::memcpy(&v, p, sizeof(v));
-  else
-    for (int64_t j = 0; j < m; ++j) v[j] = p[j];
+    return v;
+  }
+#if defined(__x86_64__)
+  if constexpr (W == 16) return load_partial_avx512(p, m);
+  if constexpr (W == 8) return load_partial_avx2(p, m);
+#endif
+  for (int64_t j = 0; j < m; ++j) v[j] = p[j];
   return v;
 }
 
 template <int W>
 TSSSM_INLINE void store_floats(vf<W> v, float* p, int64_t m) {
-  if (m == W)
+  if (m == W) {
     std::memcpy(p, &v, sizeof(v));
-  else
-    for (int64_t j = 0; j < m; ++j) p[j] = v[j];
+    return;
+  }
+#if defined(__x86_64__)
+  if constexpr (W == 16) return store_partial_avx512(v, p, m);
+  if constexpr (W == 8) return store_partial_avx2(v, p, m);
+#endif
+  for (int64_t j = 0; j < m; ++j) p[j] = v[j];
 }
 
 // dst[i * stride] (lane c) = rows[c * L + t0 + i] for i < nt, c < w; lanes c >= w are zero.
@@ -304,8 +343,9 @@ TSSSM_INLINE void add_steps(const vf<W>* src, int64_t N, int64_t L, int64_t t0, 
   }
 }
 
-// The inverse of load_tile: rows[c * L + t0 + i] = src[i] (lane c) for i < nt, c < w.
-template <int W>
+// The inverse of load_tile: rows[c * L + t0 + i] = src[i] (lane c) for i < nt, c < w (or
+// += with kAdd).
+template <int W, bool kAdd = false>
 TSSSM_INLINE void store_tile(const vf<W>* src, int64_t L, int w, int64_t t0, int64_t nt,
                              float* rows) {
   for (int64_t i0 = 0; i0 < nt; i0 += W) {
@@ -316,21 +356,11 @@ TSSSM_INLINE void store_tile(const vf<W>* src, int64_t L, int w, int64_t t0, int
     transpose<W>(block);
 #pragma GCC unroll 16
     for (int c = 0; c < W; ++c)
-      if (c < w) store_floats<W>(block[c], rows + c * L + t0 + i0, m);
+      if (c < w) {
+        float* row = rows + c * L + t0 + i0;
+        store_floats<W>(kAdd ? load_floats<W>(row, m) + block[c] : block[c], row, m);
+      }
   }
-}
-
-// Lane c of the result = x[c * stride] for c < w, else zero.
-template <int W>
-TSSSM_INLINE vf<W> gather_lanes(const float* x, int64_t stride, int w) {
-  vf<W> v{};
-  for (int c = 0; c < w; ++c) v[c] = x[c * stride];
-  return v;
-}
-
-template <int W>
-TSSSM_INLINE void scatter_lanes(vf<W> v, float* x, int64_t stride, int w) {
-  for (int c = 0; c < w; ++c) x[c * stride] += v[c];
 }
 
 // ----------------------------------------------------------------------------------------
@@ -499,23 +529,31 @@ TSSSM_INLINE void tile_recurrence(const ScanArgs& a, int64_t nt, const vf<W>* dt
 // Per-tile constants: A * log2(e) (for exp2) and A itself, one vector per state.
 template <int W>
 TSSSM_INLINE void load_decay_rates(const ScanArgs& a, const Tile& tl, vf<W>* A2, vf<W>* A) {
+  load_tile<W>(a.A + tl.d0 * a.state, a.state, tl.w, 0, a.state, A2);
   for (int64_t n = 0; n < a.state; ++n) {
-    const vf<W> rate = gather_lanes<W>(a.A + tl.d0 * a.state + n, a.state, tl.w);
-    A2[n] = rate * kLog2e;
-    if (A) A[n] = rate;
+    if (A) A[n] = A2[n];
+    A2[n] *= kLog2e;
   }
 }
 
 template <int W>
 TSSSM_INLINE void load_initial_state(const ScanArgs& a, const Tile& tl, vf<W>* h) {
   const int64_t N = a.state;
-  for (int64_t n = 0; n < N; ++n)
-    h[n] = a.h0 ? gather_lanes<W>(a.h0 + (tl.b * a.dim + tl.d0) * N + n, N, tl.w) : vf<W>{};
+  if (a.h0)
+    load_tile<W>(a.h0 + (tl.b * a.dim + tl.d0) * N, N, tl.w, 0, N, h);
+  else
+    for (int64_t n = 0; n < N; ++n) h[n] = vf<W>{};
+}
+
+// x[c] += lane c of v, for c < w.
+template <int W>
+TSSSM_INLINE void add_lanes(vf<W> v, float* x, int w) {
+  store_floats<W>(load_floats<W>(x, w) + v, x, w);
 }
 
 template <int W>
 TSSSM_INLINE vf<W> channel_vector(const float* x, const Tile& tl, float absent) {
-  return x ? gather_lanes<W>(x + tl.d0, 1, tl.w) : splat<W>(absent);
+  return x ? load_floats<W>(x + tl.d0, tl.w) : splat<W>(absent);
 }
 
 constexpr int64_t kForwardChunk = 64;  // steps per forward chunk: scratch stays in L1/L2
@@ -545,9 +583,8 @@ TSSSM_INLINE void forward_tiles(const ScanArgs& a, int64_t tile_begin, int64_t t
     for (int64_t s0 = 0, s1; s0 < L; s0 = s1) {
       s1 = std::min({L, s0 + T, (s0 / seg + 1) * seg});
       if (a.checkpoints && s0 % seg == 0)
-        for (int64_t n = 0; n < N; ++n)
-          for (int c = 0; c < tl.w; ++c)
-            a.checkpoints[((tl.b * a.dim + tl.d0 + c) * n_seg + s0 / seg) * N + n] = h[n][c];
+        store_tile<W>(h, n_seg * N, tl.w, s0 / seg * N, N,
+                      a.checkpoints + (tl.b * a.dim + tl.d0) * n_seg * N);
       int64_t t0, nt;
       time_range(a, s0, s1, &t0, &nt);
       load_tile<W>(a.delta + row0, L, tl.w, t0, nt, dt);
@@ -564,10 +601,7 @@ TSSSM_INLINE void forward_tiles(const ScanArgs& a, int64_t tile_begin, int64_t t
       }
       store_tile<W>(y, L, tl.w, t0, nt, out + row0);
     }
-    for (int64_t n = 0; n < N; ++n) {
-      float* dst = last + (tl.b * a.dim + tl.d0) * N + n;
-      for (int c = 0; c < tl.w; ++c) dst[c * N] = h[n][c];
-    }
+    store_tile<W>(h, N, tl.w, 0, N, last + (tl.b * a.dim + tl.d0) * N);
   }
 }
 
@@ -620,11 +654,8 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
     load_decay_rates<W>(a, tl, A2, A);
 
     // g is the gradient of the state after the current step.
-    for (int64_t n = 0; n < N; ++n) {
-      g[n] = gr.dlast ? gather_lanes<W>(gr.dlast + (tl.b * Dm + tl.d0) * N + n, N, tl.w)
-                      : vf<W>{};
-      dA[n] = vf<W>{};
-    }
+    for (int64_t n = 0; n < N; ++n) g[n] = dA[n] = vf<W>{};
+    if (gr.dlast) load_tile<W>(gr.dlast + (tl.b * Dm + tl.d0) * N, N, tl.w, 0, N, g);
     vf<W> dD_acc{}, dbias_acc{};
     for (int64_t k = n_seg - 1; k >= 0; --k) {
       int64_t t0, nt;
@@ -634,11 +665,9 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
       load_tile<W>(a.u + row0, L, tl.w, t0, nt, u);
       load_steps<W>(a.B + bg, N, L, t0, nt, reinterpret_cast<vf<W>*>(Bc));
       load_steps<W>(a.C + bg, N, L, t0, nt, reinterpret_cast<vf<W>*>(Cc));
-      for (int64_t n = 0; n < N; ++n) {
-        start[n] = gather_lanes<W>(a.checkpoints + ((tl.b * Dm + tl.d0) * n_seg + k) * N + n,
-                                   n_seg * N, tl.w);
-        h[n] = start[n];
-      }
+      load_tile<W>(a.checkpoints + (tl.b * Dm + tl.d0) * n_seg * N, n_seg * N, tl.w, k * N, N,
+                   start);
+      for (int64_t n = 0; n < N; ++n) h[n] = start[n];
       tile_recurrence<W, NS, true>(a, nt, dt, u, Bc, Cc, A2, h, y, states, decays);
 
       // Through the gate and the skip: dy is the gradient of <C_t, h_t>.
@@ -696,13 +725,10 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
       store_tile<W>(dt, L, tl.w, t0, nt, gr.ddelta + row0);
     }
 
-    for (int64_t n = 0; n < N; ++n) {
-      scatter_lanes<W>(dA[n], gr.dA + (thread * Dm + tl.d0) * N + n, N, tl.w);
-      if (gr.dh0)
-        for (int c = 0; c < tl.w; ++c) gr.dh0[(tl.b * Dm + tl.d0 + c) * N + n] = g[n][c];
-    }
-    if (gr.dD) scatter_lanes<W>(dD_acc, gr.dD + thread * Dm + tl.d0, 1, tl.w);
-    if (gr.dbias) scatter_lanes<W>(dbias_acc, gr.dbias + thread * Dm + tl.d0, 1, tl.w);
+    store_tile<W, true>(dA, N, tl.w, 0, N, gr.dA + (thread * Dm + tl.d0) * N);
+    if (gr.dh0) store_tile<W>(g, N, tl.w, 0, N, gr.dh0 + (tl.b * Dm + tl.d0) * N);
+    if (gr.dD) add_lanes<W>(dD_acc, gr.dD + thread * Dm + tl.d0, tl.w);
+    if (gr.dbias) add_lanes<W>(dbias_acc, gr.dbias + thread * Dm + tl.d0, tl.w);
   }
 }
 
