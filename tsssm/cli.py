@@ -227,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _show(args.run, Path(args.runs))
     except (ConfigError, DataError, RunFileError, FileNotFoundError) as error:
         _fail(str(error))
+    except FloatingPointError as error:  # a NaN or infinite loss or metric (status: failed)
+        _fail(f"the run stopped: {error}")
     except BrokenPipeError:  # `tsssm runs | head`: the reader has all it wanted
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout

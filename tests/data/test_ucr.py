@@ -130,7 +130,7 @@ def test_text_reader_separators_labels_and_missing(tmp_path):
 def test_text_reader_errors_name_file_and_line(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text("1 1 2 3\n1 1 x 3\n")
-    with pytest.raises(DataError, match=r"bad\.txt, line 2, value 2: 'x'"):
+    with pytest.raises(DataError, match=r"bad\.txt, line 2, value 2: not a number"):
         read_ucr_text(path)
     path.write_text("1 1 2 3\n2 1 2\n")
     with pytest.raises(DataError, match=r"bad\.txt.*case 1: 2.*case 0: 3"):

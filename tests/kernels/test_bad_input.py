@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tsssm.kernels import selective_scan, selective_state_update
+from tsssm.kernels.selective_scan import cpu as cpu_kernel
 
 from .scan_cases import Case, make_inputs
 
@@ -45,7 +46,7 @@ def test_empty_sequence_is_rejected() -> None:
     for name in ("u", "delta", "z"):
         inputs[name] = inputs[name][..., :0]
     inputs["B"], inputs["C"] = inputs["B"][..., :0], inputs["C"][..., :0]
-    with pytest.raises(ValueError, match="length >= 1"):
+    with pytest.raises(ValueError, match="every size >= 1"):
         selective_scan(**inputs)
 
 
@@ -99,3 +100,39 @@ def test_state_update_shapes(name: str, bad: torch.Tensor, needed: str) -> None:
     args[name] = bad
     with pytest.raises(ValueError, match=rf"`{name}` has shape .*{re.escape(needed)}"):
         selective_state_update(**args)
+
+
+EMPTY_DIMS = {"batch": Case(batch=0), "dim": Case(dim=0), "length": Case(length=0),
+              "state": Case(state=0)}
+
+
+@pytest.mark.parametrize("backend", ["ref", "cpu", "chunked", "triton"])
+@pytest.mark.parametrize("empty", list(EMPTY_DIMS))
+def test_empty_dimension_is_refused_by_every_backend(empty: str, backend: str) -> None:
+    inputs = make_inputs(EMPTY_DIMS[empty], requires_grad=True)
+    with pytest.raises(ValueError, match=r"every size >= 1 \(an empty dimension"):
+        selective_scan(**inputs, backend=backend)
+
+
+@pytest.mark.parametrize(("batch", "dim", "state"), [(0, 4, 8), (2, 0, 8), (2, 4, 0)])
+def test_state_update_refuses_empty_dimensions(batch: int, dim: int, state: int) -> None:
+    args = {
+        "state": torch.zeros(batch, dim, state), "x": torch.zeros(batch, dim),
+        "dt": torch.zeros(batch, dim), "A": torch.zeros(dim, state),
+        "B": torch.zeros(batch, state), "C": torch.zeros(batch, state),
+    }
+    with pytest.raises(ValueError, match=r"`state` has shape .*every size >= 1"):
+        selective_state_update(**args)
+
+
+@pytest.mark.skipif(cpu_kernel.unavailable_reason(torch.device("cpu")) is not None,
+                    reason="the fused CPU kernel is not built")
+@pytest.mark.parametrize("grad", [False, True])
+def test_compiled_kernel_refuses_empty_state_itself(grad: bool) -> None:
+    # Bypasses the Python checks: the C++ entry points are the last guard (no SIGFPE).
+    b, d, n, steps = 2, 4, 0, 5
+    u = torch.randn(b, d, steps, requires_grad=grad)
+    tensors = (u, torch.rand(b, d, steps), torch.zeros(d, n), torch.zeros(b, 1, n, steps),
+               torch.zeros(b, 1, n, steps), None, None, None, None)
+    with pytest.raises(ValueError, match=r"kernel refused sizes .* = \(2, 4, 5, 0, 1\)"):
+        cpu_kernel._FusedScan.apply(*tensors, False, False)

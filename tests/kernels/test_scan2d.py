@@ -9,6 +9,7 @@ import torch
 
 from tsssm.kernels import selective_scan, selective_scan_2d
 from tsssm.kernels.scan2d import available_backends_2d
+from tsssm.kernels.scan2d import cpu as cpu2d
 
 OPTIONAL = ("D", "z", "A_var_to_time", "A_time_to_var", "delta_bias_time", "delta_bias_var")
 COUPLINGS = {"none": (), "var_to_time": ("A_var_to_time",), "time_to_var": ("A_time_to_var",),
@@ -299,7 +300,7 @@ def valid() -> dict[str, torch.Tensor]:
     ("name", "bad_shape", "needed"),
     [
         ("u", (2, 3, 5), "(batch, dim, n_vars, length)"),
-        ("u", (2, 3, 0, 5), "n_vars >= 1"),
+        ("u", (2, 3, 0, 5), "every size >= 1"),
         ("delta_time", (2, 3, 2, 4), "(batch, dim, n_vars, length) = (2, 3, 2, 5)"),
         ("delta_var", (2, 3, 5, 2), "(batch, dim, n_vars, length) = (2, 3, 2, 5)"),
         ("A_time", (4, 4), "(dim, state) = (3, state)"),
@@ -342,6 +343,29 @@ def test_integer_dtype_period_and_backend_are_checked() -> None:
                        r"\(2, 3, 2, 4\)"):
         states = (torch.zeros(2, 3, 2, 1, 4), torch.zeros(2, 3, 5, 4))
         selective_scan_2d(**inputs, initial_state=states)
+
+
+EMPTY_DIMS = {"batch": {"batch": 0}, "dim": {"dim": 0}, "n_vars": {"n_vars": 0},
+              "length": {"length": 0}, "state": {"state": 0}}
+
+
+@pytest.mark.parametrize("backend", ["ref", "cpu", "chunked", "triton"])
+@pytest.mark.parametrize("coupling", list(COUPLINGS))
+@pytest.mark.parametrize("empty", list(EMPTY_DIMS))
+def test_empty_dimension_is_refused(empty: str, coupling: str, backend: str) -> None:
+    inputs = make_inputs(**EMPTY_DIMS[empty], optional=with_coupling(coupling))
+    with pytest.raises(ValueError, match=r"every size >= 1 \(an empty dimension"):
+        selective_scan_2d(**inputs, backend=backend)
+
+
+@pytest.mark.skipif("cpu" not in CPU_BACKENDS, reason="the fused 2-D CPU kernel is not built")
+def test_compiled_kernel_refuses_empty_state_itself() -> None:
+    # Bypasses the Python checks: the C++ entry point is the last guard.
+    grid, bc = torch.zeros(2, 3, 5, 4), torch.zeros(2, 5, 4, 0)
+    tensors = (grid, grid, grid, torch.zeros(3, 0), torch.zeros(3, 0), None, None, bc, bc, bc,
+               bc, *([None] * 6))
+    with pytest.raises(ValueError, match=r"kernel refused sizes .* = \(2, 3, 4, 5, 0, 1\)"):
+        cpu2d._FusedScan2D.apply(*tensors, False, 1, False)
 
 
 @pytest.mark.parametrize("coupling", ["none", "both"])

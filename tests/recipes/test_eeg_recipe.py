@@ -160,15 +160,15 @@ def test_pretrained_encoder_of_another_shape_is_refused(tmp_path: Path) -> None:
     torch.save({"state_dict": {f"model.encoder.{k}": v for k, v in
                                model.state_dict().items()}}, path)
     raw = eeg_recipe(pretrained=str(path))
-    recipe = EEGRecipe.start(from_dict(raw, source="test"), tmp_path / "runs")
-    recipe.setup()
-    with pytest.raises(ConfigError, match=r"data\.pretrained.*does not fit this encoder"):
-        recipe.build_module(recipe.config.model, recipe.config.train)
+    # Refused when the run starts, before its folder exists.
+    with pytest.raises(ConfigError, match=r"^test: data\.pretrained.*does not fit this encoder"):
+        EEGRecipe.start(from_dict(raw, source="test"), tmp_path / "runs")
     empty = tmp_path / "not_a_run"
     empty.mkdir()
-    recipe.config.data.pretrained = str(empty)
+    raw = eeg_recipe(pretrained=str(empty))
     with pytest.raises(ConfigError, match="nor a run folder with one best checkpoint"):
-        recipe.build_module(recipe.config.model, recipe.config.train)
+        EEGRecipe.start(from_dict(raw, source="test"), tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize(
@@ -212,9 +212,9 @@ def test_pretrain_extra_dataset_must_fit_the_channels(tmp_path: Path) -> None:
     raw = {"run": {"name": "p", "task": "eeg_pretraining"},
            "data": {"dataset": "mental_arithmetic", **SPLIT, "extra_datasets": ["eegmmidb"]},
            "model": {"name": "femba_pretrain", **TINY_FEMBA}, "train": TINY_TRAIN}
-    recipe = Recipe.start(from_dict(raw, source="test"), tmp_path)
     with pytest.raises(ValueError, match="add pick_channels and resample steps"):
-        recipe.run()
+        Recipe.start(from_dict(raw, source="test"), tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()  # refused before the run folder exists
 
 
 def test_resume_evaluates_what_an_interrupted_run_left(tmp_path: Path,

@@ -37,7 +37,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from .series import DataError
+from .series import DataError, check_float32_range, unreadable
 from .timeseries_packages import INSTALL_HINT, shipped_data_dir
 
 Reduce = Literal["mean", "max"]
@@ -151,19 +151,22 @@ def read_anomaly_csv(
     try:
         frame = pl.read_csv(path, infer_schema_length=None)
     except (pl.exceptions.PolarsError, OSError) as error:
-        raise DataError(f"cannot read {path}: {error}") from error
+        raise unreadable(path, error, "CSV table") from None
     label = next((c for c in frame.columns if c.lower() in LABEL_COLUMNS), None)
     if label is None:
-        raise DataError(f"{path} has no label column {LABEL_COLUMNS}; columns: {frame.columns}")
+        raise DataError(f"{path} has no label column {LABEL_COLUMNS} (its header has "
+                        f"{frame.width} columns)")
     channels = [c for c in frame.columns if c != label and c.lower() != "timestamp"]
     if not channels or frame.height == 0:
-        raise DataError(f"{path} has no value columns or no rows; columns: {frame.columns}")
+        raise DataError(f"{path} has no value columns or no rows")
     try:
-        values = frame.select(pl.col(channels).cast(pl.Float32)).to_numpy()
+        values = frame.select(pl.col(channels).cast(pl.Float64)).to_numpy()
         labels = frame.get_column(label).cast(pl.Float64).to_numpy()
-    except pl.exceptions.PolarsError as error:
-        raise DataError(f"{path}: a value or label is not a number: {error}") from error
+    except pl.exceptions.PolarsError:
+        raise DataError(f"{path}: a value or label is not a number") from None
     _check_finite(values, path)
+    check_float32_range(values, channels, str(path))
+    values = values.astype(np.float32)
     bad = np.flatnonzero((labels != 0) & (labels != 1))
     if bad.size:
         raise DataError(f"{path}, row {bad[0]}: label {labels[bad[0]]} is not 0 or 1")
@@ -195,7 +198,7 @@ def read_ucr_anomaly_txt(path: str | Path) -> AnomalySeries:
     try:
         values = np.array(path.read_text().split(), dtype=np.float32)[:, None]  # [T, 1]
     except (OSError, ValueError) as error:
-        raise DataError(f"cannot read {path}: {error}") from error
+        raise unreadable(path, error, "text file of numbers") from None
     _check_finite(values, path)
     if not train_end <= begin < end <= len(values):
         raise DataError(

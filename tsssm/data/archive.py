@@ -128,10 +128,12 @@ def _dated(path: Path, values: np.ndarray, date_column: str, start: str,
 def read_forecasting_series(
     path: str | Path, date_column: str = "date", columns: Sequence[str] | None = None,
     fill: str = "none", start: str | None = None, frequency: str | None = None,
+    allow_irregular: bool = False,
 ) -> pl.DataFrame:
     """A forecasting data file in the layout of :func:`~tsssm.data.load_series`: CSV and
-    Parquet through it; Solar ``.txt`` and PEMS ``.npz`` through this module's readers, dated
-    from ``start`` every ``frequency`` (PEMS: 5 minutes unless given).
+    Parquet through it (``allow_irregular`` passed on); Solar ``.txt`` and PEMS ``.npz``
+    through this module's readers, dated from ``start`` every ``frequency`` (PEMS: 5 minutes
+    unless given), so evenly spaced.
 
     Raises:
         DataError: an unreadable or malformed file, a missing ``start`` or ``frequency`` for
@@ -140,7 +142,7 @@ def read_forecasting_series(
     path = Path(path)
     kind = archive_format(path)
     if kind is None:
-        return load_series(path, date_column, columns, fill)
+        return load_series(path, date_column, columns, fill, allow_irregular)
     default_frequency = ARCHIVE_FORMATS[path.suffix.lower()][1]
     frequency = frequency or default_frequency
     if start is None or frequency is None:

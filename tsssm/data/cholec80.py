@@ -28,7 +28,7 @@ import polars as pl
 from ._bundled import BundledFolder, bundled_folder, verified_path
 from .phase import PhaseSequence, PhaseSplit, split_by_group
 from .phase_names import CHOLEC80_PHASES
-from .series import PARQUET_SUFFIXES, DataError
+from .series import PARQUET_SUFFIXES, DataError, check_float32_range, unreadable
 
 CHOLEC80_TOOLS = (
     "Grasper",
@@ -293,7 +293,9 @@ def _read_features(path: Path) -> tuple[np.ndarray, list[str]]:
     if not np.isfinite(array).all():
         frame = np.argwhere(~np.isfinite(array))[0][0]
         raise DataError(f"{path}: frame {frame} holds a value that is not finite")
-    return array.astype(np.float32), names or [f"feature_{i}" for i in range(array.shape[1])]
+    names = names or [f"feature_{i}" for i in range(array.shape[1])]
+    check_float32_range(array, names, str(path), "frame {}".format)
+    return array.astype(np.float32), names
 
 
 def _read_parquet(path: Path) -> tuple[np.ndarray, list[str]]:
@@ -301,7 +303,7 @@ def _read_parquet(path: Path) -> tuple[np.ndarray, list[str]]:
     try:
         table = pl.read_parquet(path)
     except (OSError, pl.exceptions.PolarsError) as error:
-        raise DataError(f"cannot read {path}: {error}") from error
+        raise unreadable(path, error, "Parquet file") from None
     text = [name for name, dtype in table.schema.items() if not dtype.is_numeric()]
     if text:
         raise DataError(f"{path}: columns {text} are not numeric")
@@ -319,7 +321,7 @@ def _read_numpy(path: Path) -> tuple[np.ndarray, list[str]]:
             if len(keys) == 1 or "features" in keys:
                 return archive[keys[0] if len(keys) == 1 else "features"], []
     except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise DataError(f"cannot read {path}: {error}") from error
+        raise unreadable(path, error, "NumPy .npy/.npz file") from None
     raise DataError(f"{path} holds the arrays {keys}: keep one, or name it 'features'")
 
 
@@ -328,7 +330,7 @@ def _read_table(path: Path) -> pl.DataFrame:
     try:
         table = pl.read_csv(path, separator="\t", infer_schema=False, quote_char=None)
     except (OSError, pl.exceptions.PolarsError) as error:
-        raise DataError(f"cannot read {path}: {error}") from error
+        raise unreadable(path, error, "tab-separated annotation file") from None
     table.columns = [name.strip() for name in table.columns]
     if table.height == 0:
         raise DataError(f"{path} has no data lines")
@@ -336,20 +338,36 @@ def _read_table(path: Path) -> pl.DataFrame:
 
 
 def _frames(path: Path, column: pl.Series) -> np.ndarray:
-    """The ``Frame`` column as int64, checked to be non-negative and strictly increasing."""
+    """The ``Frame`` column as int64, checked to start at frame 0 and to step evenly (every
+    frame, or every 25th in the 1-fps files): a late start or a gap would leave frames
+    without labels, and tsssm does not invent them."""
     frames = column.str.strip_chars().cast(pl.Int64, strict=False)
     if frames.is_null().any():
         i = int(frames.is_null().arg_true()[0])
-        raise DataError(f"{path}, line {i + 2}: frame {column[i]!r} is not an integer")
+        raise DataError(f"{path}, line {i + 2}: the frame number is not an integer")
     values = frames.to_numpy()
-    bad = np.flatnonzero(np.r_[values[0] < 0, values[1:] <= values[:-1]])
+    if values[0] != 0:
+        raise DataError(f"{path}, line 2: the annotations start at frame {values[0]}, not 0; "
+                        "the frames before it have no labels")
+    steps = np.diff(values)
+    bad = np.flatnonzero(steps <= 0)
     if bad.size:
-        i = int(bad[0])
-        after = f"not after frame {values[i - 1]} on line {i + 1}" if i else "negative"
+        i = int(bad[0]) + 1
         raise DataError(
-            f"{path}, line {i + 2}: frame {values[i]} is {after}; frames must be in increasing "
-            "order from 0"
+            f"{path}, line {i + 2}: frame {values[i]} is not after frame {values[i - 1]} on "
+            f"line {i + 1}; frames must be in increasing order from 0"
         )
+    if steps.size:
+        sizes, counts = np.unique(steps, return_counts=True)
+        step = int(sizes[counts.argmax()])  # the file's annotation interval
+        uneven = np.flatnonzero(steps != step)
+        if uneven.size:
+            i = int(uneven[0]) + 1
+            raise DataError(
+                f"{path}, line {i + 2}: frame {values[i]} follows frame {values[i - 1]}, but "
+                f"the file annotates every {step} frames; the frames between have no labels "
+                "(a gap in the annotations)"
+            )
     return values
 
 

@@ -134,6 +134,7 @@ class ForecastingData:
         freq: Literal["auto", "h", "t"] = "auto",
         start: str | None = None,
         frequency: str | None = None,
+        allow_irregular: bool = False,
     ) -> ForecastingData:
         """Load ``path`` (see :func:`load_series`; Solar ``.txt`` and PEMS ``.npz`` files,
         dated from ``start`` every ``frequency``, see :mod:`tsssm.data.archive`), split it,
@@ -142,10 +143,13 @@ class ForecastingData:
         ``split``: "auto" (ETT borders for ETTh*/ETTm* files, PEMS's disjoint 60/20/20 for
         ``.npz``, else 70/10/20), "ett", "pems", "ratio" or (train, val, test) fractions.
         ``freq``: calendar features, "h" (4) or "t" (5, with the minute); "auto" takes "t"
-        when the series steps are shorter than an hour.
+        when the series steps are shorter than an hour. ``allow_irregular``: accept unevenly
+        spaced timestamps (by default an error naming the first uneven step; windows then hold
+        a fixed number of rows, not of time).
         """
         path = Path(path)
-        frame = read_forecasting_series(path, date_column, columns, fill, start, frequency)
+        frame = read_forecasting_series(path, date_column, columns, fill, start, frequency,
+                                        allow_irregular)
         timestamps = frame[date_column]
         borders = split_borders(path, timestamps, lookback, split)
         raw = np.array(frame.drop(date_column).to_numpy(), dtype=np.float64)

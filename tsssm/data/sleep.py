@@ -20,7 +20,7 @@ import numpy as np
 from ._bundled import BundledFolder, bundled_folder, verified_path
 from .phase import PhaseSequence, PhaseSplit, split_by_group
 from .phase_names import SLEEP_STAGES
-from .series import DataError
+from .series import DataError, unreadable
 
 SLEEP_EPOCH_SECONDS = 30.0
 _NIGHT = re.compile(r"SC4(\d\d)(\d)E\d")
@@ -101,7 +101,7 @@ def _load_night(night: str, path: Path) -> PhaseSequence:
                 raise DataError(f"{path} holds {archive.files}, expected the arrays 'X' and 'y'")
             features, stages = archive["X"], archive["y"]
     except (OSError, zipfile.BadZipFile) as error:
-        raise DataError(f"cannot read {path}: {error}") from error
+        raise unreadable(path, error, "NumPy .npz file") from None
     if features.ndim != 2 or stages.ndim != 1 or len(features) != len(stages):
         raise DataError(
             f"{path}: X has shape {features.shape} and y {stages.shape}; expected "

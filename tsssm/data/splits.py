@@ -119,10 +119,18 @@ class StandardScaler:
 
     @classmethod
     def fit(cls, values: np.ndarray) -> StandardScaler:
-        """Fit on ``values`` [N, V] (population std, as sklearn; a constant variate gets 1)."""
+        """Fit on ``values`` [N, V] (population std, as sklearn; a constant variate gets
+        mean = its value and std 1, so that it scales to exactly 0).
+
+        The mean of a constant large column is not exactly its value in floating point, and
+        the tiny std of the rounding would turn it into noise; constant columns are found by
+        comparison instead.
+        """
         values = np.asarray(values, dtype=np.float64)
-        std = values.std(axis=0)
-        return cls(values.mean(axis=0), np.where(std > 0, std, 1.0))
+        constant = (values == values[:1]).all(axis=0)
+        mean = np.where(constant, values[0], values.mean(axis=0))
+        std = np.where(constant, 1.0, values.std(axis=0))
+        return cls(mean, std)
 
     def _params(self, like: ArrayT) -> tuple[ArrayT, ArrayT]:
         if isinstance(like, torch.Tensor):

@@ -34,7 +34,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from ._bundled import bundled_folder
-from .series import DataError
+from .series import DataError, check_float32_range, unreadable
 from .timeseries_packages import INSTALL_HINT, import_aeon, shipped_data_dir
 
 Ragged = Literal["error", "pad", "truncate"]
@@ -117,7 +117,7 @@ def read_ucr_text(path: str | Path, ragged: Ragged = "error") -> UCRData:
     try:
         lines = path.read_text().splitlines()
     except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"cannot read {path}: {error}") from error
+        raise unreadable(path, error, "UCR text file") from None
     for number, line in enumerate(lines, start=1):
         tokens = [token for token in _SEPARATORS.split(line.strip()) if token]
         if not tokens:
@@ -143,7 +143,7 @@ def read_ts(path: str | Path, ragged: Ragged = "error") -> UCRData:
     try:
         X, y, meta = datasets.load_from_ts_file(str(path), return_meta_data=True)
     except (OSError, ValueError) as error:
-        raise DataError(f"cannot read {path}: {error}") from error
+        raise unreadable(path, error, ".ts file") from None
     if not meta.get("classlabel"):
         raise DataError(f"{path} is not a classification problem (no '@classLabel true')")
     series = list(X)  # each [n_chans, length]
@@ -165,7 +165,7 @@ def read_arff(path: str | Path) -> UCRData:
     try:
         X, y = datasets.load_from_arff_file(str(path))
     except (OSError, ValueError, IndexError) as error:
-        raise DataError(f"cannot read {path}: {error}") from error
+        raise unreadable(path, error, ".arff file") from None
     return _build(path, _problem_name(path), list(X), np.asarray(y).astype(str), None, "error")
 
 
@@ -265,6 +265,9 @@ def _build(
             "ragged='truncate'"
         )
     n_times = int(lengths.min() if ragged == "truncate" else lengths.max())
+    for i, case in enumerate(series):
+        check_float32_range(case.T, [f"channel {c}" for c in range(len(case))],
+                            f"{path}, case {i}", "time step {}".format)
     X = np.full((len(series), chans.pop(), n_times), np.nan, dtype=np.float32)
     for i, case in enumerate(series):
         clipped = case[:, :n_times]
@@ -291,7 +294,7 @@ def _parse_values(tokens: list[str], path: Path, line: int) -> np.ndarray:
             values[j] = float(token)
         except ValueError:
             raise DataError(
-                f"{path}, line {line}, value {j + 1}: {token!r} is not a number"
+                f"{path}, line {line}, value {j + 1}: not a number"
             ) from None
     return values
 

@@ -11,6 +11,30 @@ from __future__ import annotations
 from typing import Any
 
 
+def check_times(times: Any, name: str) -> None:
+    """Forecast timestamps continue the series by its step: the dates (a polars Series) must
+    increase evenly.
+
+    Raises:
+        ValueError: a date not after the one before it, or an uneven step (both named).
+    """
+    from tsssm.data.series import first_irregular_step, regular_step
+
+    not_after = (times.diff().dt.total_microseconds() <= 0).fill_null(False)
+    if not_after.any():
+        i = int(not_after.arg_true()[0])
+        what = "the same as" if times[i] == times[i - 1] else "before"
+        raise ValueError(f"`{name}`: the dates of column {times.name!r} must increase, but row "
+                         f"{i} ({times[i]}) is {what} row {i - 1} ({times[i - 1]}); sort the "
+                         "series by date")
+    gap = first_irregular_step(times)
+    if gap is not None:
+        raise ValueError(f"`{name}`: the dates of column {times.name!r} are not evenly spaced: "
+                         f"row {gap} ({times[gap]}) follows row {gap - 1} ({times[gap - 1]}), "
+                         f"the usual step is {regular_step(times)}; resample the series, or "
+                         "drop the date column to forecast by rows")
+
+
 def _holds_dates(column: Any) -> bool:
     """Whether a polars column is text whose first value parses as a date or time."""
     import polars as pl
@@ -44,6 +68,8 @@ def to_sktime(y: Any, name: str) -> tuple[Any, str | None]:
     if bad:
         raise ValueError(f"`{name}` has non-numeric columns {bad}; every variate must be "
                          "numeric")
+    if dates:
+        check_times(y[dates[0]], name)
     frame = y.to_pandas()
     if not dates:
         return frame, ""

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from tsssm.data import StandardScaler
 from tsssm.data.anomaly import sliding_windows
+from tsssm.data.series import check_float32_range
 from tsssm.data.windows import ReconstructionWindows
 from tsssm.metrics import train_threshold
 from tsssm.models import model_entry
@@ -75,6 +76,8 @@ def as_series_list(X: SeriesInput, name: str = "X") -> tuple[list[np.ndarray], b
             step, channel = np.argwhere(~np.isfinite(values))[0]
             raise ValueError(f"{where} holds NaN or infinity (first at step {step}, channel "
                              f"{channel}); fill or drop them first")
+        check_float32_range(values, [f"channel {c}" for c in range(values.shape[1])], where,
+                            "step {}".format)
         series.append(values)
     channels = {s.shape[1] for s in series}
     if len(channels) > 1:

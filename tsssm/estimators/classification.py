@@ -31,6 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch.utils.data import Subset, TensorDataset
 
+from tsssm.data.series import FLOAT32_MAX
 from tsssm.data.windows import WindowDataset
 from tsssm.models import list_models, model_entry
 from tsssm.training import (
@@ -203,6 +204,10 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{name}: X has shape {X.shape}; this classifier was fitted on "
                              f"windows of {self.n_chans_} channels × {self.n_times_} samples "
                              f"given as a {self.input_ndim_}-D array")
+        beyond = np.abs(windows) > FLOAT32_MAX  # finite (validate_data), but float32 is not
+        if beyond.any():
+            raise ValueError(f"{name}: X holds values beyond float32's range (+-3.4e38), the "
+                             f"first in window {int(np.argwhere(beyond)[0, 0])}; rescale them")
         return np.array(windows, dtype=np.float32), y
 
     def _fitted_channel_order(self, data: np.ndarray, info: EpochsInfo) -> np.ndarray:

@@ -29,10 +29,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import torch
 from torch.utils.data import DataLoader
 
 from tsssm.data import ForecastingWindows, StandardScaler
+from tsssm.data.series import check_float32_range
 from tsssm.models import model_entry
 from tsssm.models.shapes import check_quantiles
 from tsssm.training import (
@@ -45,13 +47,20 @@ from tsssm.training import (
 )
 
 from ._progress import progress
-from ._series import from_sktime, to_sktime
+from ._series import check_times, from_sktime, to_sktime
 
 try:
     from sktime.forecasting.base import BaseForecaster, ForecastingHorizon
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise ImportError("tsssm's forecasters are sktime forecasters; install sktime with "
                       "`pip install 'tsssm[sktime]'`") from error
+
+
+def _check_finite_forecast(forecast: np.ndarray, estimator: str) -> None:
+    if not np.isfinite(forecast).all():
+        raise FloatingPointError(
+            f"{estimator}: the forecast holds NaN or infinite values: the context's scale is "
+            "far beyond the training series' (the model's outputs overflowed float32)")
 
 
 class Forecaster(BaseForecaster):
@@ -235,6 +244,9 @@ class Forecaster(BaseForecaster):
             row, column = np.argwhere(~np.isfinite(values))[0]
             raise ValueError(f"{name}: `y` has inf values (first at row {row}, variate "
                              f"{y.columns[column]!r}); fill them before forecasting")
+        check_float32_range(values, [str(c) for c in y.columns], f"{name}: `y`")
+        if isinstance(y.index, pd.DatetimeIndex):
+            check_times(pl.Series(str(y.index.name or "index"), y.index), f"{name}: y")
         self.scaler_ = StandardScaler.fit(values)
         scaled = torch.from_numpy(self.scaler_.transform(values).astype(np.float32))
         n_val = int(len(scaled) * self.validation_fraction)
@@ -278,6 +290,7 @@ class Forecaster(BaseForecaster):
         steps = self._check_steps(fh)
         forecast = self.module_.point(self._forecast(self.context_[None]))[0]  # [horizon, V]
         values = self.scaler_.inverse_transform(forecast.double().numpy()[steps - 1])
+        _check_finite_forecast(values, type(self).__name__)
         index = fh.to_absolute_index(self.cutoff)
         return pd.DataFrame(values, index=index, columns=self.columns_)
 
@@ -300,6 +313,7 @@ class Forecaster(BaseForecaster):
         forecast = forecast.double().numpy()[steps - 1]
         values = np.stack([self.scaler_.inverse_transform(forecast[..., k])
                            for k in range(len(alpha))], axis=-1)  # [len(fh), V, A]
+        _check_finite_forecast(values, type(self).__name__)
         columns = pd.MultiIndex.from_product([list(self.columns_), list(alpha)])
         return pd.DataFrame(values.reshape(len(steps), -1), columns=columns,
                             index=fh.to_absolute_index(self.cutoff))

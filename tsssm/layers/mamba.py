@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tsssm.kernels import selective_scan, selective_state_update
+from tsssm.kernels.selective_scan import BACKENDS
 
 
 @dataclass
@@ -59,6 +60,9 @@ class MambaMixer(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        if backend not in ("auto", *BACKENDS):  # refused when built, not at the first step
+            raise ValueError(f"MambaMixer: backend {backend!r} is not one of "
+                             f"{', '.join(['auto', *BACKENDS])}")
         factory = {"device": device, "dtype": dtype}
         self.d_model, self.d_state, self.d_conv = d_model, d_state, d_conv
         self.d_inner = expand * d_model

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tsssm.kernels import selective_scan_2d
+from tsssm.kernels.scan2d import BACKENDS_2D
 
 #: The last states of one 2-D scan: ``(time_state [batch, d_inner, n_vars, period, d_state],
 #: var_state [batch, d_inner, n_vars, d_state])``.
@@ -83,6 +84,9 @@ class SelectiveSSM2D(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        if backend not in BACKENDS_2D:  # refused when built, not at the first step
+            raise ValueError(f"SelectiveSSM2D: backend {backend!r} is not one of "
+                             f"{', '.join(BACKENDS_2D)}")
         factory = {"device": device, "dtype": dtype}
         self.d_inner, self.d_state = d_inner, d_state
         self.period, self.reverse_variates = period, reverse_variates

@@ -92,11 +92,24 @@ def toml_type(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def _homogeneous_tuple(hint: Any) -> bool:
+    """Whether ``hint`` is ``tuple[X, ...]`` (any length), not a fixed-length tuple."""
+    args = typing.get_args(hint)
+    return typing.get_origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
 def type_name(hint: Any) -> str:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return " or ".join(type_name(a) for a in typing.get_args(hint) if a is not type(None))
-    if typing.get_origin(hint) in (list, tuple):
+    if typing.get_origin(hint) is list or _homogeneous_tuple(hint):
         return f"array of {type_name(typing.get_args(hint)[0])}s"
+    if typing.get_origin(hint) is typing.Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(hint)))
+    if typing.get_origin(hint) is tuple:
+        names = [type_name(a) for a in typing.get_args(hint)]
+        if len(set(names)) == 1:
+            return f"an array of {len(names)} {names[0]}s"
+        return f"an array of {len(names)} items ({', '.join(names)})"
     return {bool: "boolean", int: "integer", float: "float", str: "string"}.get(hint, str(hint))
 
 
@@ -118,11 +131,19 @@ def convert(value: Any, hint: Any) -> tuple[bool, Any]:
             if ok:
                 return True, converted
         return False, None
-    if origin in (list, tuple):  # a TOML array; `tuple[X, ...]` fields get a tuple
+    if origin is typing.Literal:
+        return value in typing.get_args(hint) and isinstance(value, str | int), value
+    if origin is list or _homogeneous_tuple(hint):  # a TOML array; `tuple[X, ...]`: a tuple
         if not isinstance(value, list | tuple):
             return False, None
         items = [convert(v, typing.get_args(hint)[0]) for v in value]
         return all(ok for ok, _ in items), origin(v for _, v in items)
+    if origin is tuple:  # `tuple[X, Y]`: a TOML array of that length
+        args = typing.get_args(hint)
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            return False, None
+        items = [convert(v, arg) for v, arg in zip(value, args, strict=True)]
+        return all(ok for ok, _ in items), tuple(v for _, v in items)
     if hint is Any:
         return True, value
     if hint is float:  # bool is an int subclass, but never a number in a config

@@ -59,17 +59,28 @@ class Recipe(ABC):
 
     task: ClassVar[str]
 
-    def __init__(self, config: RecipeConfig, folder: RunFolder) -> None:
-        self.config, self.folder = config, folder
+    def __init__(self, config: RecipeConfig, folder: RunFolder | None) -> None:
+        """``folder`` None: no folder yet (:meth:`start` checks the data and models first)."""
+        self.config = config
+        self.folder: RunFolder | None = None
         self.rank = _process_rank()
+        self._environment_written = False
+        self._data_loaded = False
+        self.states = {m.name: "pending" for m in config.models()}
+        self.resume_from: dict[str, Path | None] = dict.fromkeys(self.states)
+        if folder is not None:
+            self._attach(folder)
+
+    def _attach(self, folder: RunFolder) -> None:
+        """Work in ``folder``: read which models it has finished and where each resumes."""
+        self.folder = folder
         states = folder.status().get("models", {})
-        self.states = {m.name: states.get(m.name, "pending") for m in config.models()}
+        self.states = {m.name: states.get(m.name, "pending") for m in self.config.models()}
         # Decided once, before any training, so that every process of a distributed run
         # resumes each model from the same checkpoint.
         self.resume_from = {m.name: _resume_checkpoint(folder.checkpoints(m.name))
                             if self.states[m.name] == "training" else None
-                            for m in config.models()}
-        self._environment_written = False
+                            for m in self.config.models()}
 
     # Starting and resuming --------------------------------------------------------------
 
@@ -90,6 +101,10 @@ class Recipe(ABC):
         if _process_rank() != 0:
             return recipe_cls(config, RunFolder(Path(_shared_run_dir())))
         training.check_trainer_settings(config.train, config.source)
+        # Data and every model are checked before the folder exists: bad data or a model
+        # option out of range is a one-line error, not a failed run.
+        recipe = recipe_cls(config, None)
+        recipe._check_data_and_models()
         # An external launcher (torchrun, SLURM) starts every process itself: they agree on
         # the folder through $TSSSM_RUN_DIR, which process 0 then creates.
         preset = os.environ.get(RUN_DIR_ENV)
@@ -105,7 +120,8 @@ class Recipe(ABC):
             raise ConfigError(f"{config.source}: cannot create a run folder in {where}: "
                               f"{error.strerror or error}") from None
         runs.write_text(folder.file(CONFIG), dump_config(config))
-        recipe = recipe_cls(config, folder)
+        recipe._attach(folder)
+        recipe.write_inputs()
         folder.start_attempt([m.name for m in config.models()])
         os.environ[RUN_DIR_ENV] = str(folder.path.resolve())
         return recipe
@@ -159,6 +175,43 @@ class Recipe(ABC):
         the task has no predictor."""
         return None
 
+    def write_inputs(self) -> None:
+        """Write what the app and the predictors read besides the predictions into the run
+        folder, once the folder exists and the data are loaded: preprocessing.json (from
+        :meth:`prediction_inputs`); tasks add their own files."""
+        record = self.prediction_inputs()
+        if self.rank == 0 and record is not None:
+            runs.write_json(self.folder.file(PREPROCESSING), record)
+
+    def _load_data(self) -> None:
+        if not self._data_loaded:
+            self.setup()
+            self._data_loaded = True
+            if self.folder is not None:
+                self.write_inputs()
+
+    def _check_data_and_models(self) -> None:
+        """Load the data and build every model once (their configs check their values
+        against the data: sizes, ranges, a seasonal lag that fits the lookback, ...).
+
+        Raises:
+            ConfigError: a model's options are out of range; the message names the recipe
+                file, the model's table and the model's complaint.
+            DataError: the data cannot be used as they are.
+        """
+        from tsssm.data.series import DataError
+
+        self._load_data()
+        for model in self.config.models():
+            section = "model" if model is self.config.model else f"baselines.{model.name}"
+            try:
+                self.build_module(model, self.config.train_for(model))
+            except (ConfigError, DataError):
+                raise  # already names the file and the setting
+            except ValueError as error:
+                raise ConfigError(f"{self.config.source}: [{section}] {model.name}: "
+                                  f"{error}") from None
+
     # Running ----------------------------------------------------------------------------
 
     def run(self, test: bool = True, callbacks: Sequence[pl.Callback] = ()) -> dict[str, Any]:
@@ -178,10 +231,7 @@ class Recipe(ABC):
             # On a small or shared CPU, fewer threads than cores avoids costly oversubscription.
             torch.set_num_threads(self.config.train.threads)
         try:
-            self.setup()
-            record = self.prediction_inputs()
-            if self.rank == 0 and record is not None:
-                runs.write_json(self.folder.file(PREPROCESSING), record)
+            self._load_data()
             for model in self.config.models():
                 if self.states[model.name] not in ("finished", "trained"):
                     self._run_model(model, test, list(callbacks))
@@ -238,7 +288,12 @@ class Recipe(ABC):
     def _evaluate(self, model: ModelConfig, train: TrainConfig, module: pl.LightningModule,
                   logger: Any) -> None:
         """Test the best checkpoint (lowest validation loss) in this process alone."""
-        from tsssm.training.callbacks import BEST, latest_checkpoint, load_weights
+        from tsssm.training.callbacks import (
+            BEST,
+            check_finite_metrics,
+            latest_checkpoint,
+            load_weights,
+        )
 
         checkpoints = self.folder.checkpoints(model.name)
         best: Path | None = checkpoints / f"{BEST}.ckpt"
@@ -253,6 +308,9 @@ class Recipe(ABC):
         with self.folder.prediction_writer(model.name, required=required) as predictions:
             test = self.evaluate(model, module, training.test_trainer(train, logger),
                                  predictions)
+            # NaN may mean "undefined" in a task's report (see check_finite_metrics); the
+            # logged test losses were checked for NaN as well by the test trainer.
+            check_finite_metrics(test.get("test", {}), "test", allow_nan=True)
         entry = {
             "role": "main" if model is self.config.model else "baseline",
             **self.folder.metrics().get(model.name, {}),

@@ -135,6 +135,9 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> RecipeConfig
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the recipe ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a recipe: a recipe is a TOML text file (UTF-8), this "
+                          "file is not text") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

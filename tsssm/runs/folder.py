@@ -44,11 +44,23 @@ TIME_FORMAT = "%Y%m%d-%H%M%S"
 CHUNK_ROWS = 2**18
 
 
+def current_umask() -> int:
+    """The process's umask (read from /proc where it can be, so that no other thread ever
+    creates a file while the umask is briefly changed to read it)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _temporary_beside(path: Path) -> tuple[int, Path]:
     """A new temporary file in ``path``'s folder (created if needed): descriptor and path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(handle, 0o644)  # mkstemp makes it private; run folders are meant to be shared
+    os.fchmod(handle, 0o666 & ~current_umask())  # mkstemp makes it private (0o600)
     return handle, Path(temp)
 
 
@@ -69,7 +81,13 @@ def _discard(file: IO[Any], temp: Path) -> None:
 @contextlib.contextmanager
 def atomic_file(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file next to ``path`` (binary, or UTF-8 text for ``mode="w"``); when
-    the block ends without an error it replaces ``path``, else it is removed."""
+    the block ends without an error it replaces ``path``, else it is removed.
+
+    The temporary file is created exclusively (``mkstemp``: never through a symlink someone
+    put in its place) and ends with the permissions a plain ``open`` would give it
+    (``0o666`` less the umask); ``os.replace`` replaces ``path`` itself, never a file a
+    symlink at ``path`` points to.
+    """
     handle, temp = _temporary_beside(path)
     file = os.fdopen(handle, mode, encoding=None if "b" in mode else "utf-8")
     try:

@@ -75,7 +75,8 @@ class ForecastPredictor(Predictor):
         cfg, variates = self.config.data, self.inputs["variates"]
         if isinstance(data, str | Path):
             return read_forecasting_series(dataset_path(str(data)), cfg.date_column, variates,
-                                           cfg.fill, cfg.start, cfg.frequency)
+                                           cfg.fill, cfg.start, cfg.frequency,
+                                           cfg.allow_irregular)
         module = type(data).__module__.split(".")[0]
         if module not in ("polars", "pandas") or not hasattr(data, "columns"):
             raise DataError(f"forecasting data must be a file path, a bundled name or a "

@@ -113,6 +113,7 @@ class ForecastingDataConfig:
     # polars duration ("10m", "5m", "1h"; PEMS: "5m" unless given).
     start: str | None = None
     frequency: str | None = None
+    allow_irregular: bool = False  # accept unevenly spaced timestamps (default: an error)
 
 
 def _validate_forecasting(data: ForecastingDataConfig, ctx: Context) -> None:
@@ -166,7 +167,11 @@ class ForecastingRecipe(Recipe):
             dataset_path(cfg.dataset), cfg.lookback, cfg.horizon, split=cfg.split,
             fill=cfg.fill, scale=cfg.scale, date_column=cfg.date_column, columns=cfg.columns,
             start=cfg.start, frequency=cfg.frequency,
+            allow_irregular=cfg.allow_irregular,
         )
+
+    def write_inputs(self) -> None:
+        super().write_inputs()
         if self.rank == 0:  # the app draws lookbacks from it, never opening the data file
             runs.write_parquet(self.folder.file(runs.INPUTS), self.test_inputs())
 

@@ -138,6 +138,35 @@ class BestWeights(Callback):
         self.state = copy.deepcopy(pl_module.state_dict())
 
 
+def check_finite_metrics(metrics: dict[str, Any], stage: str, allow_nan: bool = False) -> None:
+    """Raise a FloatingPointError naming the first infinite (or, unless ``allow_nan``, NaN)
+    value of ``metrics`` (numbers or one-element tensors; other values are skipped).
+
+    A non-finite loss or metric means the model's outputs (or the data's scale) overflowed;
+    going on would record garbage as a result. ``allow_nan`` is for reports whose NaN means
+    "undefined" (an AUROC over a split that lacks a class).
+    """
+    for name, value in metrics.items():
+        number = value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 \
+            else value
+        if isinstance(number, float) and (math.isinf(number) or (
+                math.isnan(number) and not allow_nan)):
+            raise FloatingPointError(
+                f"the {stage} metric {name} is {number}: the model's outputs overflowed; "
+                "lower the learning rate, clip gradients (train.gradient_clip_val) or check "
+                "the data for values whose scale overflows float32")
+
+
+class FiniteMetrics(Callback):
+    """Stops a fit (or test) whose logged validation or test metrics are NaN or infinite."""
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        check_finite_metrics(dict(trainer.callback_metrics), "validation")
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        check_finite_metrics(dict(trainer.callback_metrics), "test")
+
+
 class EpochHistory(Callback):
     """The logged epoch metrics (``train_loss``, ``val_loss``, ...), one dict per epoch."""
 

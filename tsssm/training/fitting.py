@@ -36,6 +36,7 @@ from .callbacks import (
     AtomicCheckpointIO,
     BestWeights,
     EpochHistory,
+    FiniteMetrics,
     GracefulStop,
     TrainingClock,
     latest_checkpoint,
@@ -109,7 +110,8 @@ def check_trainer_settings(train: TrainConfig, source: str = "train") -> None:
         with quiet_lightning(False):
             pl.Trainer(**settings, logger=False, enable_checkpointing=False,
                        enable_progress_bar=False, enable_model_summary=False)
-    except (ValueError, ImportError, MisconfigurationException) as error:
+    # TypeError: Lightning's CPU accelerator refuses devices=-1 ("all") with one.
+    except (ValueError, TypeError, ImportError, MisconfigurationException) as error:
         shown = ", ".join(f"train.{k}={v!r}" for k, v in settings.items())
         first_line = str(error).strip().splitlines()[0]
         raise ConfigError(f"{source}: Lightning cannot run {shown}: {first_line}") from None
@@ -145,7 +147,7 @@ def fit(
     """
     has_val = data.splits.get("val") is not None and len(data.splits["val"]) > 0
     history = EpochHistory()
-    extra = [history, *(callbacks or [])]
+    extra = [history, FiniteMetrics(), *(callbacks or [])]
     memory = None
     if checkpoint_dir is not None:
         best, stop, clock, own = training_callbacks(
@@ -201,7 +203,8 @@ def fit(
 def test_trainer(train: TrainConfig, logger: Logger | bool = False) -> pl.Trainer:
     """A one-process ``Trainer`` for testing a trained module (recipes' evaluation)."""
     return pl.Trainer(**trainer_options(train), devices=1, num_nodes=1, logger=logger,
-                      enable_checkpointing=False, enable_model_summary=False)
+                      enable_checkpointing=False, enable_model_summary=False,
+                      callbacks=[FiniteMetrics()])
 
 
 def estimator_train_config(device: str, **settings: Any) -> TrainConfig:

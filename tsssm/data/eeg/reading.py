@@ -18,7 +18,7 @@ from typing import Literal, Protocol
 import mne
 import numpy as np
 
-from ..series import DataError
+from ..series import DataError, unreadable
 
 BONN_SFREQ = 173.61  # Hz, Andrzejak et al. 2001
 BONN_SAMPLES = 4097  # samples per segment (23.6 s)
@@ -103,7 +103,7 @@ def read_raw(path: str | Path, preload: bool = False) -> mne.io.BaseRaw:
         try:
             raw = mne.io.read_raw(path, preload=preload, verbose="warning")
         except Exception as error:  # MNE's readers raise many types on broken files
-            raise DataError(f"cannot read {path}: {type(error).__name__}: {error}") from error
+            raise unreadable(path, error, "recording MNE can read") from None
     for warning in caught:
         message = str(warning.message)
         if any(fatal in message for fatal in _FATAL_WARNINGS):

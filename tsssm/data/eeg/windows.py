@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ import numpy as np
 import polars as pl
 import torch
 from torch.utils.data import Dataset
+
+from tsssm.runs import atomic_file
 
 from ..series import DataError
 from .chunked import ChunkPlan, chunk_plan, write_chunked_npy
@@ -211,6 +212,7 @@ def _prepare(
     cached = None
     if cache_dir is not None:
         cached = Path(cache_dir) / _cache_key(recording, preprocessing, bad_channels)
+        _refuse_symlinks(cached)
         if cached.with_suffix(".json").is_file():
             return _from_cache(recording, source, cached)
     raw = recording.raw
@@ -260,6 +262,15 @@ def _cache_key(
     return f"{name}-{digest.hexdigest()[:16]}"
 
 
+def _refuse_symlinks(path: Path) -> None:
+    """A cache entry is tsssm's own file: a symlink there (which would make the cache read
+    or replace another file) is refused."""
+    for entry in (path.with_suffix(".npy"), path.with_suffix(".json")):
+        if entry.is_symlink():
+            raise DataError(f"the EEG cache entry {entry} is a symlink; tsssm reads and writes "
+                            "only its own files there: remove the link")
+
+
 def _write_cache(path: Path, raw: mne.io.BaseRaw, plan: ChunkPlan | None = None,
                  source: str = "") -> None:
     """Save the samples (``path.npy``, float32 [C, T]) and what windows need (``path.json``,
@@ -269,12 +280,12 @@ def _write_cache(path: Path, raw: mne.io.BaseRaw, plan: ChunkPlan | None = None,
     path.parent.mkdir(parents=True, exist_ok=True)
     # A chunk plan keeps the rate, or resamples only recordings without annotations.
     onset, duration, description = _annotations(raw)
+    # Private temporary files (mkstemp, mkdtemp), renamed over the entry: nothing is written
+    # through a symlink planted in the cache folder.
     if plan is None:
         info = raw.info
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with open(temporary, "wb") as file:
+        with atomic_file(path.with_suffix(".npy")) as file:
             np.save(file, raw.get_data().astype(np.float32))
-        os.replace(temporary, path.with_suffix(".npy"))
     else:
         info = write_chunked_npy(raw, plan, source, path.with_suffix(".npy"))
     meta = {
@@ -284,9 +295,8 @@ def _write_cache(path: Path, raw: mne.io.BaseRaw, plan: ChunkPlan | None = None,
         "duration": duration.tolist(),
         "description": list(description),
     }
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(meta))
-    os.replace(temporary, path.with_suffix(".json"))
+    with atomic_file(path.with_suffix(".json"), "w") as file:
+        file.write(json.dumps(meta))
 
 
 def _from_cache(recording: EEGRecording, source: str, path: Path) -> _Signal:

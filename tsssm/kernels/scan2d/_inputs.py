@@ -19,7 +19,12 @@ from dataclasses import dataclass
 
 import torch
 
-from ..selective_scan._inputs import _check_same_device, _check_tensor, _fail
+from ..selective_scan._inputs import (
+    _check_same_device,
+    _check_tensor,
+    _fail,
+    check_no_empty_dims,
+)
 
 FN = "selective_scan_2d"
 
@@ -136,8 +141,9 @@ def normalize_scan2d_inputs(
     needs, dtype, NaN, a period longer than the series), ``TypeError`` for a non-tensor.
     """
     u = _check_tensor(FN, "u", u)
-    if u.dim() != 4 or u.shape[2] == 0 or u.shape[3] == 0:
-        raise _fail(FN, "u", u, "(batch, dim, n_vars, length) with n_vars >= 1 and length >= 1")
+    if u.dim() != 4:
+        raise _fail(FN, "u", u, "(batch, dim, n_vars, length)")
+    check_no_empty_dims(FN, "u", u, "(batch, dim, n_vars, length)")
     batch, dim, n_vars, length = u.shape
     grid = (batch, dim, n_vars, length)
     for name, x in (("delta_time", delta_time), ("delta_var", delta_var), ("z", z)):
@@ -146,6 +152,7 @@ def normalize_scan2d_inputs(
     A_time = _check_tensor(FN, "A_time", A_time)
     if A_time.dim() != 2 or A_time.shape[0] != dim:
         raise _fail(FN, "A_time", A_time, f"(dim, state) = ({dim}, state)")
+    check_no_empty_dims(FN, "A_time", A_time, "(dim, state)")
     state = A_time.shape[1]
     matrices = {"A_var": A_var, "A_var_to_time": A_var_to_time, "A_time_to_var": A_time_to_var}
     for name, x in matrices.items():

@@ -25,7 +25,8 @@ import torch
 from ._inputs import Scan2DInputs
 
 _INSTALL_HINT = (
-    "the compiled 2-D CPU kernel (tsssm.kernels.scan2d._cpu_scan2d) is not built; "
+    "the compiled 2-D CPU kernel (tsssm.kernels.scan2d._cpu_scan2d) is not built (or "
+    "was built from older sources); "
     "reinstall with a C++ compiler present: pip install --force-reinstall --no-deps ."
 )
 
@@ -53,15 +54,23 @@ class _Grads(ctypes.Structure):
     _fields_ = [(name, _PTR) for name in _GRAD_NAMES]
 
 
+# The version of the C interface these bindings call (``tsssm_scan2d_abi_version`` in the source).
+ABI_VERSION = 2
+
+
 def _load_library() -> ctypes.CDLL | None:
     spec = importlib.util.find_spec("tsssm.kernels.scan2d._cpu_scan2d")
     if spec is None or spec.origin is None:
         return None
     lib = ctypes.CDLL(spec.origin)
+    # A library built from older sources has another C interface: calling it would be wrong.
+    version = getattr(lib, "tsssm_scan2d_abi_version", None)
+    if version is None or version() != ABI_VERSION:
+        return None
     lib.tsssm_scan2d_forward.argtypes = [ctypes.POINTER(_Args), _PTR, _PTR, _PTR]
-    lib.tsssm_scan2d_forward.restype = None
+    lib.tsssm_scan2d_forward.restype = ctypes.c_int
     lib.tsssm_scan2d_backward.argtypes = [ctypes.POINTER(_Args), ctypes.POINTER(_Grads)]
-    lib.tsssm_scan2d_backward.restype = None
+    lib.tsssm_scan2d_backward.restype = ctypes.c_int
     lib.tsssm_scan2d_backward_threads.argtypes = [_I64, _I64]
     lib.tsssm_scan2d_backward_threads.restype = _I64
     return lib
@@ -85,6 +94,16 @@ def unavailable_reason(device: torch.device) -> str | None:
 
 def _ptr(x: torch.Tensor | None) -> int | None:
     return None if x is None else x.data_ptr()
+
+
+def _check_status(status: int, a: _Args) -> None:
+    # The kernel refuses (-1) sizes it cannot scan, its last guard behind normalize_scan2d_inputs.
+    if status != 0:
+        sizes = tuple(getattr(a, name) for name in _SIZE_NAMES[:6])
+        raise ValueError(
+            "selective_scan_2d: the fused CPU kernel refused sizes (batch, dim, n_vars, length, "
+            f"state, period) = {sizes}; every size must be >= 1"
+        )
 
 
 def _args(tensors: list[torch.Tensor | None], softplus: bool, period: int, reverse: bool,
@@ -129,8 +148,8 @@ def scan2d_forward(
                            bias_var, time_state0, var_state0))
     out, time_last, var_last = _outputs(u, A_time, period)
     a = _args(tensors, delta_softplus, period, reverse_variates, torch.get_num_threads(), 0)
-    _LIB.tsssm_scan2d_forward(ctypes.byref(a), out.data_ptr(), time_last.data_ptr(),
-                              var_last.data_ptr())
+    _check_status(_LIB.tsssm_scan2d_forward(ctypes.byref(a), out.data_ptr(),
+                                            time_last.data_ptr(), var_last.data_ptr()), a)
     return out, time_last, var_last
 
 
@@ -200,7 +219,7 @@ def scan2d_backward(
     }
     a = _args(tensors, delta_softplus, period, reverse_variates, threads, segment_steps)
     g = _Grads(*(_ptr(grads[name]) for name in _GRAD_NAMES))
-    _LIB.tsssm_scan2d_backward(ctypes.byref(a), ctypes.byref(g))
+    _check_status(_LIB.tsssm_scan2d_backward(ctypes.byref(a), ctypes.byref(g)), a)
 
     def gradient(name: str) -> torch.Tensor:
         x = grads[f"d{name}"]

@@ -62,6 +62,17 @@ def _fail(fn: str, name: str, got: torch.Tensor, needed: str) -> ValueError:
     return ValueError(f"{fn}: `{name}` has shape {tuple(got.shape)}; it needs {needed}")
 
 
+def check_no_empty_dims(fn: str, name: str, x: torch.Tensor, dims: str) -> None:
+    """Refuse a tensor with a zero-sized dimension (``dims`` names them, e.g. ``"(batch, dim)"``).
+
+    An empty batch, channel, time or state axis has nothing to scan, and the compiled kernels
+    divide by these sizes, so it is refused here, before any backend runs.
+    """
+    if 0 in x.shape:
+        raise _fail(fn, name, x, f"{dims} with every size >= 1 (an empty dimension has "
+                    "nothing to scan)")
+
+
 def _check_tensor(fn: str, name: str, x: object) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{fn}: `{name}` must be a torch.Tensor, got {type(x).__name__}")
@@ -117,15 +128,15 @@ def normalize_scan_inputs(
     u = _check_tensor(fn, "u", u)
     if u.dim() != 3:
         raise _fail(fn, "u", u, "(batch, dim, length)")
+    check_no_empty_dims(fn, "u", u, "(batch, dim, length)")
     batch, dim, length = u.shape
-    if length == 0:
-        raise _fail(fn, "u", u, "(batch, dim, length) with length >= 1")
     delta = _check_tensor(fn, "delta", delta)
     if tuple(delta.shape) != (batch, dim, length):
         raise _fail(fn, "delta", delta, f"(batch, dim, length) = {(batch, dim, length)}")
     A = _check_tensor(fn, "A", A)
     if A.dim() != 2 or A.shape[0] != dim:
         raise _fail(fn, "A", A, f"(dim, state) = ({dim}, state)")
+    check_no_empty_dims(fn, "A", A, "(dim, state)")
     state = A.shape[1]
     B = _check_bc(fn, "B", _check_tensor(fn, "B", B), batch, dim, state, length)
     C = _check_bc(fn, "C", _check_tensor(fn, "C", C), batch, dim, state, length)

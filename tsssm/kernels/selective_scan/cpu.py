@@ -26,9 +26,14 @@ import torch
 from ._inputs import ScanInputs
 
 _INSTALL_HINT = (
-    "the compiled CPU kernel (tsssm.kernels.selective_scan._cpu_scan) is not built; "
+    "the compiled CPU kernel (tsssm.kernels.selective_scan._cpu_scan) is not built (or "
+    "was built from older sources); "
     "reinstall with a C++ compiler present: pip install --force-reinstall --no-deps ."
 )
+
+
+# The version of the C interface these bindings call (``tsssm_scan_abi_version`` in the source).
+ABI_VERSION = 2
 
 
 def _load_library() -> ctypes.CDLL | None:
@@ -36,15 +41,19 @@ def _load_library() -> ctypes.CDLL | None:
     if spec is None or spec.origin is None:
         return None
     lib = ctypes.CDLL(spec.origin)
+    # A library built from older sources has another C interface: calling it would be wrong.
+    version = getattr(lib, "tsssm_scan_abi_version", None)
+    if version is None or version() != ABI_VERSION:
+        return None
     ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     # batch dim length state groups, softplus reverse isa threads
     shape_args = [i64] * 5 + [i32] * 4
     # ... segment, then out, last, checkpoints
     lib.tsssm_scan_forward.argtypes = [ptr] * 9 + shape_args + [i64] + [ptr] * 3
-    lib.tsssm_scan_forward.restype = None
+    lib.tsssm_scan_forward.restype = i32
     # ... segment, then checkpoints and the gradients
     lib.tsssm_scan_backward.argtypes = [ptr] * 9 + shape_args + [i64] + [ptr] * 12
-    lib.tsssm_scan_backward.restype = None
+    lib.tsssm_scan_backward.restype = i32
     lib.tsssm_scan_segments.argtypes = [i64, i64, i32, i64]
     lib.tsssm_scan_segments.restype = i64
     lib.tsssm_scan_threads.argtypes = [i64] * 5 + [i32] * 2
@@ -110,6 +119,15 @@ def _ptr(x: torch.Tensor | None) -> int | None:
     return None if x is None else x.data_ptr()
 
 
+def _check_status(status: int, sizes: tuple[int, ...]) -> None:
+    # The kernel refuses (-1) sizes it cannot scan, its last guard behind normalize_scan_inputs.
+    if status != 0:
+        raise ValueError(
+            "selective_scan: the fused CPU kernel refused sizes (batch, dim, length, state, "
+            f"groups) = {sizes}; every size must be >= 1 and dim a multiple of groups"
+        )
+
+
 def _require_float32(op: str, named: dict[str, torch.Tensor | None]) -> None:
     for name, x in named.items():
         if x is not None and x.dtype != torch.float32:
@@ -170,12 +188,13 @@ def scan_forward(
     last = u.new_empty(batch, dim, state)
     segments = _checkpoint_count(length, state, isa, segment_steps) if save_checkpoints else 0
     checkpoints = u.new_empty(batch, dim, segments, state)
-    _LIB.tsssm_scan_forward(
+    status = _LIB.tsssm_scan_forward(
         *map(_ptr, tensors),
         batch, dim, length, state, groups, int(delta_softplus), int(reverse), isa, threads,
         segment_steps, out.data_ptr(), last.data_ptr(),
         checkpoints.data_ptr() if save_checkpoints else None,
     )
+    _check_status(status, (batch, dim, length, state, groups))
     return out, last, checkpoints
 
 
@@ -226,12 +245,13 @@ def scan_backward(
     dbias = u.new_zeros(threads, dim) if delta_bias is not None else None
     dB = u.new_zeros(threads, *B.shape)
     dC = u.new_zeros(threads, *C.shape)
-    _LIB.tsssm_scan_backward(
+    status = _LIB.tsssm_scan_backward(
         *map(_ptr, tensors),
         batch, dim, length, state, groups, int(delta_softplus), int(reverse), isa, threads,
         segment_steps, checkpoints.data_ptr(),
         *map(_ptr, (dout, dlast, du, ddelta, dz, dh0, dA, dD, dbias, dB, dC)),
     )
+    _check_status(status, (batch, dim, length, state, groups))
     return (
         du, ddelta, dA.sum(0), dB.sum(0), dC.sum(0),
         _absent(u) if dD is None else dD.sum(0), _absent(u) if dz is None else dz,

@@ -47,6 +47,11 @@ def selective_state_update(
             f"selective_state_update: `state` has shape {tuple(state.shape)}; it needs "
             "(batch, dim, state)"
         )
+    if 0 in state.shape:
+        raise ValueError(
+            f"selective_state_update: `state` has shape {tuple(state.shape)}; it needs "
+            "(batch, dim, state) with every size >= 1 (an empty dimension has nothing to scan)"
+        )
     batch, dim, n_state = state.shape
     _check("x", x, (batch, dim), "(batch, dim)")
     _check("dt", dt, (batch, dim), "(batch, dim)")

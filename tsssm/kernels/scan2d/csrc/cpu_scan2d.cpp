@@ -431,31 +431,47 @@ void backward(const Scan2DArgs& a, const Scan2DGrads& g) {
   });
 }
 
+// The last guard against sizes the kernel cannot scan (every size and the period >= 1; the
+// kernel takes steps modulo the period). The Python wrapper checks first, with messages.
+bool sizes_valid(const Scan2DArgs& a) {
+  return a.batch >= 1 && a.dim >= 1 && a.n_vars >= 1 && a.length >= 1 && a.state >= 1 &&
+         a.period >= 1;
+}
+
 }  // namespace
 
 extern "C" {
+
+// Version of this C interface; the Python loader refuses a library built from other sources.
+int tsssm_scan2d_abi_version() { return 2; }
 
 // Threads the backward uses (and so the partial-sum slices it needs): one per batch at most.
 int64_t tsssm_scan2d_backward_threads(int64_t batch, int64_t threads) {
   return std::max<int64_t>(1, std::min<int64_t>(threads, batch));
 }
 
-void tsssm_scan2d_forward(const Scan2DArgs* a, float* out, float* time_last, float* var_last) {
+// Returns 0, or -1 without touching any output for sizes the kernel refuses (sizes_valid).
+int tsssm_scan2d_forward(const Scan2DArgs* a, float* out, float* time_last, float* var_last) {
+  if (!sizes_valid(*a)) return -1;
   switch (a->state) {  // state sizes compiled with the state loop unrolled
     case 4: forward<4>(*a, out, time_last, var_last); break;
     case 8: forward<8>(*a, out, time_last, var_last); break;
     case 16: forward<16>(*a, out, time_last, var_last); break;
     default: forward<0>(*a, out, time_last, var_last); break;
   }
+  return 0;
 }
 
-void tsssm_scan2d_backward(const Scan2DArgs* a, const Scan2DGrads* g) {
+// Returns 0, or -1 without touching any gradient for sizes the kernel refuses (sizes_valid).
+int tsssm_scan2d_backward(const Scan2DArgs* a, const Scan2DGrads* g) {
+  if (!sizes_valid(*a)) return -1;
   switch (a->state) {
     case 4: backward<4>(*a, *g); break;
     case 8: backward<8>(*a, *g); break;
     case 16: backward<16>(*a, *g); break;
     default: backward<0>(*a, *g); break;
   }
+  return 0;
 }
 
 }  // extern "C"

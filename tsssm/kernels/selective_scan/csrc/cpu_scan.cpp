@@ -882,9 +882,19 @@ void parallel_tiles(int64_t tiles, int threads, Fn fn) {
     worker_pool().run(threads, job);
 }
 
+// The last guard against sizes the kernel cannot scan: every size >= 1 and dim a multiple of
+// groups (the kernel divides by state, groups and segment lengths). The Python wrapper checks
+// first, with messages; this keeps a direct call from dividing by zero.
+bool sizes_valid(int64_t batch, int64_t dim, int64_t length, int64_t state, int64_t groups) {
+  return batch >= 1 && dim >= 1 && length >= 1 && state >= 1 && groups >= 1 && dim % groups == 0;
+}
+
 }  // namespace
 
 extern "C" {
+
+// Version of this C interface; the Python loader refuses a library built from other sources.
+int tsssm_scan_abi_version() { return 2; }
 
 // Name of instruction set `isa` (0 generic, 1 AVX2, 2 AVX-512); -1: the one used by default.
 const char* tsssm_scan_isa_name(int isa) { return kIsaNames[resolve_isa(isa)]; }
@@ -892,27 +902,33 @@ const char* tsssm_scan_isa_name(int isa) { return kIsaNames[resolve_isa(isa)]; }
 // Whether this CPU can run instruction set `isa`.
 int tsssm_scan_isa_supported(int isa) { return isa >= 0 && isa <= kAvx512 && isa_supported(isa); }
 
-// Segments of the backward: the forward's `checkpoints` are [batch, dim, segments, state].
+// Segments of the backward: the forward's `checkpoints` are [batch, dim, segments, state];
+// 0 for an empty length or state.
 int64_t tsssm_scan_segments(int64_t length, int64_t state, int isa, int64_t segment) {
+  if (length < 1 || state < 1) return 0;
   ScanArgs a{};
   a.length = length, a.state = state, a.segment = segment;
   return segment_count(a, isa_width(resolve_isa(isa)));
 }
 
-// Number of threads (and of the backward's partial-sum slices) a call with these sizes uses.
+// Number of threads (and of the backward's partial-sum slices) a call with these sizes uses;
+// 0 for sizes the kernel refuses (see sizes_valid).
 int tsssm_scan_threads(int64_t batch, int64_t dim, int64_t length, int64_t state,
                        int64_t groups, int isa, int threads) {
+  if (!sizes_valid(batch, dim, length, state, groups)) return 0;
   ScanArgs a{};
   a.batch = batch, a.dim = dim, a.length = length, a.state = state, a.groups = groups;
   return thread_count(a, resolve_isa(isa), threads);
 }
 
-void tsssm_scan_forward(const float* u, const float* delta, const float* A, const float* B,
+// Returns 0, or -1 without touching any output for sizes the kernel refuses (sizes_valid).
+int tsssm_scan_forward(const float* u, const float* delta, const float* A, const float* B,
                         const float* C, const float* D, const float* z, const float* delta_bias,
                         const float* h0, int64_t batch, int64_t dim, int64_t length,
                         int64_t state, int64_t groups, int softplus, int reverse, int isa,
                         int threads, int64_t segment, float* out, float* last,
                         float* checkpoints) {
+  if (!sizes_valid(batch, dim, length, state, groups)) return -1;
   const ScanArgs a{u,     delta, A,     B,      C,        D,       z,       delta_bias, h0,
                    batch, dim,   length, state, groups,   softplus, reverse, segment,   checkpoints};
   isa = resolve_isa(isa);
@@ -927,9 +943,11 @@ void tsssm_scan_forward(const float* u, const float* delta, const float* A, cons
       generic_forward<NS>(a, begin, end, out, last);
     });
   });
+  return 0;
 }
 
-void tsssm_scan_backward(const float* u, const float* delta, const float* A, const float* B,
+// Returns 0, or -1 without touching any gradient for sizes the kernel refuses (sizes_valid).
+int tsssm_scan_backward(const float* u, const float* delta, const float* A, const float* B,
                          const float* C, const float* D, const float* z,
                          const float* delta_bias, const float* h0, int64_t batch, int64_t dim,
                          int64_t length, int64_t state, int64_t groups, int softplus,
@@ -937,6 +955,7 @@ void tsssm_scan_backward(const float* u, const float* delta, const float* A, con
                          float* checkpoints, const float* dout, const float* dlast, float* du,
                          float* ddelta, float* dz, float* dh0, float* dA, float* dD,
                          float* dbias, float* dB, float* dC) {
+  if (!sizes_valid(batch, dim, length, state, groups)) return -1;
   const ScanArgs a{u,     delta, A,     B,      C,        D,       z,       delta_bias, h0,
                    batch, dim,   length, state, groups,   softplus, reverse, segment,   checkpoints};
   const GradArgs gr{dout, dlast, du, ddelta, dz, dh0, dA, dD, dbias, dB, dC};
@@ -952,6 +971,7 @@ void tsssm_scan_backward(const float* u, const float* delta, const float* A, con
       generic_backward<NS>(a, gr, thread, begin, end);
     });
   });
+  return 0;
 }
 
 }  // extern "C"
