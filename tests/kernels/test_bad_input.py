@@ -127,12 +127,12 @@ def test_state_update_refuses_empty_dimensions(batch: int, dim: int, state: int)
 
 @pytest.mark.skipif(cpu_kernel.unavailable_reason(torch.device("cpu")) is not None,
                     reason="the fused CPU kernel is not built")
-@pytest.mark.parametrize("grad", [False, True])
-def test_compiled_kernel_refuses_empty_state_itself(grad: bool) -> None:
-    # Bypasses the Python checks: the C++ entry points are the last guard (no SIGFPE).
+@pytest.mark.parametrize("checkpoints", [False, True])
+def test_compiled_kernel_refuses_empty_state_itself(checkpoints: bool) -> None:
+    # Bypasses the Python checks: the C++ entry points are the last guard (no SIGFPE), with
+    # and without the checkpoints a backward needs.
     b, d, n, steps = 2, 4, 0, 5
-    u = torch.randn(b, d, steps, requires_grad=grad)
-    tensors = (u, torch.rand(b, d, steps), torch.zeros(d, n), torch.zeros(b, 1, n, steps),
-               torch.zeros(b, 1, n, steps), None, None, None, None)
+    tensors = (torch.randn(b, d, steps), torch.rand(b, d, steps), torch.zeros(d, n),
+               torch.zeros(b, 1, n, steps), torch.zeros(b, 1, n, steps), None, None, None, None)
     with pytest.raises(ValueError, match=r"kernel refused sizes .* = \(2, 4, 5, 0, 1\)"):
-        cpu_kernel._FusedScan.apply(*tensors, False, False)
+        cpu_kernel.scan_forward(*tensors, False, False, checkpoints)

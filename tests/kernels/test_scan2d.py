@@ -365,7 +365,7 @@ def test_compiled_kernel_refuses_empty_state_itself() -> None:
     tensors = (grid, grid, grid, torch.zeros(3, 0), torch.zeros(3, 0), None, None, bc, bc, bc,
                bc, *([None] * 6))
     with pytest.raises(ValueError, match=r"kernel refused sizes .* = \(2, 3, 4, 5, 0, 1\)"):
-        cpu2d._FusedScan2D.apply(*tensors, False, 1, False)
+        cpu2d.scan2d_forward(*tensors, False, 1, False)
 
 
 @pytest.mark.parametrize("coupling", ["none", "both"])
