@@ -212,7 +212,7 @@ def forecaster() -> Forecaster:
     (series(a=WAVE * 1e300), "`y`: column 'a' has 119 values beyond float32's range"),
     (series().reverse(), "`y`: the dates of column 'date' must increase"),
     (_uneven(), "`y`: the dates of column 'date' are not evenly spaced: row 50"),
-    (np.full((40, 2), 1e39), "`y`: column 'x0' has 40 values beyond float32's range"),
+    (np.full((40, 2), 1e39), "`y`: column '0' has 40 values beyond float32's range"),
 ])
 def test_forecaster_fit_refuses(fit_on: Any, fragment: str) -> None:
     with pytest.raises(ValueError) as error:
@@ -222,10 +222,12 @@ def test_forecaster_fit_refuses(fit_on: Any, fragment: str) -> None:
 
 def test_forecaster_never_returns_inf() -> None:
     fitted = forecaster().fit(series())
-    with pytest.raises(DataError, match="`y_context`: column 'a' has 119 values beyond"):
-        fitted.predict(series(a=WAVE * 1e300))
+    with pytest.raises(DataError, match="`y`: column 'a' has 119 values beyond"):
+        fitted.update(series(a=WAVE * 1e300), update_params=False)
+    # Within float32, but the model's outputs overflow.
+    fitted.update(series(a=WAVE * 3e38), update_params=False)
     with pytest.raises(FloatingPointError, match="the forecast holds NaN or infinite values"):
-        fitted.predict(series(a=WAVE * 3e38))  # within float32, overflows in the model
+        fitted.predict(fh=[1])
 
 
 @pytest.mark.parametrize(("estimator", "X", "fragment"), [

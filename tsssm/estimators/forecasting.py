@@ -322,6 +322,7 @@ class Forecaster(BaseForecaster):
                 update_params: bool = True) -> Forecaster:
         """The new rows ``y`` [time, variates] end the context of the next forecasts."""
         values = y.to_numpy(dtype=np.float64)
+        check_float32_range(values, [str(c) for c in y.columns], f"{type(self).__name__}: `y`")
         scaled = torch.from_numpy(self.scaler_.transform(values).astype(np.float32))
         self.context_ = torch.cat([self.context_, scaled])[-self.lookback:]
         return self

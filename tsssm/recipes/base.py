@@ -304,7 +304,10 @@ class Recipe(ABC):
         load_weights(module, best)
         from tsssm.tasks import get_task
 
-        required = get_task(self.config.run.task).prediction_columns
+        # The recipe's own prediction columns where it declares them (window tasks), else
+        # its task's.
+        required = getattr(self, "prediction_columns", None) or get_task(
+            self.config.run.task).prediction_columns
         with self.folder.prediction_writer(model.name, required=required) as predictions:
             test = self.evaluate(model, module, training.test_trainer(train, logger),
                                  predictions)
