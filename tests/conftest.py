@@ -10,9 +10,17 @@ slower steps here), so the session uses one thread unless TSSSM_TEST_THREADS say
 
 import os
 
+import pytest
 import torch
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 torch.set_num_threads(int(os.environ.get("TSSSM_TEST_THREADS", "1")))
+
+
+@pytest.fixture(autouse=True)
+def _no_run_dir_from_an_earlier_test() -> None:
+    """A run started in this process names its folder in TSSSM_RUN_DIR (for the processes
+    DDP starts); each test starts without the folder of an earlier test's run."""
+    os.environ.pop("TSSSM_RUN_DIR", None)
