@@ -123,14 +123,15 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for label, runs in rows.items():
-        cells = [_mean_sd([r[key] for r in runs]) for key in
+        cells = [mean_sd([r[key] for r in runs]) for key in
                  ("balanced_accuracy", "auroc", "subject_auroc")]
         print(f"{label:34s} {cells[0]:>16s} {cells[1]:>16s} {cells[2]:>22s}")
     print(f"{'band power + logistic regression':34s} {baseline['balanced_accuracy']:>16.3f} "
           f"{baseline['auroc']:>16.3f} {baseline['subject_auroc']:>22.3f}")
 
 
-def _mean_sd(values: list[float]) -> str:
+def mean_sd(values: list[float]) -> str:
+    """``values`` as "mean ± sd" (three decimals), or the one value alone."""
     if len(values) == 1:
         return f"{values[0]:.3f}"
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"

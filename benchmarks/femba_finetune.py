@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import tempfile
 import warnings
 from pathlib import Path
 
 import torch
-from eeg_mental_arithmetic import band_power_report, run_recipe
+from eeg_mental_arithmetic import band_power_report, mean_sd, run_recipe
 
 from tsssm.models.femba import is_biofoundation, read_state_dict
 from tsssm.recipes import ConfigError
@@ -118,15 +117,9 @@ def main() -> None:
                     print(f"{label:40s} {runs}")
                     continue
                 print(f"{label:40s} " + " ".join(
-                    f"{_mean_sd([r[m] for r in runs]):>16s}" for m in METRICS))
+                    f"{mean_sd([r[m] for r in runs]):>16s}" for m in METRICS))
             print(f"{'band power + logistic regression':40s} " + " ".join(
                 f"{baseline[m]:>16.3f}" for m in METRICS))
-
-
-def _mean_sd(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
 if __name__ == "__main__":
