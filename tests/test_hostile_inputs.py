@@ -212,6 +212,8 @@ def forecaster() -> Forecaster:
     (series(a=WAVE * 1e300), "`y`: column 'a' has 119 values beyond float32's range"),
     (series().reverse(), "`y`: the dates of column 'date' must increase"),
     (_uneven(), "`y`: the dates of column 'date' are not evenly spaced: row 50"),
+    (_uneven().to_pandas().set_index("date"),
+     "`y`: the dates of column 'date' are not evenly spaced: row 50"),
     (np.full((40, 2), 1e39), "`y`: column '0' has 40 values beyond float32's range"),
 ])
 def test_forecaster_fit_refuses(fit_on: Any, fragment: str) -> None:

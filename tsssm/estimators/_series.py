@@ -49,8 +49,15 @@ def _holds_dates(column: Any) -> bool:
 
 def to_sktime(y: Any, name: str) -> tuple[Any, str | None]:
     """``y`` for sktime, and the name of the time column when ``y`` was a polars frame
-    (``""`` for a polars frame without one; None for any other input)."""
+    (``""`` for a polars frame without one; None for any other input). The dates, a polars
+    datetime column or a pandas ``DatetimeIndex``, must increase evenly (:func:`check_times`;
+    checked here, before sktime's own index checks)."""
     if type(y).__module__.split(".")[0] != "polars" or not hasattr(y, "schema"):
+        index = getattr(y, "index", None)
+        if type(index).__name__ == "DatetimeIndex":
+            import polars as pl
+
+            check_times(pl.Series(str(index.name or "index"), index), name)
         return y, None
     dates = [column for column, dtype in y.schema.items() if dtype.is_temporal()]
     if len(dates) > 1:

@@ -29,7 +29,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-import polars as pl
 import torch
 from torch.utils.data import DataLoader
 
@@ -47,7 +46,7 @@ from tsssm.training import (
 )
 
 from ._progress import progress
-from ._series import check_times, from_sktime, to_sktime
+from ._series import from_sktime, to_sktime
 
 try:
     from sktime.forecasting.base import BaseForecaster, ForecastingHorizon
@@ -226,6 +225,18 @@ class Forecaster(BaseForecaster):
 
     # -- sktime's private interface ---------------------------------------------------------
 
+    def _values(self, y: pd.DataFrame) -> np.ndarray:
+        """``y``'s values [time, variates] as float64, refused by name when they hold inf or
+        values float32 cannot hold (its dates were checked by ``to_sktime``)."""
+        name = type(self).__name__
+        values = y.to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            row, column = np.argwhere(~np.isfinite(values))[0]
+            raise ValueError(f"{name}: `y` has inf values (first at row {row}, variate "
+                             f"{y.columns[column]!r}); fill them before forecasting")
+        check_float32_range(values, [str(c) for c in y.columns], f"{name}: `y`")
+        return values
+
     def _fit(self, y: pd.DataFrame, X: pd.DataFrame | None = None,
              fh: ForecastingHorizon | None = None) -> Forecaster:
         """Train on ``y`` [time, variates] (numeric; sktime has checked types and NaN)."""
@@ -239,14 +250,7 @@ class Forecaster(BaseForecaster):
         if fh is not None:
             self._check_steps(fh)
         options = self._model_options()
-        values = y.to_numpy(dtype=np.float64)
-        if not np.isfinite(values).all():
-            row, column = np.argwhere(~np.isfinite(values))[0]
-            raise ValueError(f"{name}: `y` has inf values (first at row {row}, variate "
-                             f"{y.columns[column]!r}); fill them before forecasting")
-        check_float32_range(values, [str(c) for c in y.columns], f"{name}: `y`")
-        if isinstance(y.index, pd.DatetimeIndex):
-            check_times(pl.Series(str(y.index.name or "index"), y.index), f"{name}: y")
+        values = self._values(y)
         self.scaler_ = StandardScaler.fit(values)
         scaled = torch.from_numpy(self.scaler_.transform(values).astype(np.float32))
         n_val = int(len(scaled) * self.validation_fraction)
@@ -321,9 +325,7 @@ class Forecaster(BaseForecaster):
     def _update(self, y: pd.DataFrame, X: pd.DataFrame | None = None,
                 update_params: bool = True) -> Forecaster:
         """The new rows ``y`` [time, variates] end the context of the next forecasts."""
-        values = y.to_numpy(dtype=np.float64)
-        check_float32_range(values, [str(c) for c in y.columns], f"{type(self).__name__}: `y`")
-        scaled = torch.from_numpy(self.scaler_.transform(values).astype(np.float32))
+        scaled = torch.from_numpy(self.scaler_.transform(self._values(y)).astype(np.float32))
         self.context_ = torch.cat([self.context_, scaled])[-self.lookback:]
         return self
 

@@ -198,11 +198,9 @@ class ForecastingRecipe(Recipe):
         number of test windows."""
         if not isinstance(module, training.ForecastingModule):
             raise TypeError(f"ForecastingRecipe evaluates a ForecastingModule, not {module!r}")
-        from tsssm.metrics import QuantileSums
-
         raw = _RawErrors()
         levels = module.quantiles
-        sums = None if levels is None else (QuantileSums(levels), QuantileSums(levels))
+        spread = None if levels is None else _QuantileErrors(levels)
 
         def write_batch(index: torch.Tensor, prediction: torch.Tensor, truth: torch.Tensor,
                         quantiles: torch.Tensor | None) -> None:
@@ -211,11 +209,12 @@ class ForecastingRecipe(Recipe):
             raw.add(prediction_raw - truth_raw, len(index))
             frame = self.prediction_frame(
                 model.name, index.numpy(), prediction, truth, prediction_raw, truth_raw)
-            if quantiles is not None and levels is not None and sums is not None:
+            if quantiles is not None and spread is not None:
                 quantiles_raw = self.inverse_quantiles(quantiles.double().numpy())
-                sums[0].add(truth.double().numpy(), quantiles.double().numpy())
-                sums[1].add(truth_raw, quantiles_raw)
-                frame = with_quantile_columns(frame, levels, quantiles.numpy(), quantiles_raw)
+                spread.add(truth.double().numpy(), quantiles.double().numpy(), truth_raw,
+                           quantiles_raw)
+                frame = with_quantile_columns(frame, spread.levels, quantiles.numpy(),
+                                              quantiles_raw)
             predictions.write(frame)
 
         module.test_sink = write_batch
@@ -225,9 +224,8 @@ class ForecastingRecipe(Recipe):
         finally:
             module.test_sink = None
         test = {**module.test_results, **raw.scores()}
-        if levels is not None and sums is not None:
-            test.update({"quantiles": list(levels), **sums[0].report(),
-                         "wql_raw": float(sums[1].wql().mean()), "crps_raw": sums[1].crps()})
+        if spread is not None:
+            test.update(spread.scores())
         return {"test": test}
 
     def test_inputs(self) -> polars.DataFrame:
@@ -332,6 +330,29 @@ class _RawErrors:
         values = max(self.values, 1)
         return {"windows": self.windows, "mse_raw": self.squared / values,
                 "mae_raw": self.absolute / values}
+
+
+class _QuantileErrors:
+    """Running sums of a quantile model's test metrics, on the normalised scale and on the
+    data file's (wQL and CRPS, the scale GluonTS and Chronos report)."""
+
+    def __init__(self, levels: tuple[float, ...]) -> None:
+        from tsssm.metrics import QuantileSums
+
+        self.levels = levels
+        self.scaled, self.raw = QuantileSums(levels), QuantileSums(levels)
+
+    def add(self, truth: np.ndarray, quantiles: np.ndarray, truth_raw: np.ndarray,
+            quantiles_raw: np.ndarray) -> None:
+        """Truth [B, H, V] and quantiles [B, H, V, Q], normalised and on the file's scale."""
+        self.scaled.add(truth, quantiles)
+        self.raw.add(truth_raw, quantiles_raw)
+
+    def scores(self) -> dict[str, Any]:
+        """``quantiles``, :func:`~tsssm.metrics.quantile_report`'s entries, ``wql_raw`` and
+        ``crps_raw``."""
+        return {"quantiles": list(self.levels), **self.scaled.report(),
+                "wql_raw": float(self.raw.wql().mean()), "crps_raw": self.raw.crps()}
 
 
 TASK = Task(
