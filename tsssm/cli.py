@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "postgresql://user:password@host/db (default: sqlite study.db in "
                            "the run folder)")
     tune.add_argument("--timeout", type=float, metavar="S",
-                      help="start no trial after S seconds (the running one finishes)")
+                      help="start no trial after S seconds (the running one finishes), "
+                           "then test the best trial so far")
     tune.add_argument("--set", dest="overrides", action="append", default=[],
                       metavar="KEY=VALUE", help="change one setting of the recipe (as for "
                                                 "`tsssm run`); repeatable")

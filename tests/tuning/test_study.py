@@ -149,3 +149,22 @@ def test_resume_after_an_interrupted_trial_repeats_no_finished_trial(
     assert again["trials_done"] == 3 and len(optuna.load_study(
         study_name=study.study_name,
         storage=f"sqlite:///{study.folder.path / 'study.db'}").trials) == 4
+
+
+def test_a_timeout_tests_the_best_trial_so_far_and_resume_runs_the_rest(
+        tmp_path: Path, tiny_csv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recipe = tiny_study_recipe(tmp_path / "tiny.toml", tiny_csv, pruner="none")
+    monkeypatch.setenv("TSSSM_RUN_DIR", "")
+    study = StudyRun.start(load_config(recipe), tmp_path / "runs")
+    lines: list[str] = []
+    # Optuna checks the timeout after each trial: one trial runs, then the search stops.
+    summary = study.run(trials=3, timeout=1e-3, report=lines.append)
+    assert summary["trials_done"] == 1
+    assert any("1 of 3 trials done (timeout)" in line for line in lines)
+    info = read_run(study.folder.path)
+    assert set(info.metrics) == {"smamba", "smamba_default"}
+    assert info.metrics["smamba"]["trial"] == 0
+    assert (study.folder.path / "best.toml").is_file()
+    again = StudyRun.resume(study.folder.path).run(trials=3, report=lines.append)
+    assert again["trials_done"] == 3
+    assert read_run(study.folder.path).metrics["smamba"]["trial"] == again["best"]["number"]

@@ -165,8 +165,9 @@ class StudyRun:
     def run(self, trials: int | None = None, timeout: float | None = None, test: bool = True,
             report: Report = print) -> dict[str, Any]:
         """Run trials until the study holds ``trials`` finished ones (default:
-        ``tune.trials``) or ``timeout`` seconds pass, then (``test``) write best.toml and
-        test the best and the default model. Returns study.json's content."""
+        ``tune.trials``) or ``timeout`` seconds pass (no trial starts after it), then
+        (``test``) write best.toml and test the best trial so far and the default model, once
+        at least one trial has completed. Returns study.json's content."""
         trials = trials or self.trials or self.tune.trials
         self.folder.start_attempt([self.tune.model, f"{self.tune.model}_{DEFAULT}"])
         try:
@@ -178,11 +179,15 @@ class StudyRun:
                 study.optimize(self._objective, n_trials=trials - done, timeout=timeout,
                                callbacks=[self._after_trial(trials, summary, report)])
             content = write_results(study, self.tune, self.folder.path, summary)
-            if test and content["trials_done"] >= trials:
+            done = content["trials_done"]
+            if done < trials:
+                report(f"{done} of {trials} trials done (timeout): `tsssm tune --resume "
+                       f"{self.folder.path}` runs the rest (and tests again)")
+            if test and content["best"] is not None:
                 self._final(study, report)
             elif test:
-                report(f"{content['trials_done']} of {trials} trials done (timeout): resume "
-                       f"with `tsssm tune --resume {self.folder.path}` to go on")
+                report("no trial completed with a finite objective before the timeout: "
+                       "nothing to test yet")
         except SystemExit:  # a trial stopped by SIGTERM / Ctrl+C: resumable
             self.folder.update_status(state="interrupted", interrupted=runs.now(), pid=None)
             raise
