@@ -20,7 +20,9 @@ def test_etth1_recipe_keeps_the_smamba_recipes_windows_and_split() -> None:
     reference = load_config(RECIPES / "etth1_smamba.toml")
     for key in ("dataset", "lookback", "horizon", "split", "scale"):
         assert getattr(ours.data, key) == getattr(reference.data, key), key
-    assert [m.name for m in ours.models()] == ["chimera", "smamba"]
+    assert [m.name for m in ours.models()] == ["chimera", "smamba", "dlinear"]
+    dlinear = {m.name: m for m in ours.models()}["dlinear"]
+    assert dlinear.train["lr"] == {m.name: m for m in reference.models()}["dlinear"].train["lr"]
 
 
 def test_kdd_recipe_detects_anomalies_with_chimera() -> None:
