@@ -1,16 +1,17 @@
 """Chimera's 2-D selective scan in Triton: a fused forward kernel and a hand-written backward
 that replays the grid from checkpoints.
 
-The recurrence is the one of :mod:`.reference` (softplus'd, biased step sizes on both axes,
-both couplings, period, ``reverse_variates``, ``D``, ``silu(z)``, initial and last states).
+The recurrence is the one of :mod:`.reference` (both couplings, period, ``reverse_variates``,
+``D``, ``silu(z)``, initial and last states). The step sizes are discretised (bias, softplus)
+in PyTorch before the kernels, one elementwise pass whose backward autograd does.
 
 Grid: both kernels launch ``(batch, cdiv(dim, BLOCK_D))`` programs. A program owns
 ``BLOCK_D`` channels of one batch item; each of its values is an fp32 ``[BLOCK_D, BLOCK_N]``
 tile (channels x states, ``BLOCK_N`` the state size rounded up to a power of two, masked).
 
 Forward: a program sweeps the time steps ``t = 0 .. T-1`` and, inside each, the column's
-variates in scan order, one cell at a time. The state passed from one variate to the next
-(``h1[v-1,t]``, ``h2[v-1,t]``) stays in registers; the rest of the column lives in two
+variates in scan order, one cell at a time. The states passed from one variate to the next
+(``h1[v-1,t]``, ``h2[v-1,t]``) stay in registers; the rest of the column lives in two
 per-program buffers shaped like the last states: the ring of the last ``period`` time states
 (``[batch, dim, n_vars, period, state]``, slot ``t mod period``, which becomes ``time_state``
 after a roll) and the variate states of the previous step (``[batch, dim, n_vars, state]``,
@@ -19,17 +20,19 @@ which becomes ``var_state``). Every ``segment`` steps both are copied to checkpo
 ``[batch, dim, n_vars, length, state]`` is ever allocated.
 
 Backward: segments last first. A segment's states are recomputed from its checkpoint into a
-per-program scratch (``[batch, dim, segment, n_vars, state]``, for ``h1`` and ``h2``), then
-its cells are walked in reverse (time backwards, variates against scan order). The gradients
-that reach earlier cells are carried like the states: along variates in registers, along
-time in two buffers shaped like the states (what reaches ``h1`` at step ``t`` from ``t +
-period``, and what reaches ``h2`` from ``h1`` at the next step), which end as the gradients of
-the initial states.
+per-program scratch (``h1`` and ``h2`` of its steps and of the ``period`` steps, or the one
+step, before it: ``[batch, dim, segment + period or + 1, n_vars, state]``), then its cells are
+walked in reverse (time backwards, variates against scan order). The gradients that reach
+earlier cells are carried like the states: along variates in registers, along time in two
+buffers shaped like the states (what reaches ``h1`` at step ``t`` from ``t + period``, and
+what reaches ``h2`` from ``h1`` at the next step), which end as the gradients of the initial
+states. A barrier closes every column: on a GPU the threads that read a state need not be
+those that wrote it.
 
 Determinism: no atomics. Gradients summed over channels or batch are per-program partial sums
 (``dB``/``dC``: ``[batch, n_dblocks, state, n_vars, length]``; ``dA*``: ``[batch, dim,
-state]``; ``dD``, ``dbias*``: ``[batch, dim]``) reduced with ``torch.sum`` on the host, so
-repeated backward passes give the same bits.
+state]``; ``dD``: ``[batch, dim]``) reduced with ``torch.sum`` on the host, so repeated
+backward passes give the same bits.
 
 Inputs of any floating dtype compute in float32 (like the fused CPU kernel); ``out`` comes
 back in ``u``'s dtype, the last states in float32.
@@ -163,6 +166,8 @@ if triton is not None:
                     tl.store(out_ptr + at, y, mask=d_mask)
                 h1_pv = h1
                 h2_pv = h2
+            # The next step reads this column's states: on a GPU perhaps in other threads.
+            tl.debug_barrier()
 
     @triton.jit
     def _scan2d_fwd_kernel(
@@ -259,12 +264,11 @@ if triton is not None:
                     tl.store(S1 + (q * n_vars + v) * state,
                              tl.load(ckpt_ring + (v * period + (t0 + q) % period) * state,
                                      mask=dn_mask), mask=dn_mask)
+            tl.debug_barrier()
             _sweep(u_ptr, dt1_ptr, dt2_ptr, B1_ptr, C1_ptr, B2_ptr, C2_ptr, z_ptr, du_ptr, S1, S2,
                    ring, column, row, bc, A1, A2, A12, A21, Dv, t0, t1, n_vars, length, period,
                    state, d_mask, n_mask, dn_mask, HAS_A12, HAS_A21, HAS_D, HAS_Z, REVERSE, True,
                    BLOCK_D, BLOCK_N)
-            # On a GPU the threads that read a scratch element need not be those that wrote it.
-            tl.debug_barrier()
             # 2. Walk the segment backwards: time reversed, variates against scan order.
             for jj in range(t1 - t0):
                 j = t1 - t0 - 1 - jj
@@ -355,8 +359,7 @@ if triton is not None:
                     tl.store(ddt2_ptr + at, ddt2, mask=d_mask)
                     h1 = h1_pv  # the next cell of the walk is the previous variate
                     h2 = h2_pv
-            # The next segment overwrites the scratch: every thread must be done reading it.
-            tl.debug_barrier()
+                tl.debug_barrier()  # the next step reads the gradients carried along time
         at = chan[:, None] * state + n[None, :]
         tl.store(dA1_ptr + at, dA1_acc, mask=dn_mask)
         tl.store(dA2_ptr + at, dA2_acc, mask=dn_mask)
