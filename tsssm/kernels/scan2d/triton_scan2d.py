@@ -57,8 +57,9 @@ if triton is not None:
     def _program_tile(dim, state, n_vars, length, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
         """This program's channels ``d`` and states ``n`` with their masks, the flat (batch,
         channel) index ``chan`` (int64, so offsets do not overflow), and the offsets of
-        cell 0: ``row`` [BLOCK_D] into the ``[B, D, V, T]`` grids, ``bc`` [BLOCK_N] into
-        ``B``/``C`` ``[B, N, V, T]`` (cell ``(v, t)`` is ``v * T + t`` further)."""
+        cell 0: ``row`` [BLOCK_D] into the ``[B, D, V, T]`` grids, ``bc`` [1, BLOCK_N] into
+        ``B``/``C`` ``[B, N, V, T]`` (cell ``(v, t)`` is ``v * T + t`` further). ``bc`` is 2-D
+        so that the loaded rows of ``B`` and ``C`` broadcast over channels as they are."""
         b = tl.program_id(0).to(tl.int64)
         d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
         n = tl.arange(0, BLOCK_N)
@@ -67,7 +68,7 @@ if triton is not None:
         chan = b * dim + d
         cells = n_vars * length
         return (d, n, d_mask, n_mask, d_mask[:, None] & n_mask[None, :], chan, chan * cells,
-                (b * state + n) * cells)
+                ((b * state + n) * cells)[None, :])
 
     @triton.jit
     def _channel_params(A1_ptr, A2_ptr, A12_ptr, A21_ptr, D_ptr, d, n, state, d_mask, dn_mask,
@@ -96,21 +97,21 @@ if triton is not None:
             tl.store(dst + i * state, tl.load(src + i * state, mask=dn_mask), mask=dn_mask)
 
     @triton.jit
-    def _cell_inputs(u_ptr, dt1_ptr, dt2_ptr, B1_ptr, B2_ptr, at, bc_at, d_mask, n_mask):
+    def _cell_inputs(u_ptr, dt1_ptr, dt2_ptr, B1_ptr, B2_ptr, at, bc_at, d_mask, bn_mask):
         """``u``, ``dt1``, ``dt2`` [BLOCK_D] (at grid offsets ``at``) and ``B_time``,
-        ``B_var`` [BLOCK_N] (at offsets ``bc_at``) of one cell."""
+        ``B_var`` [1, BLOCK_N] (at offsets ``bc_at``) of one cell."""
         u = tl.load(u_ptr + at, mask=d_mask, other=0.0)
         dt1 = tl.load(dt1_ptr + at, mask=d_mask, other=0.0)
         dt2 = tl.load(dt2_ptr + at, mask=d_mask, other=0.0)
-        B1 = tl.load(B1_ptr + bc_at, mask=n_mask, other=0.0)
-        B2 = tl.load(B2_ptr + bc_at, mask=n_mask, other=0.0)
+        B1 = tl.load(B1_ptr + bc_at, mask=bn_mask, other=0.0)
+        B2 = tl.load(B2_ptr + bc_at, mask=bn_mask, other=0.0)
         return u, dt1, dt2, B1, B2
 
     @triton.jit
     def _sweep(
         u_ptr, dt1_ptr, dt2_ptr, B1_ptr, C1_ptr, B2_ptr, C2_ptr, z_ptr, out_ptr, S1, S2, ring,
         column, row, bc, A1, A2, A12, A21, Dv, t_begin, t_end, n_vars, length, period, state,
-        d_mask, n_mask, dn_mask, HAS_A12: tl.constexpr, HAS_A21: tl.constexpr,
+        d_mask, bn_mask, dn_mask, HAS_A12: tl.constexpr, HAS_A21: tl.constexpr,
         HAS_D: tl.constexpr, HAS_Z: tl.constexpr, REVERSE: tl.constexpr, RECORD: tl.constexpr,
         BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
     ):
@@ -137,12 +138,12 @@ if triton is not None:
                 bc_at = bc + v * length + t
                 vs = v * state
                 u, dt1, dt2, B1, B2 = _cell_inputs(u_ptr, dt1_ptr, dt2_ptr, B1_ptr, B2_ptr, at,
-                                                   bc_at, d_mask, n_mask)
+                                                   bc_at, d_mask, bn_mask)
                 lag = ring_t + vs * period  # h1[v, t - period], then h1[v, t]
-                drive1 = u[:, None] * B1[None, :]
+                drive1 = u[:, None] * B1
                 if HAS_A12:
                     drive1 += A12 * tl.load(column + vs, mask=dn_mask, other=0.0)
-                drive2 = u[:, None] * B2[None, :]
+                drive2 = u[:, None] * B2
                 if HAS_A21:
                     drive2 += A21 * h1_pv
                 dt1_ = dt1[:, None]
@@ -155,9 +156,9 @@ if triton is not None:
                     tl.store(S1_t + vs, h1, mask=dn_mask)
                     tl.store(S2_t + vs, h2, mask=dn_mask)
                 else:
-                    C1 = tl.load(C1_ptr + bc_at, mask=n_mask, other=0.0)
-                    C2 = tl.load(C2_ptr + bc_at, mask=n_mask, other=0.0)
-                    y = tl.sum(h1 * C1[None, :], axis=1) + tl.sum(h2 * C2[None, :], axis=1)
+                    C1 = tl.load(C1_ptr + bc_at, mask=bn_mask, other=0.0)
+                    C2 = tl.load(C2_ptr + bc_at, mask=bn_mask, other=0.0)
+                    y = tl.sum(h1 * C1, axis=1) + tl.sum(h2 * C2, axis=1)
                     if HAS_D:
                         y += Dv * u
                     if HAS_Z:
@@ -199,7 +200,7 @@ if triton is not None:
             _sweep(u_ptr, dt1_ptr, dt2_ptr, B1_ptr, C1_ptr, B2_ptr, C2_ptr, z_ptr, out_ptr, ring,
                    column, ring, column, row, bc, A1, A2, A12, A21, Dv, k * segment,
                    tl.minimum(k * segment + segment, length), n_vars, length, period, state,
-                   d_mask, n_mask, dn_mask, HAS_A12, HAS_A21, HAS_D, HAS_Z, REVERSE, False,
+                   d_mask, n_mask[None, :], dn_mask, HAS_A12, HAS_A21, HAS_D, HAS_Z, REVERSE, False,
                    BLOCK_D, BLOCK_N)
 
     @triton.jit
@@ -231,6 +232,7 @@ if triton is not None:
         A1, A2, A12, A21, Dv = _channel_params(A1_ptr, A2_ptr, A12_ptr, A21_ptr, D_ptr, d, n,
                                                state, d_mask, dn_mask, HAS_A12, HAS_A21, HAS_D,
                                                BLOCK_D, BLOCK_N)
+        bn_mask = n_mask[None, :]
         # This program's [BLOCK_N] rows of the dB/dC partials, [B, n_dblocks, N, V, T].
         part = ((tl.program_id(0).to(tl.int64) * tl.num_programs(1) + tl.program_id(1)) * state
                 + n) * (n_vars * length)
@@ -267,7 +269,7 @@ if triton is not None:
             tl.debug_barrier()
             _sweep(u_ptr, dt1_ptr, dt2_ptr, B1_ptr, C1_ptr, B2_ptr, C2_ptr, z_ptr, du_ptr, S1, S2,
                    ring, column, row, bc, A1, A2, A12, A21, Dv, t0, t1, n_vars, length, period,
-                   state, d_mask, n_mask, dn_mask, HAS_A12, HAS_A21, HAS_D, HAS_Z, REVERSE, True,
+                   state, d_mask, bn_mask, dn_mask, HAS_A12, HAS_A21, HAS_D, HAS_Z, REVERSE, True,
                    BLOCK_D, BLOCK_N)
             # 2. Walk the segment backwards: time reversed, variates against scan order.
             for jj in range(t1 - t0):
@@ -298,9 +300,9 @@ if triton is not None:
                         h2_pv = tl.load(S2_t + vps, mask=dn_mask, other=0.0)
                     h1_lag = tl.load(S1_lag + vs, mask=dn_mask, other=0.0)
                     u, dt1, dt2, B1, B2 = _cell_inputs(u_ptr, dt1_ptr, dt2_ptr, B1_ptr, B2_ptr,
-                                                       at, bc_at, d_mask, n_mask)
-                    C1 = tl.load(C1_ptr + bc_at, mask=n_mask, other=0.0)[None, :]
-                    C2 = tl.load(C2_ptr + bc_at, mask=n_mask, other=0.0)[None, :]
+                                                       at, bc_at, d_mask, bn_mask)
+                    C1 = tl.load(C1_ptr + bc_at, mask=bn_mask, other=0.0)
+                    C2 = tl.load(C2_ptr + bc_at, mask=bn_mask, other=0.0)
                     dy = tl.load(dout_ptr + at, mask=d_mask, other=0.0)
                     if HAS_Z:
                         # out = (y + D u) silu(z): y read out again from the states.
@@ -324,7 +326,7 @@ if triton is not None:
                     # h1 = decay1 h1_lag + dt1 (A12 h2_before + B1 u)
                     decay1 = tl.exp(dt1_ * A1)
                     g1_dt = g1 * dt1_
-                    gB1 = tl.sum(g1 * B1[None, :], axis=1)
+                    gB1 = tl.sum(g1 * B1, axis=1)
                     g1_decay_h = g1 * decay1 * h1_lag
                     ddt1 = tl.sum(g1_decay_h * A1, axis=1) + u * gB1
                     dA1_acc += g1_decay_h * dt1_
@@ -340,7 +342,7 @@ if triton is not None:
                     # h2 = decay2 h2_pv + dt2 (A21 h1_pv + B2 u)
                     decay2 = tl.exp(dt2_ * A2)
                     g2_dt = g2 * dt2_
-                    gB2 = tl.sum(g2 * B2[None, :], axis=1)
+                    gB2 = tl.sum(g2 * B2, axis=1)
                     g2_decay_h = g2 * decay2 * h2_pv
                     ddt2 = tl.sum(g2_decay_h * A2, axis=1) + u * gB2
                     dA2_acc += g2_decay_h * dt2_
