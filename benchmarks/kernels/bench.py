@@ -49,8 +49,7 @@ from bench_report import (
 from bench_timing import (
     log,
     measure_round_robin,
-    peak_resident_bytes,
-    reset_peak_resident_bytes,
+    peak_bytes_of,
     synchronize,
     timed,
 )
@@ -194,16 +193,7 @@ def peak_memory_child(method: str, shape: Shape, device_name: str, threads: int)
     device = torch.device(device_name)
     forward_backward(method, make_inputs(CHECK_SHAPE, device))
     inputs = make_inputs(shape, device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        baseline = torch.cuda.memory_allocated(device)
-        forward_backward(method, inputs)
-        torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - baseline
-    baseline = reset_peak_resident_bytes()
-    forward_backward(method, inputs)
-    return peak_resident_bytes() - baseline
+    return peak_bytes_of(device, lambda: forward_backward(method, inputs))
 
 
 def measure_peak_memory(method: str, shape: Shape, device: torch.device) -> int:
@@ -445,9 +435,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         f"L = {', '.join(map(str, SCALING_LENGTHS))} (default: on, off with "
                         "--quick)")
     parser.add_argument("--scan2d", action="store_true",
-                        help="instead, benchmark the 2-D selective scan: parallel vs the "
-                        "double-loop reference on a 16x512x32 (batch x time x variates) grid "
-                        "and how both grow along each axis (CPU; see bench_scan2d.py)")
+                        help="instead, benchmark the 2-D selective scan: the fused kernel of "
+                        "the device (C++ on the CPU, Triton with --device cuda) with and "
+                        "without couplings, the two-pass path and the double-loop reference "
+                        "on a 16x512x32 (batch x time x variates) grid, and how they grow "
+                        "along each axis (see bench_scan2d.py)")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results",
                         help="where the JSON and markdown results go "
                         "(default: benchmarks/kernels/results)")

@@ -74,3 +74,18 @@ def peak_resident_bytes() -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError("no VmHWM line in /proc/self/status")
+
+
+def peak_bytes_of(device: torch.device, work: Callable[[], object]) -> int:
+    """Bytes that ``work()`` adds to the peak: of the process's resident set on the CPU (see
+    :func:`reset_peak_resident_bytes`), of ``torch.cuda.max_memory_allocated`` on CUDA."""
+    if device.type == "cuda":
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        baseline = torch.cuda.memory_allocated(device)
+        work()
+        synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - baseline
+    baseline = reset_peak_resident_bytes()
+    work()
+    return peak_resident_bytes() - baseline

@@ -4,9 +4,12 @@
   equations are written there).
 - ``cpu.py`` (+ ``csrc/cpu_scan2d.cpp``): the fused C++ kernel, forward and a hand-written
   backward that replays from checkpoints; the fast path on the CPU.
+- ``triton_scan2d.py``: the fused Triton kernel, one program per (batch, channel block)
+  sweeping time with the column of states beside it, and a hand-written backward that replays
+  from checkpoints; the path on CUDA (tested on the CPU in Triton's interpreter).
 - ``parallel.py``: pure PyTorch on batched calls of the 1-D :func:`tsssm.kernels.selective_scan`
   (two passes without couplings; exact alternating rounds with them); the fallback on any
-  device, and the path on CUDA (through the 1-D Triton kernels).
+  device (``chunked``), and ``triton-rounds`` on the 1-D Triton kernels.
 - ``api.py``: the public function, input validation and backend choice.
 
 How this relates to the paper (Behrouz, Santacatterina, Zabih, "Chimera", NeurIPS 2024,

@@ -8,14 +8,15 @@ import torch
 
 from ..selective_scan.api import available_backends as scan_backends
 from ..selective_scan.api import exporting_to_onnx
-from . import cpu
+from . import cpu, triton_scan2d
 from ._inputs import FN, normalize_scan2d_inputs
 from .parallel import selective_scan_2d_parallel
 from .reference import selective_scan_2d_ref
 
 #: ``"ref"``: the double loop; ``"cpu"``: the fused C++ kernel; ``"chunked"``: batched 1-D
-#: scans (pure PyTorch, any device); ``"triton"``: the same on the 1-D Triton kernels.
-BACKENDS_2D: tuple[str, ...] = ("auto", "ref", "cpu", "chunked", "triton")
+#: scans (pure PyTorch, any device); ``"triton"``: the fused Triton kernel;
+#: ``"triton-rounds"``: the batched 1-D scans of ``"chunked"`` on the 1-D Triton kernels.
+BACKENDS_2D: tuple[str, ...] = ("auto", "ref", "cpu", "chunked", "triton", "triton-rounds")
 
 _warned: set[str] = set()
 
@@ -27,8 +28,10 @@ def available_backends_2d(device: torch.device | str = "cpu") -> list[str]:
     if cpu.unavailable_reason(device) is None:
         names.append("cpu")
     names.append("chunked")
-    if "triton" in scan_backends(device):
+    if triton_scan2d.unavailable_reason(device) is None:
         names.append("triton")
+    if "triton" in scan_backends(device):
+        names.append("triton-rounds")
     return names
 
 
@@ -46,7 +49,7 @@ def resolve_backend_2d(backend: str, device: torch.device) -> str:
     if backend in available_backends_2d(device):
         return backend
     reason = (cpu.unavailable_reason(device) if backend == "cpu"
-              else "the 1-D Triton kernels cannot run there (see tsssm.kernels.available_backends)")
+              else triton_scan2d.unavailable_reason(device))
     if reason not in _warned:
         _warned.add(reason)
         warnings.warn(f"{FN}: backend {backend!r} cannot run on {device}: {reason} Falling "
@@ -105,7 +108,8 @@ def selective_scan_2d(
             (None: zeros); gradients flow into them.
         return_last_state: also return the last states (see below).
         backend: ``"auto"`` (``"triton"`` on CUDA, ``"cpu"`` elsewhere), ``"ref"``,
-            ``"cpu"``, ``"chunked"`` or ``"triton"`` (see :data:`BACKENDS_2D`).
+            ``"cpu"``, ``"chunked"``, ``"triton"`` or ``"triton-rounds"`` (see
+            :data:`BACKENDS_2D`).
 
     Returns:
         ``out`` ``[batch, dim, n_vars, length]`` in ``u``'s dtype; with ``return_last_state``
@@ -123,6 +127,9 @@ def selective_scan_2d(
         out, states = selective_scan_2d_ref(inputs)
     elif backend == "cpu":
         out, states = cpu.selective_scan_2d_cpu(inputs)
-    else:
-        out, states = selective_scan_2d_parallel(inputs, scan_backend=backend)
+    elif backend == "triton":
+        out, states = triton_scan2d.selective_scan_2d_triton(inputs)
+    else:  # "chunked" or "triton-rounds": batched 1-D scans on that 1-D backend
+        scan_backend = "triton" if backend == "triton-rounds" else "chunked"
+        out, states = selective_scan_2d_parallel(inputs, scan_backend=scan_backend)
     return (out, states) if return_last_state else out
