@@ -1,20 +1,26 @@
-"""The app's frame: page set-up, the runs folder, and which page to draw."""
+"""The app's frame: page set-up, the runs folder, and which page to draw.
+
+Only the chosen page's module is imported (:data:`PAGES`): the runs overview, the first page
+a person sees, imports neither Altair nor scikit-learn (nor, like every page, torch or
+Lightning), so it draws within a second or two of ``tsssm app`` starting.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import streamlit as st
 
-from tsssm.runs import RunFileError
+from tsssm.runs import RunFileError, RunInfo
 
 from . import RUNS_DIR_ENV, cache
-from .views import compare, overview, run, study
 
-PAGES = {"runs": overview.render, "run": run.render, "compare": compare.render,
-         "study": study.render}
-LABELS = {"runs": "Runs", "run": "Run", "compare": "Compare", "study": "Study"}
+# Page -> (its label in the sidebar, the module of tsssm.app.views whose ``render`` draws it).
+PAGES = {"runs": ("Runs", "overview"), "run": ("Run", "run"),
+         "compare": ("Compare", "compare"), "study": ("Study", "study")}
 
 
 def default_page() -> str:
@@ -29,6 +35,12 @@ def default_page() -> str:
     return "runs"
 
 
+def render(page: str, infos: Sequence[RunInfo]) -> None:
+    """Draw ``page`` (a key of :data:`PAGES`), importing its module only now."""
+    module = importlib.import_module(f"{__package__}.views.{PAGES[page][1]}")
+    module.render(infos)
+
+
 def main() -> None:
     st.set_page_config(page_title="tsssm runs", layout="wide")
     st.sidebar.title("tsssm")
@@ -38,7 +50,7 @@ def main() -> None:
     st.sidebar.caption(f"Runs folder: `{runs_dir}`")
     pages = list(PAGES)
     page = st.sidebar.radio("Page", pages, index=pages.index(default_page()),
-                            format_func=LABELS.__getitem__, key="page")
+                            format_func=lambda p: PAGES[p][0], key="page")
     st.query_params["page"] = page
     try:
         infos = cache.runs(runs_dir)
@@ -51,4 +63,4 @@ def main() -> None:
                    f"recipes/etth1_smamba.toml --output-dir {runs_dir}`; it shows here as soon "
                    "as it starts.")
         return
-    PAGES[page](infos)
+    render(page, infos)

@@ -10,43 +10,44 @@ per kind:
                     quantiles, coverage and width of the central intervals
 
 Each module's docstring states exactly what its functions compute.
+
+Names load on first use (``tsssm._lazy``): importing one module, such as ``quantile`` for the
+app's forecast bands, does not import the others (nor scikit-learn through them).
 """
 
-from .anomaly import (
-    anomaly_report,
-    anomaly_segments,
-    aupr,
-    auroc,
-    composite_prf,
-    detection_metrics,
-    event_recall,
-    point_adjust,
-    point_adjusted_prf,
-    pointwise_prf,
-    top_score_hit,
-    train_threshold,
-)
-from .classification import window_classification_report
-from .phase import (
-    PhaseScores,
-    count_transitions,
-    edit_score,
-    phase_recognition_report,
-    phase_scores,
-    relaxed_phase_scores,
-    segment_labels,
-    sleep_staging_report,
-)
-from .quantile import (
-    QuantileSums,
-    central_intervals,
-    crps_from_quantiles,
-    interval_coverage,
-    interval_width,
-    pinball_losses,
-    quantile_report,
-    weighted_quantile_losses,
-)
+from tsssm._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "anomaly_report": ".anomaly",
+    "anomaly_segments": ".anomaly",
+    "aupr": ".anomaly",
+    "auroc": ".anomaly",
+    "composite_prf": ".anomaly",
+    "detection_metrics": ".anomaly",
+    "event_recall": ".anomaly",
+    "point_adjust": ".anomaly",
+    "point_adjusted_prf": ".anomaly",
+    "pointwise_prf": ".anomaly",
+    "top_score_hit": ".anomaly",
+    "train_threshold": ".anomaly",
+    "window_classification_report": ".classification",
+    "PhaseScores": ".phase",
+    "count_transitions": ".phase",
+    "edit_score": ".phase",
+    "phase_recognition_report": ".phase",
+    "phase_scores": ".phase",
+    "relaxed_phase_scores": ".phase",
+    "segment_labels": ".phase",
+    "sleep_staging_report": ".phase",
+    "QuantileSums": ".quantile",
+    "central_intervals": ".quantile",
+    "crps_from_quantiles": ".quantile",
+    "interval_coverage": ".quantile",
+    "interval_width": ".quantile",
+    "pinball_losses": ".quantile",
+    "quantile_report": ".quantile",
+    "weighted_quantile_losses": ".quantile",
+})
 
 __all__ = [
     "PhaseScores",

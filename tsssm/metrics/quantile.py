@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.metrics import mean_pinball_loss
 
 
 def level_name(level: float) -> str:
@@ -103,6 +102,9 @@ class QuantileSums:
 
     def add(self, y_true: ArrayLike, y_quantiles: ArrayLike) -> QuantileSums:
         """Add a batch: ``y_true`` (shape ``S``) and ``y_quantiles`` (``S + (n_levels,)``)."""
+        # Imported here: the app reads this module's interval helpers without scikit-learn.
+        from sklearn.metrics import mean_pinball_loss
+
         truth, quantiles, _ = _checked(y_true, y_quantiles, self.levels)
         n = len(truth)
         self.points += n

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import polars as pl
 import streamlit as st
-from sklearn import metrics
 
 from tsssm.runs import RunInfo
 
-from ..charts import heatmap, label_order, lines
+from ..charts import heatmap, label_order, rate_curve
 
 
 def class_names(info: RunInfo, model: str, frame: pl.DataFrame) -> tuple[list[str], bool]:
@@ -36,6 +35,9 @@ def as_strings(frame: pl.DataFrame) -> pl.DataFrame:
 
 def confusion(frame: pl.DataFrame, classes: list[str], unit: str) -> pl.DataFrame:
     """Counts (column ``unit``) per (true, predicted) class of ``classes``, long format."""
+    # Imported here: scikit-learn takes seconds to import, and only these charts need it.
+    from sklearn import metrics
+
     matrix = metrics.confusion_matrix(frame["label"], frame["prediction"], labels=classes)
     return pl.DataFrame([{"true": t, "predicted": p, unit: int(matrix[i, j])}
                          for i, t in enumerate(classes) for j, p in enumerate(classes)])
@@ -44,6 +46,8 @@ def confusion(frame: pl.DataFrame, classes: list[str], unit: str) -> pl.DataFram
 def show_confusion(frame: pl.DataFrame, classes: list[str], unit: str) -> None:
     """The confusion matrix of ``frame`` (one model's rows) as a heat map."""
     st.subheader("Confusion matrix")
+    st.caption(f"Every test {unit.removesuffix('s')} of the model: true class by row, "
+               "predicted class by column.")
     st.altair_chart(heatmap(confusion(frame, classes, unit), "predicted", "true", unit,
                             classes), width="stretch")
 
@@ -57,6 +61,8 @@ def show_curves(frame: pl.DataFrame, classes: list[str], known: bool, unit: str)
         st.info("ROC and precision-recall curves need the probability of one positive class: "
                 f"they are drawn for two classes named in metrics.json ({why}).")
         return
+    from sklearn import metrics
+
     positive = classes[1]
     truth = (frame["label"] == positive).to_numpy()
     score = frame["probability"].to_numpy()
@@ -68,13 +74,21 @@ def show_curves(frame: pl.DataFrame, classes: list[str], known: bool, unit: str)
     precision, recall, _ = metrics.precision_recall_curve(truth, score)
     auc = metrics.roc_auc_score(truth, score)
     ap = metrics.average_precision_score(truth, score)
+    share = float(truth.mean())
     left, right = st.columns(2)
     left.subheader(f"ROC (AUC {auc:.3f})")
-    left.altair_chart(lines(pl.DataFrame({"false positive rate": fpr, "true positive rate": tpr,
-                                          "class": positive}),
-                            "false positive rate", "true positive rate", "class"),
+    left.caption(f"{positive} as the positive class; dashed: guessing.")
+    roc = pl.DataFrame({"false positive rate": fpr, "true positive rate": tpr})
+    left.altair_chart(rate_curve(roc, "false positive rate", "true positive rate",
+                                 pl.DataFrame({"false positive rate": [0.0, 1.0],
+                                               "true positive rate": [0.0, 1.0]})),
                       width="stretch")
     right.subheader(f"Precision-recall (AP {ap:.3f})")
-    right.altair_chart(lines(pl.DataFrame({"recall": recall, "precision": precision,
-                                           "class": positive}),
-                             "recall", "precision", "class"), width="stretch")
+    right.caption(f"{positive} as the positive class; dashed: guessing (its share, "
+                  f"{share:.2f}).")
+    # scikit-learn lists recall from 1 down to 0: drawn from 0 up.
+    pr = pl.DataFrame({"recall": recall[::-1], "precision": precision[::-1]})
+    right.altair_chart(rate_curve(pr, "recall", "precision",
+                                  pl.DataFrame({"recall": [0.0, 1.0],
+                                                "precision": [share, share]}),
+                                  interpolate="step-before"), width="stretch")

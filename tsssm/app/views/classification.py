@@ -25,10 +25,14 @@ def render(info: RunInfo) -> None:
     classes, known = class_names(info, model, part)
 
     st.subheader("Probability of every test case")
-    st.caption("Cases in the order of the test set, coloured by their true class; the "
-               "probability is that of the positive class for two classes, else of the "
-               "predicted class.")
-    st.altair_chart(points(part, "position", "probability", "label", classes,
+    about = (f"the probability of {classes[1]}" if known and len(classes) == 2
+             else "the probability of the predicted class")
+    st.caption(f"Cases in the order of the test set, coloured by their true class, crosses "
+               f"misclassified; the height is {about}.")
+    shown = part.with_columns(outcome=pl.when(pl.col("label") == pl.col("prediction"))
+                              .then(pl.lit("right")).otherwise(pl.lit("wrong")))
+    st.altair_chart(points(shown, "position", "probability", "label", classes,
+                           shape="outcome", shapes={"right": "circle", "wrong": "cross"},
                            x_title="test case (position)",
                            tooltip=["case", "label", "prediction", "probability"]),
                     width="stretch")

@@ -3,7 +3,7 @@ and widgets whose choice is mirrored in the URL's query parameters."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import polars as pl
@@ -11,6 +11,7 @@ import streamlit as st
 
 from tsssm.runs import RunFileError, RunInfo, run_state
 from tsssm.runs.study import is_study
+from tsssm.tasks import TASKS
 
 from .. import cache
 
@@ -47,17 +48,22 @@ def show_state(info: RunInfo) -> None:
 
 
 def metrics_frame(infos: Sequence[RunInfo], with_run: bool = False) -> pl.DataFrame:
-    """One row per (run, model): role, training facts and every scalar test metric."""
+    """One row per (run, model): role, the task's headline test metrics, every other scalar
+    test metric, then the training facts (headline metrics first, so that they are in view
+    however narrow the window)."""
     rows: list[dict[str, Any]] = []
     for info in infos:
+        headline = TASKS[info.task].headline_metrics if info.task in TASKS else ()
         for model in info.models:
             entry = info.metrics.get(model)
             if not isinstance(entry, dict):
                 continue
             row: dict[str, Any] = {"run": info.name} if with_run else {}
             row.update(model=model, role=entry.get("role"))
+            test = info.test_metrics(model)
+            ordered = [*(k for k in headline if k in test), *(k for k in test if k not in headline)]
+            row.update({f"test {k}": test[k] for k in ordered})
             row.update({key: entry.get(key) for key in TRAINING_KEYS})
-            row.update({f"test {k}": v for k, v in info.test_metrics(model).items()})
             rows.append(row)
     return pl.from_dicts(rows, infer_schema_length=None) if rows else pl.DataFrame()
 
@@ -105,14 +111,31 @@ def models_in(info: RunInfo) -> list[str]:
 
 
 def choose(label: str, options: Sequence[Any], key: str, *, where: Any = st,
-           default: int = 0) -> Any:
+           default: int = 0, format_func: Callable[[Any], str] = str) -> Any:
     """A selectbox whose choice is kept in the URL (``?key=value``), so that a view can be
-    linked to, and opened at a given choice."""
+    linked to, and opened at a given choice; ``format_func`` names each option on screen."""
     options = list(options)
     names = [str(o) for o in options]
     wanted = st.query_params.get(key)
     index = names.index(wanted) if wanted in names else default
-    choice = where.selectbox(label, options, index=index, key=key)
+    choice = where.selectbox(label, options, index=index, key=key, format_func=format_func)
     if choice is not None:
         st.query_params[key] = str(choice)
     return choice
+
+
+def slide(label: str, options: Sequence[Any], key: str, *, default: Any,
+          format_func: Callable[[Any], str] = str, where: Any = st) -> Any:
+    """A slider over ``options`` (in their order) whose choice is kept in the URL like
+    :func:`choose`'s; it starts at ``default`` unless the URL names another option."""
+    options = list(options)
+    wanted = next((o for o in options if str(o) == st.query_params.get(key)), default)
+    choice = where.select_slider(label, options, value=wanted, key=key,
+                                 format_func=format_func)
+    st.query_params[key] = str(choice)
+    return choice
+
+
+def started(info: RunInfo) -> str:
+    """When the run started, to the minute (``2026-12-02 07:54``), or "-"."""
+    return info.created[:16].replace("T", " ") or "-"

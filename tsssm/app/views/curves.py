@@ -1,4 +1,5 @@
-"""Training curves from the run's Lightning CSV logs: per epoch, per model, per metric."""
+"""Training curves from the run's Lightning CSV logs: per epoch, per model, one chart per
+metric (a train loss and a validation loss have different scales)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from tsssm.runs import RunFileError, RunInfo
 
 from .. import cache
 from ..charts import lines
+
+COLUMNS = 2  # charts side by side (one run's)
 
 
 def load(infos: Sequence[RunInfo], label_run: bool) -> pl.DataFrame:
@@ -28,6 +31,20 @@ def load(infos: Sequence[RunInfo], label_run: bool) -> pl.DataFrame:
     return pl.concat(parts) if parts else pl.DataFrame()
 
 
+def default_metrics(names: Sequence[str]) -> list[str]:
+    """The losses among ``names``, without ``*_step`` when its ``*_epoch`` is there (an
+    epoch's last step says less than its mean); else the first metric."""
+    losses = [m for m in names if "loss" in m]
+    kept = [m for m in losses if not (m.endswith("_step")
+                                      and m.removesuffix("_step") + "_epoch" in names)]
+    return kept or list(names[:1])
+
+
+def line_order(infos: Sequence[RunInfo], label_run: bool) -> list[str]:
+    """The curves' lines in colour order: each run's main model first, then its baselines."""
+    return [f"{info.name} / {m}" if label_run else m for info in infos for m in info.models]
+
+
 def render(infos: Sequence[RunInfo], *, label_run: bool = False, key: str = "curves") -> None:
     st.subheader("Training curves")
     frame = load(infos, label_run)
@@ -36,11 +53,18 @@ def render(infos: Sequence[RunInfo], *, label_run: bool = False, key: str = "cur
                 "yet (a run logs once an epoch ends).")
         return
     names = frame["metric"].unique().sort().to_list()
-    default = [m for m in names if "loss" in m] or names[:1]
-    chosen = st.multiselect("Curves", names, default=default, key=key)
-    shown = frame.filter(pl.col("metric").is_in(chosen))
-    if shown.is_empty():
+    chosen = st.multiselect("Curves", names, default=default_metrics(names), key=key)
+    if not chosen:
         st.info("Pick one or more curves to draw.")
         return
-    st.altair_chart(lines(shown, "epoch", "value", "line", dash="metric"),
-                    width="stretch")
+    order = line_order(infos, label_run)
+    main = None if label_run else infos[0].main_model
+    # Lines named "run / model" need the room of a whole row for their legend.
+    per_row = 1 if label_run else min(len(chosen), COLUMNS)
+    columns = st.columns(per_row)
+    for i, metric in enumerate(chosen):
+        shown = frame.filter(pl.col("metric") == metric)
+        columns[i % per_row].altair_chart(
+            lines(shown, "epoch", "value", "line", models=order, main=main, integer_x=True,
+                  y_title=metric, legend_title="run / model" if label_run else "model",
+                  height=240).properties(title=metric), width="stretch")

@@ -5,13 +5,14 @@ metrics.json's scores per subject (``per_group``)."""
 
 from __future__ import annotations
 
+import altair as alt
 import polars as pl
 import streamlit as st
 
 from tsssm.runs import RunInfo
 
 from .. import cache
-from ..charts import lines, ribbons, segments
+from ..charts import lines, ribbons, segments, track_span
 from .classes import as_strings, class_names, show_confusion, show_curves
 from .common import choose, models_in, part_metrics
 
@@ -32,7 +33,7 @@ def render(info: RunInfo) -> None:
     if channels:  # one label per channel: the timeline of one of them
         channel = choose("Channel", channels, "channel", where=right)
         shown = shown.filter(pl.col("channel") == channel)
-    timeline(shown, classes)
+    timeline(shown, classes, model, known)
 
     left, right = st.columns(2)
     with left:
@@ -49,15 +50,22 @@ def render(info: RunInfo) -> None:
     show_curves(part, classes, known, UNIT)
 
 
-def timeline(recording: pl.DataFrame, classes: list[str]) -> None:
+def timeline(recording: pl.DataFrame, classes: list[str], model: str, known: bool) -> None:
     """Ribbons of the true and predicted class of each window of one recording, and the
-    model's probability over time."""
+    model's probability over time (of the positive class, when ``known``: two classes named
+    in metrics.json)."""
     name = recording["recording"][0]
     st.subheader(f"Timeline of {name}")
-    tracks = pl.concat([segments(recording, "start_s", "label", "label"),
-                        segments(recording, "start_s", "prediction", "prediction")])
-    st.altair_chart(ribbons(tracks, classes, title="class", x_title="second"),
-                    width="stretch")
-    st.altair_chart(lines(recording.with_columns(line=pl.lit("probability")), "start_s",
-                          "probability", "line", x_title="second", height=180),
-                    width="stretch")
+    tracks = pl.concat([segments(recording, "start_s", "label", "truth"),
+                        segments(recording, "start_s", "prediction", model)])
+    st.altair_chart(ribbons(tracks, classes, title="class", x_title="window start (second)",
+                            track_order=["truth", model]), width="stretch")
+    about = (f"the probability of {classes[1]}" if known and len(classes) == 2
+             else "the probability of the predicted class")
+    st.caption(f"Below: {model}'s {about} for each window (dashed: 0.5).")
+    probability = lines(recording.with_columns(line=pl.lit(model)), "start_s", "probability",
+                        "line", models=[model], main=model, x_title="window start (second)",
+                        y_title="", x_domain=track_span(tracks), height=180)
+    half = alt.Chart(pl.DataFrame({"y": [0.5]}).to_pandas()).mark_rule(
+        color="#a0a0a0", strokeDash=[5, 4]).encode(y="y:Q")
+    st.altair_chart(probability + half, width="stretch")

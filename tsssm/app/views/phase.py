@@ -1,7 +1,7 @@
 """Phase view (surgical phase recognition, sleep staging): per sequence, ribbons of the true
 and predicted phases over time (one colour per phase on every chart of the run), predicted
-against true progress, and the Jaccard index of every phase; a night's ribbons are its
-hypnograms."""
+against true progress within the current phase, and the Jaccard index of every phase; a
+night's ribbons are its hypnograms."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import streamlit as st
 from tsssm.runs import RunInfo
 
 from .. import cache
-from ..charts import label_order, lines, ribbons, segments
+from ..charts import label_order, lines, ribbons, segments, track_span
 from .common import choose, models_in, part_metrics
 
 TRUTH = "truth"
@@ -34,12 +34,16 @@ def render(info: RunInfo) -> None:
     st.altair_chart(ribbons(tracks, order, title="phase", track_order=[TRUTH, *models]),
                     width="stretch")
 
-    st.subheader("Progress")
+    st.subheader("Progress within the current phase")
+    st.caption("0 when a phase starts, 1 when it ends: the truth climbs once per phase; a "
+               "model's line is its estimate at each step.")
     progress = pl.concat([
         first.select("second", progress="truth_progress", line=pl.lit(TRUTH)),
         part.select("second", "progress", line="model"),
     ], how="vertical_relaxed")
-    st.altair_chart(lines(progress, "second", "progress", "line", y_title="progress (0-1)"),
+    st.altair_chart(lines(progress, "second", "progress", "line", models=models,
+                          main=models[0], y_title="progress (0-1)", legend_title="line",
+                          x_domain=track_span(tracks)),
                     width="stretch")
 
     st.subheader("Jaccard index per phase")
@@ -61,4 +65,3 @@ def phase_jaccard(frame: pl.DataFrame, order: list[str]) -> pl.DataFrame:
             jaccard=(truth & predicted).sum() / (truth | predicted).sum()))
     jaccard = pl.concat(rows).with_columns(pl.col("jaccard").fill_nan(None))
     return jaccard.pivot(on="model", index="phase", values="jaccard")
-

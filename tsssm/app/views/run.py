@@ -15,7 +15,7 @@ from tsssm.runs import RunInfo
 from tsssm.runs.study import is_study
 
 from . import anomaly, classification, curves, eeg, forecasting, phase, pretraining
-from .common import choose, has_predictions, metrics_frame, show_state, state
+from .common import choose, has_predictions, metrics_frame, show_state, started, state
 
 # Each reads the predictions it draws through ``tsssm.app.cache`` (never the whole file).
 TASK_VIEWS: dict[str, Callable[[RunInfo], None]] = {
@@ -32,13 +32,14 @@ METRICS_VIEWS: dict[str, Callable[[RunInfo], None]] = {
 
 
 def render(infos: Sequence[RunInfo]) -> None:
-    newest_first = list(reversed(infos))
-    name = choose("Run", [i.name for i in newest_first], "run", where=st.sidebar)
-    info = next(i for i in newest_first if i.name == name)
+    by_name = {i.name: i for i in reversed(infos)}  # newest first
+    # In the main area, not the narrow sidebar: run names are long, and alike but for
+    # their time.
+    info = by_name[choose("Run", list(by_name), "run", format_func=lambda n: label(by_name[n]))]
     st.title(info.name)
     models = ", ".join(info.models) or "-"
     st.caption(f"recipe **{info.recipe}** · task **{info.task}** · data **{info.dataset}** · "
-               f"models {models} · started {info.created or '-'} · status **{state(info)}**")
+               f"models {models} · started {started(info)} · status **{state(info)}**")
     show_state(info)
     if is_study(info.path):
         st.info("This run is a study of `tsssm tune`: its trials, importances and parallel "
@@ -63,3 +64,8 @@ def render(infos: Sequence[RunInfo]) -> None:
         if has_predictions(info):
             view(info)
     curves.render([info])
+
+
+def label(info: RunInfo) -> str:
+    """A run as the Run chooser lists it: its name, task and status."""
+    return f"{info.name}  ({info.task}, {state(info)})"

@@ -20,6 +20,8 @@ from .. import cache
 from . import curves
 from .common import choose, metrics_frame, show_state, state
 
+INTEGER = alt.Axis(format="d", tickMinStep=1)  # trials and epochs are whole numbers
+
 
 def render(infos: Sequence[RunInfo]) -> None:
     studies = [info for info in reversed(infos) if is_study(info.path)]  # newest first
@@ -28,7 +30,7 @@ def render(infos: Sequence[RunInfo]) -> None:
         st.info("No studies in this runs folder yet. Start one with `tsssm tune "
                 "recipes/etth1_smamba.toml --trials 20 --output-dir DIR`.")
         return
-    name = choose("Study", [i.name for i in studies], "study", where=st.sidebar)
+    name = choose("Study", [i.name for i in studies], "study")
     info = next(i for i in studies if i.name == name)
     try:
         study = cache.study(info.path)
@@ -94,8 +96,8 @@ def _objective_chart(study: StudyInfo) -> None:
     best = finite.with_columns(best=pl.col("value").cum_min() if minimize
                                else pl.col("value").cum_max())
     dots = (alt.Chart(finite.to_pandas()).mark_circle(size=60)
-            .encode(x=alt.X("number:Q", title="trial"), y=alt.Y("value:Q", title=objective,
-                                                                 scale=alt.Scale(zero=False)),
+            .encode(x=alt.X("number:Q", title="trial", axis=INTEGER),
+                    y=alt.Y("value:Q", title=objective, scale=alt.Scale(zero=False)),
                     color=alt.Color("state:N"), tooltip=["number", "state", "value"]))
     line = (alt.Chart(best.to_pandas()).mark_line(interpolate="step-after", color="gray")
             .encode(x="number:Q", y="best:Q"))
@@ -106,10 +108,11 @@ def _objective_chart(study: StudyInfo) -> None:
     if not curves_frame.is_empty():
         st.caption(f"{objective} after each validation epoch (what the pruner compares)")
         chart = (alt.Chart(curves_frame.to_pandas()).mark_line(point=True)
-                 .encode(x=alt.X("epoch:Q"), y=alt.Y("curve:Q", title=objective,
+                 .encode(x=alt.X("epoch:Q", axis=INTEGER), y=alt.Y("curve:Q", title=objective,
                                                      scale=alt.Scale(zero=False)),
                          color=alt.Color("number:N", title="trial"),
-                         strokeDash=alt.StrokeDash("state:N"),
+                         strokeDash=alt.StrokeDash("state:N", legend=alt.Legend(
+                             symbolType="stroke", symbolStrokeWidth=2)),
                          tooltip=["number", "state", "epoch", "curve"]))
         st.altair_chart(chart.properties(height=260), width="stretch")
 
@@ -176,7 +179,7 @@ def _parallel_coordinates(study: StudyInfo) -> None:
     objective = study.summary.get("objective", "value")
     order = [*study.parameters, objective]
     chart = (alt.Chart(frame.to_pandas()).mark_line(point=True, opacity=0.7)
-             .encode(x=alt.X("axis:N", sort=order, title=None),
+             .encode(x=alt.X("axis:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)),
                      y=alt.Y("position:Q", title="position in the range (0 = low, 1 = high)"),
                      color=alt.Color("value:Q", title=objective,
                                      scale=alt.Scale(scheme="viridis", reverse=study.summary.get(
