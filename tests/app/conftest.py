@@ -69,5 +69,10 @@ def charts(app: AppTest) -> list[Any]:
     return list(app.get("vega_lite_chart"))
 
 
+def curve_charts(app: AppTest, key: str = "curves") -> int:
+    """How many training-curve charts the page draws: one per chosen metric."""
+    return len(app.multiselect(key=key).value)
+
+
 def read_metrics(path: Path) -> dict[str, Any]:
     return json.loads((path / "metrics.json").read_text())

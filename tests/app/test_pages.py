@@ -17,7 +17,7 @@ from tsssm.app.views.forecasting import interval_bands, step_errors
 from tsssm.data import CHOLEC80_PHASES, SLEEP_STAGES
 from tsssm.tasks import TASKS
 
-from .conftest import charts, open_page, read_metrics, texts
+from .conftest import charts, curve_charts, open_page, read_metrics, texts
 
 
 def frame_of(element: object) -> pl.DataFrame:
@@ -71,8 +71,9 @@ def test_forecasting_run_page(forecasting_dir: Path, runs_dir: Path) -> None:
         assert row["role"] == entry["role"]
         assert row["test mse"] == pytest.approx(entry["test"]["mse"])
         assert row["val_loss"] == pytest.approx(entry["val_loss"])
-    # forecast, MSE and MAE by step, training curves
-    assert len(charts(app)) == 4
+    # forecast, error of every window, MSE and MAE by step, a chart per training curve
+    assert curve_charts(app) == 2
+    assert len(charts(app)) == 4 + curve_charts(app)
     assert "Training curves" in texts(app.subheader)
     assert set(app.multiselect(key="curves").value) == {"train_loss_epoch", "val_loss"}
 
@@ -121,7 +122,7 @@ def test_forecasting_lookback_comes_from_the_run_folder(forecasting_dir: Path,
     app = open_page(tmp_path / "runs", run=copy.name)
     (note,) = texts(app.info)
     assert note.startswith("Lookback not shown: inputs.parquet is missing")
-    assert len(charts(app)) == 4  # the forecast window is still drawn
+    assert len(charts(app)) == 4 + curve_charts(app)  # the forecast window is still drawn
 
 
 def test_phase_page(runs: dict[str, Path]) -> None:
@@ -144,7 +145,7 @@ def test_phase_page(runs: dict[str, Path]) -> None:
                        if e["sequence"] == "video42"]
         assert row["accuracy"] == pytest.approx(expected["accuracy"])
         assert row["steps"] == expected["steps"] == predictions.height
-    assert len(charts(app)) == 3  # ribbons, progress, training curves
+    assert len(charts(app)) == 2 + curve_charts(app)  # ribbons, progress, training curves
 
 
 def test_sleep_staging_page(runs: dict[str, Path]) -> None:
@@ -185,7 +186,7 @@ def test_eeg_page(runs: dict[str, Path]) -> None:
         assert row["accuracy"] == pytest.approx(expected["accuracy"])
         assert row["accuracy"] == pytest.approx((mine["label"] == mine["prediction"]).mean())
     # timeline ribbons, probability, confusion matrix, ROC, precision-recall, curves
-    assert len(charts(app)) == 6
+    assert len(charts(app)) == 5 + curve_charts(app)
 
 
 def test_classification_page(runs: dict[str, Path]) -> None:
@@ -202,7 +203,7 @@ def test_classification_page(runs: dict[str, Path]) -> None:
     assert frame_of(app.dataframe[1])["case"].to_list() == wrong["case"].to_list()
     assert auc_heading(entry["test"]) in texts(app.subheader)
     # probabilities by case, confusion matrix, ROC, precision-recall, training curves
-    assert len(charts(app)) == 5
+    assert len(charts(app)) == 4 + curve_charts(app)
 
 
 def test_pretraining_page(runs: dict[str, Path]) -> None:
@@ -220,7 +221,7 @@ def test_pretraining_page(runs: dict[str, Path]) -> None:
     facts = dict(frame_of(app.dataframe[2]).iter_rows())
     assert facts["test subjects"] == ", ".join(entry["windows"]["subjects"]["test"])
     assert facts["training windows"] == str(entry["windows"]["train_windows"])
-    assert len(charts(app)) == 1  # training curves
+    assert len(charts(app)) == curve_charts(app)  # training curves only
     assert "val_loss" in app.multiselect(key="curves").value
 
 
@@ -234,7 +235,7 @@ def test_anomaly_page(runs: dict[str, Path]) -> None:
         test["steps"], test["anomalies"], test["flagged"])
     for key in ("precision", "recall", "f1"):
         assert row[key] == pytest.approx(test[key])
-    assert len(charts(app)) == 3  # value, score, training curves
+    assert len(charts(app)) == 2 + curve_charts(app)  # value, score, training curves
 
 
 def test_compare_page(runs_dir: Path, runs: dict[str, Path]) -> None:
@@ -247,7 +248,10 @@ def test_compare_page(runs_dir: Path, runs: dict[str, Path]) -> None:
     smamba = table.filter(pl.col("model") == "smamba").row(0, named=True)
     expected = read_metrics(runs["forecasting"])["smamba"]["test"]["mse"]
     assert smamba["test mse"] == pytest.approx(expected)
-    assert len(charts(app)) == 1  # overlaid curves
+    # one chart per curve, each with both runs' models overlaid
+    assert len(charts(app)) == curve_charts(app, key="compare_curves")
+    for chart in charts(app):
+        assert forecasting in chart.proto.spec and phase in chart.proto.spec
 
 
 def test_compare_needs_two_runs(runs_dir: Path, runs: dict[str, Path]) -> None:

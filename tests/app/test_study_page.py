@@ -15,7 +15,7 @@ from tsssm.cli import main
 from tsssm.runs.study import read_study
 
 from ..tuning.conftest import tiny_study_recipe
-from .conftest import charts, open_page, texts
+from .conftest import charts, curve_charts, open_page, texts
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +45,9 @@ def test_study_page_shows_trials_charts_and_each_trial(study_runs: Path) -> None
     assert {"train.lr", "model.d_model", "run"} <= set(trials.columns)
     assert f"Best: trial {summary['best']['number']}" in texts(app.success)[0]
     assert "best.toml" in texts(app.success)[0]
-    # objective dots + best line, per-epoch curves, importances, parallel coordinates, curves
-    assert len(charts(app)) == 5
+    # objective dots + best line, per-epoch curves, importances, parallel coordinates, and
+    # a chart per training curve
+    assert len(charts(app)) == 4 + curve_charts(app, key="trial_curves")
     trial = open_page(study_runs, page="study", trial="1")
     assert any("trials/trial-0001" in c for c in texts(trial.caption))
 
