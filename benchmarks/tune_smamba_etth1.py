@@ -42,7 +42,9 @@ def tune_horizon(horizon: int, trials: int, overrides: list[str], output_dir: Pa
                  timeout: float | None) -> dict[str, Any]:
     """One study at ``horizon``; returns its metrics.json (``smamba``: the best trial,
     ``smamba_default``: the recipe untuned) with study.json's best trial under ``best``."""
-    config = load_config(RECIPE, [f"data.horizon={horizon}",
+    # A sampler seed per horizon: with one seed, TPE's random start-up trials would draw the
+    # same points at every horizon (``--set tune.seed=...`` still wins).
+    config = load_config(RECIPE, [f"data.horizon={horizon}", f"tune.seed={horizon}",
                                   f"run.name=etth1_smamba_h{horizon}", *overrides])
     study = StudyRun.start(config, output_dir)
     summary = study.run(trials, timeout)

@@ -16,8 +16,9 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tsssm.estimators import FEMBAClassifier, WindowClassifier
+from tsssm.estimators._defaults import preset_optimization
 from tsssm.models import create_model
-from tsssm.models.femba import MambaHead
+from tsssm.models.femba import FEMBAOptions, MambaHead
 
 TINY = {"embed_dim": 4, "n_blocks": 1, "patch_chans": 1, "patch_times": 8, "d_state": 4,
         "expand": 1}
@@ -188,6 +189,22 @@ def test_subclasses_only_name_their_model() -> None:
     clf = MambaHeadClassifier(model_options=options, max_epochs=1).fit(x, y)
     assert isinstance(clf.module_.head, MambaHead)
     assert clone(clf).get_params()["model_options"] == options
+
+
+def test_the_presets_tuned_defaults_apply_to_their_own_model_only() -> None:
+    x, y = oscillations(20)
+    clf = FEMBAClassifier(model_options={"embed_dim": 4, "d_state": 2, "expand": 1},
+                          max_epochs=1).fit(x, y)
+    config = clf.module_.config  # the user's sizes, the preset's depth and dropout
+    assert (config.embed_dim, config.d_state, config.n_blocks, config.dropout) == (4, 2, 1, 0.0)
+    assert preset_optimization(clf)["lr"] == FEMBAClassifier.default_optimization["lr"]
+    assert clf.get_params()["lr"] is None  # scikit-learn sees the argument as given
+    # The user's values win; another model gets none of the preset's model options.
+    sizes = {k: v for k, v in TINY.items() if k != "n_blocks"}
+    other = FEMBAClassifier(model="femba_mamba_head", lr=2e-3,
+                            model_options={**sizes, "head_dim": 8}, max_epochs=1).fit(x, y)
+    assert other.module_.config.n_blocks == FEMBAOptions.n_blocks != 1
+    assert preset_optimization(other)["lr"] == 2e-3
 
 
 def test_fine_tunes_from_a_pretraining_checkpoint(tmp_path) -> None:

@@ -40,9 +40,9 @@ from tsssm.training import (
     estimator_device,
     estimator_train_config,
     fit,
-    optimization_dict,
 )
 
+from ._defaults import preset_model_options, preset_optimization
 from ._progress import progress
 
 Checkpoint = str | Path | Mapping[str, Any]
@@ -106,8 +106,11 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         model: the model's registered name (``tsssm.models.list_models("classification")``);
             None takes the preset's ``default_model``.
         model_options: further options of the model's config (not ``n_chans``, ``n_times``,
-            ``n_outputs`` or ``sfreq``: ``fit`` reads them from the data).
-        max_epochs, batch_size, lr, weight_decay: training (AdamW on cross-entropy).
+            ``n_outputs`` or ``sfreq``: ``fit`` reads them from the data), over the preset's
+            ``default_model_options`` (its own model only).
+        max_epochs, batch_size: training (AdamW on cross-entropy).
+        lr, weight_decay: the optimiser's; None takes the preset's ``default_optimization``
+            (else 1e-3 and 1e-2).
         validation_fraction: share of the windows held out to pick the best epoch by
             validation loss and stop after ``patience`` epochs without improvement; 0 trains
             on all windows for ``max_epochs``.
@@ -130,6 +133,8 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
     """
 
     default_model: ClassVar[str | None] = None
+    default_model_options: ClassVar[dict[str, Any]] = {}
+    default_optimization: ClassVar[dict[str, float]] = {}
 
     def __init__(
         self,
@@ -137,8 +142,8 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         model_options: dict[str, Any] | None = None,
         max_epochs: int = 10,
         batch_size: int = 32,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-2,
+        lr: float | None = None,
+        weight_decay: float | None = None,
         validation_fraction: float = 0.0,
         patience: int = 5,
         pretrained: Checkpoint | None = None,
@@ -253,7 +258,9 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         """The untrained LightningModule for the fitted data shape; its model starts from
         ``pretrained`` if given."""
         name = self._resolved_model_name()
-        options = dict(self.model_options or {})
+        # A checkpoint brings its own architecture: the preset's defaults would contradict it.
+        options = (dict(self.model_options or {}) if self.pretrained is not None
+                   else preset_model_options(self, self.model, self.default_model))
         clashing = sorted(set(options) & set(_INFERRED))
         if clashing:
             raise ValueError(f"{type(self).__name__}: model_options {clashing} are read from "
@@ -269,8 +276,7 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         module = ClassificationModule(
             name, options, n_chans=self.n_chans_, n_times=self.n_times_,
             n_outputs=len(self.classes_),
-            optimization=optimization_dict(lr=self.lr, weight_decay=self.weight_decay),
-            seed=seed)
+            optimization=preset_optimization(self), seed=seed)
         if self.pretrained is not None:
             if not hasattr(module.model, "load_pretrained_encoder"):
                 raise ValueError(f"{type(self).__name__}: model {name!r} cannot start from a "
@@ -365,9 +371,16 @@ class FEMBAClassifier(WindowClassifier):
     ``patch_chans``, ``patch_times``, ``d_state``, ``expand``, ``dropout``...; the paper's
     sizes: ``tsssm.models.femba_preset("femba_tiny")``). Fine-tune from masked-patch
     pre-training with :meth:`from_pretrained`, whose checkpoint must come from a
-    ``femba_pretrain`` model of the same sizes and window shape."""
+    ``femba_pretrain`` model of the same sizes and window shape.
+
+    Defaults: the paper's token sizes (2 channels x 16 samples per patch, ``embed_dim`` 35,
+    ``d_state`` 16, ``expand`` 4); one block, no dropout, ``lr`` 5.4e-3 and ``weight_decay``
+    1.1e-4 are the best trial of a ``tsssm tune`` study on the bundled Bonn EEG (validation
+    balanced accuracy; ``benchmarks/tune_estimator_defaults.py --families femba``)."""
 
     default_model: ClassVar[str | None] = "femba"
+    default_model_options: ClassVar[dict[str, Any]] = {"n_blocks": 1, "dropout": 0.0}
+    default_optimization: ClassVar[dict[str, float]] = {"lr": 5.4e-3, "weight_decay": 1.1e-4}
 
 
 class ChimeraClassifier(WindowClassifier):

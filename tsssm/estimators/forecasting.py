@@ -42,9 +42,9 @@ from tsssm.training import (
     estimator_device,
     estimator_train_config,
     fit,
-    optimization_dict,
 )
 
+from ._defaults import preset_model_options, preset_optimization
 from ._progress import progress
 from ._series import from_sktime, to_sktime
 
@@ -79,10 +79,11 @@ class Forecaster(BaseForecaster):
             sktime's ``predict_quantiles(fh, alpha=...)`` gives any of them (and
             ``predict_interval`` the central intervals they hold); ``predict`` gives the
             median. None: point forecasts trained on the MSE.
-        max_epochs, batch_size, lr, weight_decay, patience: training (AdamW, no decay on the
-            scan's ``A_log``/``D``, norms and biases); the last ``validation_fraction`` of
-            the series is held out to keep the best epoch and stop early, when it is long
-            enough.
+        max_epochs, batch_size, patience: training (AdamW, no decay on the scan's
+            ``A_log``/``D``, norms and biases); the last ``validation_fraction`` of the
+            series is held out to keep the best epoch and stop early, when it is long enough.
+        lr, weight_decay: the optimiser's; None takes the preset's ``default_optimization``
+            (which may also hold a per-epoch ``lr_decay``).
         random_state: seed of the weights, dropout and shuffling.
         device: ``"auto"`` (a GPU when one is available, for training and forecasting),
             ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
@@ -127,6 +128,7 @@ class Forecaster(BaseForecaster):
 
     default_model: ClassVar[str | None] = None
     default_model_options: ClassVar[dict[str, Any]] = {}
+    default_optimization: ClassVar[dict[str, float]] = {"lr": 1e-3, "weight_decay": 0.0}
 
     def __init__(
         self,
@@ -137,8 +139,8 @@ class Forecaster(BaseForecaster):
         quantiles: tuple[float, ...] | None = None,
         max_epochs: int = 10,
         batch_size: int = 32,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
+        lr: float | None = None,
+        weight_decay: float | None = None,
         patience: int = 3,
         validation_fraction: float = 0.1,
         random_state: int = 0,
@@ -201,9 +203,7 @@ class Forecaster(BaseForecaster):
     def _model_options(self) -> dict[str, Any]:
         """The preset's defaults (only when the preset's model is used), then the user's,
         then the quantile levels (checked)."""
-        defaults = self.default_model_options if self.model in (None, self.default_model) \
-            else {}
-        options = {**defaults, **(self.model_options or {})}
+        options = preset_model_options(self, self.model, self.default_model)
         if "quantiles" in options:
             raise ValueError(f"{type(self).__name__}: give the quantile levels as "
                              "`quantiles=...`, not in `model_options`")
@@ -270,7 +270,7 @@ class Forecaster(BaseForecaster):
             self.module_ = ForecastingModule(
                 self._model_name(), options, self.lookback, self.horizon,
                 n_variates=values.shape[1], n_time_features=0, use_time_features=False,
-                optimization=optimization_dict(lr=self.lr, weight_decay=self.weight_decay),
+                optimization=preset_optimization(self),
                 seed=self.random_state,
             )
             result = fit(self.module_, SplitDataModule(train, val, None, settings.batch_size,
@@ -371,6 +371,10 @@ class SMambaForecaster(Forecaster):
     """S-Mamba (``"smamba"``) as a :class:`Forecaster`; ``model_options`` take its options
     (``d_model``, ``d_ff``, ``n_layers``, ``d_state``, ``dropout``, ...) over these defaults.
 
+    The defaults are the best trial of the ``tsssm tune`` study of ETTh1's S-Mamba recipe at
+    horizon 96 (validation MSE; ``benchmarks/tune_smamba_etth1.py``): width 256 (``d_ff``
+    256), 2 layers, dropout 0.15, ``lr`` 1.25e-4 halved every epoch (the recipe's decay).
+
     Example:
         >>> import numpy as np
         >>> from tsssm.estimators import SMambaForecaster
@@ -382,7 +386,9 @@ class SMambaForecaster(Forecaster):
 
     default_model = "smamba"
     default_model_options: ClassVar[dict[str, Any]] = {
-        "d_model": 128, "d_ff": 128, "n_layers": 2, "d_state": 2, "dropout": 0.1}
+        "d_model": 256, "d_ff": 256, "n_layers": 2, "d_state": 2, "dropout": 0.15}
+    default_optimization: ClassVar[dict[str, float]] = {
+        "lr": 1.25e-4, "weight_decay": 0.0, "lr_decay": 0.5}
 
 
 class ChimeraForecaster(Forecaster):

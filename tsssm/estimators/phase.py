@@ -17,7 +17,7 @@ steps: ``predict`` gives [T], ``predict_proba`` [T, n_classes], ``score`` the ac
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -35,9 +35,9 @@ from tsssm.training import (
     estimator_device,
     estimator_train_config,
     fit,
-    optimization_dict,
 )
 
+from ._defaults import preset_model_options, preset_optimization
 from ._progress import progress
 
 Recordings = Any  # a list of arrays [T_i, F], or one array [T, F]
@@ -52,15 +52,22 @@ class PhaseRecognizer(ClassifierMixin, BaseEstimator):
             ``"phase_ssm"`` (hierarchical SSM), ``"phase_tcn"`` or ``"phase_mlp"``.
         online: causal model (each step sees only the past; can stream) or offline.
         d_model: model width.
-        model_options: further options of ``model`` (e.g. ``{"local_window": 16}``).
+        model_options: further options of ``model`` (e.g. ``{"local_window": 16}``), over
+            ``default_model_options`` when ``model`` is ``"phase_ssm"``.
         progress_weight: weight of the L1 loss on progress beside cross-entropy.
-        max_epochs, batch_size, lr, weight_decay: training (AdamW; ``batch_size`` recordings
-            per step, padded to the longest).
+        max_epochs, batch_size: training (AdamW; ``batch_size`` recordings per step,
+            padded to the longest).
+        lr, weight_decay: the optimiser's; None takes ``default_optimization``.
         random_state: seed of the weights, dropout and shuffling.
         device: ``"auto"`` (a GPU when one is available, for training and prediction),
             ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
         verbose: 0 silent; 1 progress bars (Lightning's while training, tqdm on long
             scoring); 2 also Lightning's notices and model summary.
+
+    Defaults of ``"phase_ssm"``: one local and three global SSM layers, local window 4, no
+    dropout and ``lr`` 7.9e-4 are the best trial of a ``tsssm tune`` study on the bundled
+    Sleep-EDF nights (offline, validation accuracy;
+    ``benchmarks/tune_estimator_defaults.py --families phase``); width 64 was its choice too.
 
     Training goes through ``tsssm.training.fit`` (deterministic); there is no validation
     split, so the last epoch is kept.
@@ -69,6 +76,10 @@ class PhaseRecognizer(ClassifierMixin, BaseEstimator):
     ``module_`` (the trained ``PhaseModule``), ``scaler_`` (per-feature standardisation
     fitted on the training steps).
     """
+
+    default_model_options: ClassVar[dict[str, Any]] = {
+        "n_local_layers": 1, "n_global_layers": 3, "local_window": 4, "dropout": 0.0}
+    default_optimization: ClassVar[dict[str, float]] = {"lr": 7.9e-4, "weight_decay": 1e-2}
 
     def __init__(
         self,
@@ -79,8 +90,8 @@ class PhaseRecognizer(ClassifierMixin, BaseEstimator):
         progress_weight: float = 0.5,
         max_epochs: int = 30,
         batch_size: int = 4,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-2,
+        lr: float | None = None,
+        weight_decay: float | None = None,
         random_state: int = 0,
         device: str = "auto",
         verbose: int = 1,
@@ -126,11 +137,10 @@ class PhaseRecognizer(ClassifierMixin, BaseEstimator):
             torch.manual_seed(self.random_state)
             self.module_ = PhaseModule(
                 self.model, {"online": self.online, "d_model": self.d_model,
-                             **(self.model_options or {})},
+                             **preset_model_options(self, self.model, "phase_ssm")},
                 n_inputs=self.n_features_in_, n_phases=len(self.classes_),
                 progress_weight=self.progress_weight,
-                optimization=optimization_dict(lr=self.lr, weight_decay=self.weight_decay),
-                seed=self.random_state,
+                optimization=preset_optimization(self), seed=self.random_state,
             )
             fit(self.module_, data, settings, verbose=self.verbose >= 2)
         self.module_.to(estimator_device(self.device)).eval()

@@ -1,0 +1,38 @@
+"""Preset defaults of the estimators: model options and optimiser settings that apply when a
+preset's own model is used and the user leaves them unset.
+
+Each preset (``SMambaForecaster``, ``FEMBAClassifier``, ``PhaseRecognizer``...) declares
+``default_model_options`` and ``default_optimization`` as class variables; where they came
+from (a ``tsssm tune`` study on the family's bundled data, validation split only) is said in
+the preset's docstring and in the README's tuning section.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..training.module import optimization_dict
+
+# What every estimator trains with when neither the user nor its preset says otherwise.
+BASE_OPTIMIZATION: dict[str, float] = {"lr": 1e-3, "weight_decay": 1e-2}
+
+
+def preset_model_options(estimator: Any, model: str | None, default_model: str | None
+                         ) -> dict[str, Any]:
+    """``estimator``'s ``model_options`` over its preset's ``default_model_options``; the
+    preset's apply only to its own model (``model`` None or ``default_model``)."""
+    own = model is None or model == default_model
+    defaults = getattr(estimator, "default_model_options", {}) if own else {}
+    return {**defaults, **(estimator.model_options or {})}
+
+
+def preset_optimization(estimator: Any) -> dict[str, Any]:
+    """The optimiser settings (``tsssm.training`` ``Optimization`` fields, checked): the
+    estimator's ``lr`` and ``weight_decay`` where set (not None), else its class's
+    ``default_optimization``, else :data:`BASE_OPTIMIZATION`."""
+    settings = {**BASE_OPTIMIZATION, **getattr(estimator, "default_optimization", {})}
+    for name in ("lr", "weight_decay"):
+        value = getattr(estimator, name)
+        if value is not None:
+            settings[name] = value
+    return optimization_dict(**settings)
