@@ -5,6 +5,7 @@ Jaccard per phase) and an EEG run (app_eeg.png: timeline, confusion matrix, ROC,
 
     python docs/make_screenshots.py                 # short real runs of three recipes first
     python docs/make_screenshots.py --runs runs     # the newest existing run of each task
+    python docs/make_screenshots.py --runs shots --make-runs --width 1920   # kept, wide
 
 Needs Chromium on PATH (Debian: apt-get install chromium). The short runs are real but cut
 down (about 5 minutes in all on 2 CPU cores), so their numbers are not the recipes' results:
@@ -47,7 +48,7 @@ SHORT_RUNS = {
 # Screenshot file -> the task whose run it shows (None: the runs overview).
 PAGES = {"app_runs.png": None, "app_forecasting.png": "forecasting",
          "app_phase.png": "phase", "app_eeg.png": "eeg_classification"}
-SIZE = (1400, 1500)
+WIDTH, HEIGHT = 1400, 1500  # the README's pictures; --width 1920 to check a wide screen
 MAX_BYTES = 300_000
 
 
@@ -83,13 +84,14 @@ def save_small(path: Path) -> int:
     return path.stat().st_size
 
 
-def shoot(runs_dir: Path, runs: dict[str, str], out: Path) -> list[Path]:
-    """Screenshots of :data:`PAGES` (``runs``: the run folder of each task) in ``out``."""
+def shoot(runs_dir: Path, runs: dict[str, str], out: Path, width: int = WIDTH) -> list[Path]:
+    """Screenshots of :data:`PAGES` (``runs``: the run folder of each task) in ``out``, in a
+    window ``width`` pixels wide."""
     chromium = browser.find_chromium()
     if chromium is None:
         raise SystemExit("make_screenshots: no Chromium on PATH (apt-get install chromium)")
     written = []
-    with browser.serve(runs_dir) as url, browser.Chromium(chromium, SIZE) as page:
+    with browser.serve(runs_dir) as url, browser.Chromium(chromium, (width, HEIGHT)) as page:
         for name, task in PAGES.items():
             query = "" if task is None else f"?run={runs[task]}"
             page.open(f"{url}/{query}")
@@ -104,20 +106,24 @@ def shoot(runs_dir: Path, runs: dict[str, str], out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, help="existing runs folder, with a run of each "
-                        "task shown (default: make short runs in a temporary folder)")
+    parser.add_argument("--runs", type=Path, help="runs folder with a run of each task shown "
+                        "(default: make short runs in a temporary folder)")
+    parser.add_argument("--make-runs", action="store_true",
+                        help="make the short runs in --runs first (they stay there)")
     parser.add_argument("--out", type=Path, default=REPO / "docs", help="default: docs/")
+    parser.add_argument("--width", type=int, default=WIDTH, help="window width in pixels "
+                        f"(default {WIDTH}, the README's)")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as temp:
         runs_dir = args.runs or Path(temp) / "runs"
-        if args.runs is None:
+        if args.runs is None or args.make_runs:
             runs = {task: short_run(runs_dir, task).name for task in SHORT_RUNS}
         else:
             runs = newest_runs(runs_dir)
-        for path in shoot(runs_dir, runs, args.out):
+        for path in shoot(runs_dir, runs, args.out, args.width):
             print(f"{path} ({path.stat().st_size:,} bytes)")
     return 0
 

@@ -60,8 +60,8 @@ def timeline(recording: pl.DataFrame, classes: list[str], model: str, known: boo
                         segments(recording, "start_s", "prediction", model)])
     st.altair_chart(ribbons(tracks, classes, title="class", x_title="window start (second)",
                             track_order=["truth", model]), width="stretch")
-    about = (f"the probability of {classes[1]}" if known and len(classes) == 2
-             else "the probability of the predicted class")
+    about = (f"probability of {classes[1]}" if known and len(classes) == 2
+             else "probability of the predicted class")
     st.caption(f"Below: {model}'s {about} for each window (dashed: 0.5).")
     probability = lines(recording.with_columns(line=pl.lit(model)), "start_s", "probability",
                         "line", models=[model], main=model, x_title="window start (second)",
