@@ -425,19 +425,17 @@ def _predict(args: argparse.Namespace) -> int:
 def _app(runs_dir: Path, port: int, address: str) -> int:
     import subprocess
 
-    from tsssm.app import RUNS_DIR_ENV, SCRIPT
+    from tsssm.app import RUNS_DIR_ENV
+    from tsssm.app.serve import server_command
 
     if not runs_dir.is_dir():
         _fail(f"no runs folder {runs_dir}: pass --runs DIR, the folder holding your run "
               "folders (where `tsssm run --output-dir DIR` writes them)")
     if not 0 < port < 65536:
         _fail(f"--port {port} is not a port number (1-65535)")
-    command = [sys.executable, "-m", "streamlit", "run", str(SCRIPT),
-               "--server.port", str(port), "--server.address", address,
-               "--browser.gatherUsageStats", "false"]
     env = {**os.environ, RUNS_DIR_ENV: str(runs_dir.resolve())}
     try:
-        return subprocess.call(command, env=env)
+        return subprocess.call(server_command(port, address), env=env)
     except KeyboardInterrupt:  # Ctrl+C stops streamlit too; not an error
         return 0
 

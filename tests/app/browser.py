@@ -14,7 +14,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -22,7 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tsssm.app import RUNS_DIR_ENV, SCRIPT
+from tsssm.app import RUNS_DIR_ENV
+from tsssm.app.serve import server_command
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 # What Streamlit draws when a script raises: its exception box.
@@ -50,9 +50,7 @@ def serve(runs_dir: Path, timeout: float = 90.0) -> Iterator[str]:
             (the message holds the end of its output).
     """
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(SCRIPT),
-               "--server.headless", "true", "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    command = server_command(port, "127.0.0.1", headless=True)  # as `tsssm app` serves it
     env = {**os.environ, RUNS_DIR_ENV: str(Path(runs_dir).resolve())}
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any, ClassVar
 
 import mne
 import numpy as np
@@ -191,19 +192,25 @@ def test_subclasses_only_name_their_model() -> None:
     assert clone(clf).get_params()["model_options"] == options
 
 
-def test_the_presets_tuned_defaults_apply_to_their_own_model_only() -> None:
+def test_a_presets_defaults_apply_to_its_own_model_only() -> None:
+    class TunedFEMBA(WindowClassifier):
+        default_model = "femba"
+        default_model_options: ClassVar[dict[str, Any]] = {"n_blocks": 1, "dropout": 0.2}
+        default_optimization: ClassVar[dict[str, float]] = {"lr": 5e-3}
+
     x, y = oscillations(20)
-    clf = FEMBAClassifier(model_options={"embed_dim": 4, "d_state": 2, "expand": 1},
-                          max_epochs=1).fit(x, y)
+    sizes = {k: v for k, v in TINY.items() if k != "n_blocks"}
+    clf = TunedFEMBA(model_options=sizes, max_epochs=1).fit(x, y)
     config = clf.module_.config  # the user's sizes, the preset's depth and dropout
-    assert (config.embed_dim, config.d_state, config.n_blocks, config.dropout) == (4, 2, 1, 0.0)
-    assert preset_optimization(clf)["lr"] == FEMBAClassifier.default_optimization["lr"]
+    assert (config.embed_dim, config.n_blocks, config.dropout) == (TINY["embed_dim"], 1, 0.2)
+    assert preset_optimization(clf)["lr"] == 5e-3
+    assert preset_optimization(clf)["weight_decay"] == 1e-2  # nobody chose: the base value
     assert clf.get_params()["lr"] is None  # scikit-learn sees the argument as given
     # The user's values win; another model gets none of the preset's model options.
-    sizes = {k: v for k, v in TINY.items() if k != "n_blocks"}
-    other = FEMBAClassifier(model="femba_mamba_head", lr=2e-3,
-                            model_options={**sizes, "head_dim": 8}, max_epochs=1).fit(x, y)
+    other = TunedFEMBA(model="femba_mamba_head", lr=2e-3, max_epochs=1,
+                       model_options={**sizes, "head_dim": 8, "dropout": 0.1}).fit(x, y)
     assert other.module_.config.n_blocks == FEMBAOptions.n_blocks != 1
+    assert other.module_.config.dropout == 0.1
     assert preset_optimization(other)["lr"] == 2e-3
 
 
