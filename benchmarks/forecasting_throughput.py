@@ -1,11 +1,15 @@
 """Training throughput and peak memory of S-Mamba beside the iTransformer-style baseline.
 
-Both models train on the same ETTh1 windows (bundled data, lookback 96) with the same batch
-size and widths; methods are interleaved round-robin so machine noise hits them alike, and
-each peak memory is measured in a fresh process (Linux: /proc/self/status). Prints ratios
-(S-Mamba / iTransformer).
+Both models train on the same windows with the same batch size and widths: ETTh1's (bundled,
+7 variates) and, for each other count in ``--variates``, random windows of that many
+variates (speed does not depend on the values; 321 is ECL's width). Methods are interleaved
+round-robin so machine noise hits them alike; each peak memory is measured in a fresh
+process (Linux: /proc/self/status); the matrix-multiply FLOPs of one training step (forward
+and backward, torch's ``FlopCounterMode``: linear layers, attention's matmuls and
+convolutions, not the scan) say how much of a time ratio the arithmetic alone explains.
+Prints ratios (S-Mamba / iTransformer) per variate count.
 
-    python benchmarks/forecasting_throughput.py [--horizon 96] [--batch-size 32] [--steps 20]
+    python benchmarks/forecasting_throughput.py [--variates 7 321] [--steps 20] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 
 import torch
 from peak_memory import peak_memory_mib
+from torch.utils.flop_counter import FlopCounterMode
 
 from tsssm.data import ForecastingData, bundled_dataset
 from tsssm.models import create_model
@@ -24,8 +29,15 @@ from tsssm.models import create_model
 MODELS = ("smamba", "itransformer")
 
 
-def make_batches(lookback: int, horizon: int, batch_size: int, steps: int) -> list[tuple]:
-    """``steps`` training batches (x [B, L, V], y [B, H, V]) from ETTh1's training split."""
+def make_batches(lookback: int, horizon: int, batch_size: int, steps: int,
+                 variates: int = 7) -> list[tuple]:
+    """``steps`` training batches (x [B, L, V], y [B, H, V]): ETTh1's training split for its
+    7 variates, else seeded standard-normal windows of ``variates`` variates."""
+    if variates != 7:
+        generator = torch.Generator().manual_seed(0)
+        return [(torch.randn(batch_size, lookback, variates, generator=generator),
+                 torch.randn(batch_size, horizon, variates, generator=generator))
+                for _ in range(steps)]
     data = ForecastingData.from_file(bundled_dataset("ETTh1"), lookback, horizon)
     loader = torch.utils.data.DataLoader(data.train, batch_size=batch_size, shuffle=True,
                                          generator=torch.Generator().manual_seed(0))
@@ -54,8 +66,17 @@ def train_steps(model, optimizer, batches: list[tuple]) -> float:
     return time.perf_counter() - start
 
 
-def _prepare(name: str, args: argparse.Namespace) -> tuple:
-    batches = make_batches(args.lookback, args.horizon, args.batch_size, args.steps)
+def step_flops(model: torch.nn.Module, batch: tuple) -> int:
+    """Matrix-multiply FLOPs of one training step (forward and backward) on ``batch``."""
+    x, y = batch
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.mse_loss(model(x), y).backward()
+    model.zero_grad()
+    return counter.get_total_flops()
+
+
+def _prepare(name: str, args: argparse.Namespace, variates: int) -> tuple:
+    batches = make_batches(args.lookback, args.horizon, args.batch_size, args.steps, variates)
     return name, args, batches
 
 
@@ -66,6 +87,28 @@ def _train_fresh(prepared: tuple) -> None:
     train_steps(model, optimizer, batches)
 
 
+def measure(args: argparse.Namespace, variates: int) -> dict[str, dict[str, float]]:
+    """Throughput, peak memory, FLOPs per step and size of each model on ``variates``."""
+    batches = make_batches(args.lookback, args.horizon, args.batch_size, args.steps, variates)
+    built = {name: build(name, args, variates) for name in MODELS}
+    for name in MODELS:  # warm-up
+        train_steps(*built[name], batches[:2])
+    seconds: dict[str, list[float]] = {name: [] for name in MODELS}
+    for _ in range(args.repeats):
+        for name in MODELS:
+            seconds[name].append(train_steps(*built[name], batches))
+    windows = args.steps * args.batch_size
+    return {
+        name: {
+            "windows_per_second": windows / statistics.median(seconds[name]),
+            "peak_memory_mib": peak_memory_mib(_prepare, _train_fresh, name, args, variates),
+            "step_flops": step_flops(built[name][0], batches[0]),
+            "parameters": sum(p.numel() for p in built[name][0].parameters()),
+        }
+        for name in MODELS
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lookback", type=int, default=96)
@@ -74,39 +117,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--d-model", type=int, default=256, help="width of both models")
     parser.add_argument("--steps", type=int, default=20, help="training steps per repeat")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--variates", type=int, nargs="+", default=[7, 321],
+                        help="variate counts (7: ETTh1's windows; others random)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
-    batches = make_batches(args.lookback, args.horizon, args.batch_size, args.steps)
-    built = {name: build(name, args, batches[0][0].shape[-1]) for name in MODELS}
-    for name in MODELS:  # warm-up
-        train_steps(*built[name], batches[:2])
-    seconds: dict[str, list[float]] = {name: [] for name in MODELS}
-    for _ in range(args.repeats):
-        for name in MODELS:
-            seconds[name].append(train_steps(*built[name], batches))
-    windows = args.steps * args.batch_size
-    figures = {
-        name: {
-            "windows_per_second": windows / statistics.median(seconds[name]),
-            "peak_memory_mib": peak_memory_mib(_prepare, _train_fresh, name, args),
-            "parameters": sum(p.numel() for p in built[name][0].parameters()),
-        }
-        for name in MODELS
-    }
-    print(f"ETTh1 training, lookback {args.lookback}, horizon {args.horizon}, batch "
-          f"{args.batch_size}, d_model {args.d_model}, {torch.get_num_threads()} threads")
-    print(f"{'model':<14}{'windows/s':>12}{'peak MiB':>12}{'parameters':>12}")
-    for name, f in figures.items():
-        print(f"{name:<14}{f['windows_per_second']:>12.1f}{f['peak_memory_mib']:>12.1f}"
-              f"{f['parameters']:>12,}")
-    s, t = figures["smamba"], figures["itransformer"]
-    speed = s["windows_per_second"] / t["windows_per_second"]
-    memory = s["peak_memory_mib"] / t["peak_memory_mib"]
-    print(f"S-Mamba / iTransformer: throughput {speed:.2f}x, peak memory {memory:.2f}x")
+    results = {str(v): measure(args, v) for v in args.variates}
+    print(f"lookback {args.lookback}, horizon {args.horizon}, batch {args.batch_size}, "
+          f"d_model {args.d_model}, {torch.get_num_threads()} threads, torch's vector ISA "
+          f"{torch.backends.cpu.get_cpu_capability()}")
+    print(f"{'variates':>9} {'model':<13}{'windows/s':>11}{'peak MiB':>10}{'GFLOP/step':>12}"
+          f"{'parameters':>12}")
+    for variates, figures in results.items():
+        for name, f in figures.items():
+            print(f"{variates:>9} {name:<13}{f['windows_per_second']:>11.1f}"
+                  f"{f['peak_memory_mib']:>10.1f}{f['step_flops'] / 1e9:>12.2f}"
+                  f"{f['parameters']:>12,}")
+    for variates, figures in results.items():
+        s, t = figures["smamba"], figures["itransformer"]
+        print(f"{variates} variates, S-Mamba / iTransformer: throughput "
+              f"{s['windows_per_second'] / t['windows_per_second']:.2f}x, peak memory "
+              f"{s['peak_memory_mib'] / t['peak_memory_mib']:.2f}x, matmul FLOPs "
+              f"{s['step_flops'] / t['step_flops']:.2f}x (FLOPs alone would allow "
+              f"{t['step_flops'] / s['step_flops']:.2f}x throughput)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "figures": figures}, f, indent=2)
+            json.dump({"args": vars(args), "figures": results}, f, indent=2)
 
 
 if __name__ == "__main__":
