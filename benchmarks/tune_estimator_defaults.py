@@ -11,9 +11,10 @@ say which defaults came from which study. Each study's folder stays under ``--ou
     python benchmarks/tune_estimator_defaults.py [--families femba phase] [--trials 8]
 
 Families and their bundled data: ``smamba`` (``SMambaForecaster``; ETTh1, horizon 96),
-``femba`` (``FEMBAClassifier``; Bonn seizure vs non-seizure EEG), ``phase``
-(``PhaseRecognizer``; Sleep-EDF staging). Chimera's classifier defaults are chosen by
-``benchmarks/chimera_ucr.py``'s validation search instead (several UCR sets, not one).
+``femba`` (``FEMBAClassifier``; Bonn seizure vs non-seizure EEG), ``chimera``
+(``ChimeraClassifier``; UCR ECG200, the recipe's own [tune] table), ``phase``
+(``PhaseRecognizer``; Sleep-EDF staging). ``benchmarks/estimator_defaults_check.py`` then
+checks each choice on held-out data against the defaults it would replace.
 A quick check that it runs: ``--trials 2 --set train.max_epochs=1``.
 """
 
@@ -55,6 +56,7 @@ FAMILIES = {
         "tune.space.model.embed_dim.choices=[16, 32, 64]",
         "tune.space.model.n_blocks={low = 1, high = 3}",
         "tune.space.model.dropout={low = 0.0, high = 0.3, step = 0.1}")),
+    "chimera": Family("ChimeraClassifier", "ecg200_chimera.toml", ("run.baselines=[]",)),
     "phase": Family("PhaseRecognizer", "sleep_edf_staging.toml", (
         "run.baselines=[]", "tune.objective=val_accuracy", "tune.pruner=median",
         "tune.space.train.lr={low = 1e-4, high = 1e-2, log = true}",
