@@ -117,7 +117,8 @@ def main() -> None:
                         help="a smoke run: ETTh1 one epoch on 5 %% of its training windows, "
                              "ECG200 three epochs")
     parser.add_argument("--max-epochs", nargs="+", default=[], metavar="[DATASET=]N",
-                        help="cap train.max_epochs, of every data set or of the one named")
+                        help="cap train.max_epochs, of every data set or of the one named "
+                             "(after --quick's epochs)")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--output-dir", type=Path, default=None,
