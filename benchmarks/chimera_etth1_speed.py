@@ -34,7 +34,7 @@ def settings() -> dict[str, tuple[str, dict, dict]]:
     smamba_train = {**recipe["train"], **recipe["baselines"]["smamba"].get("train", {})}
     return {
         "chimera": ("chimera", chimera, recipe["train"]),
-        "chimera uncoupled": ("chimera", {**chimera, "couplings": False}, recipe["train"]),
+        "chimera uncoupled": ("chimera", {**chimera, "couplings": "none"}, recipe["train"]),
         "chimera one direction": ("chimera", {**chimera, "bidirectional": False},
                                   recipe["train"]),
         "smamba": ("smamba", smamba, smamba_train),

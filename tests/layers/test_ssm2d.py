@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from tsssm.layers import SSM2D, SelectiveSSM2D
+from tsssm.layers.ssm2d import COUPLINGS
 
 
 def block(**options) -> SSM2D:
@@ -62,7 +63,7 @@ def test_both_heads_are_causal_in_time() -> None:
 
 def test_seasonal_head_steps_by_its_period() -> None:
     torch.manual_seed(0)
-    head = SelectiveSSM2D(d_inner=4, d_state=3, period=3, coupling=None).eval()
+    head = SelectiveSSM2D(d_inner=4, d_state=3, period=3, couplings="none").eval()
     x = torch.randn(1, 1, 9, 4)
     changed = x.clone()
     changed[:, :, 1] += 1.0
@@ -110,8 +111,16 @@ def test_both_couplings_are_learned_and_can_be_switched_off() -> None:
     layer = block()
     assert all(scan.A_var_to_time.requires_grad and scan.A_time_to_var.requires_grad
                for scan in layer.scans)
-    assert all(scan.A_var_to_time is None for scan in block(coupling=None).scans)
+    assert all(scan.A_var_to_time is None for scan in block(couplings="none").scans)
     assert block(select_variates=False).select_proj is None
+
+
+@pytest.mark.parametrize("couplings", list(COUPLINGS))
+def test_only_the_named_couplings_are_parameters(couplings: str) -> None:
+    names = {name.rsplit(".", 1)[-1] for name, _ in block(couplings=couplings).named_parameters()}
+    var_to_time, time_to_var = COUPLINGS[couplings]
+    assert ("A_var_to_time" in names) == var_to_time
+    assert ("A_time_to_var" in names) == time_to_var
 
 
 def test_the_heads_start_from_their_own_step_size_ranges() -> None:
@@ -135,3 +144,8 @@ def test_bad_input_and_options_are_named() -> None:
         SSM2D(d_model=8, season_period=0)
     with pytest.raises(ValueError, match=r"seasonal_dt must be \(min, max\) with 0 < min <= max"):
         SSM2D(d_model=8, seasonal_dt=(0.1, 0.01))
+    allowed = r"couplings must be one of 'both', 'time_to_var', 'var_to_time', 'none'"
+    with pytest.raises(ValueError, match=allowed + ", got 'one_way'"):
+        SSM2D(d_model=8, couplings="one_way")
+    with pytest.raises(ValueError, match=r"SelectiveSSM2D: " + allowed + ", got True"):
+        SelectiveSSM2D(d_inner=4, couplings=True)

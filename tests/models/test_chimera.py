@@ -3,6 +3,7 @@ closed-loop decoder, errors, determinism."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -107,8 +108,49 @@ def test_both_couplings_and_the_selection_gate_are_learned_by_default() -> None:
     assert mixer.select_proj is not None
     assert all(isinstance(scan.A_var_to_time, torch.nn.Parameter)
                and isinstance(scan.A_time_to_var, torch.nn.Parameter) for scan in mixer.scans)
-    plain = build("chimera", couplings=False, select_variates=False).backbone.layers[0].mixer
+    plain = build("chimera", couplings="none", select_variates=False).backbone.layers[0].mixer
     assert plain.select_proj is None and all(s.A_var_to_time is None for s in plain.scans)
+
+
+COUPLING_KEYS = {"both": (), "time_to_var": ("A_var_to_time",),
+                 "var_to_time": ("A_time_to_var",), "none": ("A_var_to_time", "A_time_to_var")}
+
+
+def with_couplings(couplings: str, coupled: torch.nn.Module) -> torch.nn.Module:
+    """A forecaster learning ``couplings``, holding ``coupled``'s weights (a model with both
+    couplings); the couplings it does not learn are the only weights left over."""
+    model = build("chimera", couplings=couplings).eval()
+    result = model.load_state_dict(coupled.state_dict(), strict=False)
+    assert not result.missing_keys
+    assert {key.rsplit(".", 1)[-1] for key in result.unexpected_keys} == set(
+        COUPLING_KEYS[couplings])
+    return model
+
+
+def test_each_coupling_option_learns_only_its_couplings_and_changes_the_output() -> None:
+    coupled = build("chimera").eval()
+    with torch.no_grad():  # couplings start at zero, where every option gives the same output
+        for name, parameter in coupled.named_parameters():
+            if name.endswith(("A_var_to_time", "A_time_to_var")):
+                parameter.uniform_(0.5, 1.0)
+    x = torch.randn(2, 12, 3, generator=torch.Generator().manual_seed(1))
+    outputs = {}
+    for couplings, absent in COUPLING_KEYS.items():
+        model = with_couplings(couplings, coupled)
+        names = {name.rsplit(".", 1)[-1] for name, _ in model.named_parameters()}
+        assert not names & set(absent)
+        outputs[couplings] = model(x)
+        outputs[couplings].sum().backward()
+    for first, second in itertools.combinations(outputs, 2):
+        assert not torch.allclose(outputs[first], outputs[second]), (first, second)
+
+
+def test_uncoupled_equals_both_couplings_at_zero() -> None:
+    # Zero couplings: the 2-D scan is two independent 1-D scans (tests/kernels/test_scan2d.py
+    # checks that sum against the 1-D kernel), and so is "none".
+    coupled = build("chimera").eval()
+    x = torch.randn(2, 12, 3, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(with_couplings("none", coupled)(x), coupled(x))
 
 
 def test_forecaster_takes_time_features_as_extra_rows() -> None:
@@ -230,6 +272,11 @@ def test_bad_options_are_named() -> None:
     with pytest.raises(ValueError, match=r"season_period \(13\) is longer than the series "
                        r"\(n_times=12\)"):
         build("chimera_classifier", season_period=13)
+    with pytest.raises(ValueError, match=r"ChimeraConfig: couplings must be one of 'both', "
+                       r"'time_to_var', 'var_to_time', 'none', got 'one_way'"):
+        build("chimera", couplings="one_way")
+    with pytest.raises(ValueError, match=r"couplings must be one of .*, got False"):
+        build("chimera_classifier", couplings=False)
     with pytest.raises(ValueError, match=r"decoder must be one of linear, closed_loop"):
         build("chimera", decoder="recurrent")
     with pytest.raises(ValueError, match=r"closed-loop decoder .* set n_time_features=0"):

@@ -10,9 +10,11 @@ step) -> the same shape. Inside (see :mod:`tsssm.kernels.scan2d` for the recurre
   seasonal head's time state can also step ``t - season_period -> t`` (a seasonal lag);
 - each head bidirectional over variates: one 2-D scan reads the variates forwards, another
   (with its own parameters) backwards, and their outputs are summed;
-- in every scan both couplings are learned (time -> variate and variate -> time, ``[d_inner,
-  d_state]`` each, starting at ``coupling``), and every step size, ``B`` and ``C`` of both
-  axes is a linear function of ``x`` (selective);
+- in every scan the couplings named by ``couplings`` are learned (``"both"``, the default:
+  time -> variate and variate -> time; ``"time_to_var"`` or ``"var_to_time"``: that one
+  only; ``"none"``: independent axes), ``[d_inner, d_state]`` each, starting at
+  ``coupling``; every step size, ``B`` and ``C`` of both axes is a linear function of ``x``
+  (selective);
 - the *variate-selection* head: ``s = sigmoid(w . x)`` per cell scales that cell's input into
   the variate scans (``B_var``), so the input decides which variates feed the variate axis;
 - an input-dependent gate mixes the two heads, ``m = sigmoid(W x)``: ``y = m * trend +
@@ -42,6 +44,16 @@ from tsssm.kernels.scan2d import BACKENDS_2D
 #: var_state [batch, d_inner, n_vars, d_state])``.
 ScanState = tuple[torch.Tensor, torch.Tensor]
 
+#: Which couplings of the 2-D scan are learned: name -> (``A_var_to_time``,
+#: ``A_time_to_var``). ``"time_to_var"``: the time state feeds the variate axis only (the
+#: one-way model); ``"var_to_time"``: the reverse; ``"none"``: two independent 1-D axes.
+COUPLINGS: dict[str, tuple[bool, bool]] = {
+    "both": (True, True),
+    "time_to_var": (False, True),
+    "var_to_time": (True, False),
+    "none": (False, False),
+}
+
 
 def init_step_bias(bias: torch.Tensor, dt_min: float, dt_max: float, floor: float) -> None:
     """Set ``bias`` so that ``softplus(bias)`` is log-uniform in ``[dt_min, dt_max]``."""
@@ -58,6 +70,13 @@ def _check_dt_range(name: str, dt_range: tuple[float, float]) -> None:
         raise ValueError(f"SSM2D: {name} must be (min, max) with 0 < min <= max, got {dt_range!r}")
 
 
+def check_couplings(owner: str, couplings: object) -> None:
+    """Raise a ValueError naming ``owner`` unless ``couplings`` is a key of :data:`COUPLINGS`."""
+    if not isinstance(couplings, str) or couplings not in COUPLINGS:
+        raise ValueError(f"{owner}: couplings must be one of "
+                         f"{', '.join(repr(name) for name in COUPLINGS)}, got {couplings!r}")
+
+
 class SelectiveSSM2D(nn.Module):
     """One direction and one discretisation of the 2-D SSM, parameters from the input.
 
@@ -65,7 +84,8 @@ class SelectiveSSM2D(nn.Module):
     1]``, the selection weight of each cell's input into the variate scan) -> ``[batch,
     n_vars, n_times, d_inner]`` (before any gate). ``A`` of both axes starts at
     ``-[1..d_state]`` per channel, ``D`` at 1, step sizes log-uniform in ``[dt_min, dt_max]``,
-    both couplings at ``coupling`` (learned; ``None``: the axes are not coupled).
+    the couplings that ``couplings`` names (see :data:`COUPLINGS`) at ``coupling``, learned;
+    a coupling not learned is None (absent from the parameters).
     """
 
     def __init__(
@@ -78,12 +98,14 @@ class SelectiveSSM2D(nn.Module):
         dt_min: float = 0.001,
         dt_max: float = 0.1,
         dt_init_floor: float = 1e-4,
-        coupling: float | None = 0.0,
+        coupling: float = 0.0,
+        couplings: str = "both",
         backend: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_couplings("SelectiveSSM2D", couplings)
         if backend not in BACKENDS_2D:  # refused when built, not at the first step
             raise ValueError(f"SelectiveSSM2D: backend {backend!r} is not one of "
                              f"{', '.join(BACKENDS_2D)}")
@@ -104,13 +126,14 @@ class SelectiveSSM2D(nn.Module):
         self.A_time_log = nn.Parameter(A_log.clone())  # [d_inner, d_state]
         self.A_var_log = nn.Parameter(A_log)
         self.D = nn.Parameter(torch.ones(d_inner, **factory))
-        if coupling is None:
-            self.A_var_to_time = self.A_time_to_var = None
-        else:
+
+        def learned(on: bool) -> nn.Parameter | None:
             # Any sign; zero starts the scan as two independent axes (2-D Mamba).
-            full = torch.full((d_inner, d_state), float(coupling), **factory)
-            self.A_var_to_time = nn.Parameter(full.clone())
-            self.A_time_to_var = nn.Parameter(full)
+            return (nn.Parameter(torch.full((d_inner, d_state), float(coupling), **factory))
+                    if on else None)
+
+        var_to_time, time_to_var = COUPLINGS[couplings]
+        self.A_var_to_time, self.A_time_to_var = learned(var_to_time), learned(time_to_var)
 
     def initial_state(self, batch: int, n_vars: int) -> ScanState:
         """Zero states before a grid (float32, on the parameters' device)."""
@@ -164,7 +187,10 @@ class SSM2D(nn.Module):
         bidirectional: also scan the variates backwards (each head gets a second scan).
         trend_dt, seasonal_dt: ``(min, max)`` of each head's initial step sizes.
         dt_init_floor: smallest initial step size.
-        coupling: initial value of both learned couplings; None: uncoupled axes.
+        coupling: initial value of the learned couplings.
+        couplings: which couplings are learned: ``"both"``, ``"time_to_var"`` (the time
+            state feeds the variate axis), ``"var_to_time"`` or ``"none"`` (uncoupled axes);
+            see :data:`COUPLINGS`.
         select_variates: learn the variate-selection gate (False: every cell feeds the
             variate scans fully).
         backend: 2-D scan backend (``"auto"`` picks the fastest for the device).
@@ -181,13 +207,15 @@ class SSM2D(nn.Module):
         trend_dt: tuple[float, float] = (0.001, 0.01),
         seasonal_dt: tuple[float, float] = (0.01, 0.1),
         dt_init_floor: float = 1e-4,
-        coupling: float | None = 0.0,
+        coupling: float = 0.0,
+        couplings: str = "both",
         select_variates: bool = True,
         backend: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_couplings("SSM2D", couplings)
         if isinstance(season_period, bool) or not isinstance(season_period, int) or (
                 season_period < 1):
             raise ValueError(f"SSM2D: season_period must be a positive int, got {season_period!r}")
@@ -201,7 +229,7 @@ class SSM2D(nn.Module):
         def head(period: int, dt_range: tuple[float, float]) -> nn.ModuleList:
             return nn.ModuleList(
                 SelectiveSSM2D(self.d_inner, d_state, dt_rank, period, reverse, *dt_range,
-                               dt_init_floor, coupling, backend, **factory)
+                               dt_init_floor, coupling, couplings, backend, **factory)
                 for reverse in directions
             )
 

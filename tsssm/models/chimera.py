@@ -47,7 +47,7 @@ import torch
 from torch import nn
 
 from tsssm.layers import SSM2D, QuantileOutput, RevIN
-from tsssm.layers.ssm2d import ScanState
+from tsssm.layers.ssm2d import ScanState, check_couplings
 
 from ._registry import register_model
 from .shapes import ClassificationShape, ForecastingShape, ReconstructionShape, _check_positive
@@ -58,9 +58,11 @@ class ChimeraOptions:
     """Hyper-parameters of the Chimera backbone, shared by its three task configs.
 
     ``season_period`` is the seasonal head's time lag (1: the heads differ by their step
-    sizes only, ``trend_dt_*`` and ``seasonal_dt_*``); ``couplings`` learns both couplings of
-    the 2-D scan (False: the axes run independently, 2-D Mamba); ``select_variates`` learns
-    the variate-selection gate.
+    sizes only, ``trend_dt_*`` and ``seasonal_dt_*``); ``couplings`` names the couplings of
+    the 2-D scan that are learned: ``"both"`` (the paper's), ``"time_to_var"`` (the time state
+    feeds the variate axis only, the earlier one-way model), ``"var_to_time"`` (the reverse)
+    or ``"none"`` (the axes run independently, 2-D Mamba); ``select_variates`` learns the
+    variate-selection gate.
     """
 
     d_model: int = 64
@@ -71,7 +73,7 @@ class ChimeraOptions:
     dropout: float = 0.1
     season_period: int = 1
     bidirectional: bool = True
-    couplings: bool = True
+    couplings: str = "both"
     select_variates: bool = True
     trend_dt_min: float = 0.001
     trend_dt_max: float = 0.01
@@ -85,6 +87,7 @@ class ChimeraOptions:
             parent()
         _check_positive(self, "d_model", "d_state", "expand", "n_layers", "d_ff",
                         "season_period")
+        check_couplings(type(self).__name__, self.couplings)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"{type(self).__name__}.dropout must be in [0, 1), "
                              f"got {self.dropout!r}")
@@ -206,7 +209,7 @@ class ChimeraLayer(nn.Module):
             season_period=options.season_period, bidirectional=options.bidirectional,
             trend_dt=(options.trend_dt_min, options.trend_dt_max),
             seasonal_dt=(options.seasonal_dt_min, options.seasonal_dt_max),
-            coupling=0.0 if options.couplings else None,
+            couplings=options.couplings,
             select_variates=options.select_variates, backend=options.backend,
         )
         self.norm2 = nn.LayerNorm(options.d_model)
