@@ -29,7 +29,7 @@ import browser  # noqa: E402
 
 def seconds_to_draw(page: browser.Chromium, url: str) -> float:
     start = time.perf_counter()
-    page.open(url, settle=0.0)
+    page.open(url, settle=0.0, poll=0.02)
     return time.perf_counter() - start
 
 

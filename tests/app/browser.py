@@ -165,9 +165,10 @@ class Chromium:
         result = self._call("Runtime.evaluate", expression=expression, returnByValue=True)
         return result.get("result", {}).get("value")
 
-    def open(self, url: str, timeout: float = 90.0, settle: float = 2.0) -> None:
-        """Load ``url`` and wait until the app has run and drawn (then ``settle`` seconds
-        more, for the charts' own rendering).
+    def open(self, url: str, timeout: float = 90.0, settle: float = 2.0,
+             poll: float = 0.5) -> None:
+        """Load ``url`` and wait until the app has run and drawn (looking every ``poll``
+        seconds; then ``settle`` seconds more, for the charts' own rendering).
 
         Raises:
             TimeoutError: the app still runs, or shows nothing, after ``timeout`` seconds.
@@ -175,7 +176,7 @@ class Chromium:
         self._call("Page.navigate", url=url)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            time.sleep(0.5)
+            time.sleep(poll)
             if self.evaluate(_IDLE):
                 time.sleep(settle)
                 if self.evaluate(_IDLE):
