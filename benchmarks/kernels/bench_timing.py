@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -22,13 +23,28 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+# A job faster than this is timed again over enough calls to last this long: one call of a
+# millisecond would time the previous job's cold caches and sleeping threads, not the work.
+MIN_TIMED_SECONDS = 0.05
+
+
 def timed(device: torch.device, work: Callable[[], object]) -> float:
-    """Wall-clock seconds of ``work()``, synchronised with the device on both ends."""
+    """Wall-clock seconds of one ``work()``, synchronised with the device on both ends: of
+    the first call when it takes :data:`MIN_TIMED_SECONDS` or more, else the mean of as many
+    further calls as fill that time (the first one then only warms up)."""
     synchronize(device)
     start = time.perf_counter()
     work()
     synchronize(device)
-    return time.perf_counter() - start
+    first = time.perf_counter() - start
+    if first >= MIN_TIMED_SECONDS:
+        return first
+    calls = math.ceil(MIN_TIMED_SECONDS / max(first, 1e-6))
+    start = time.perf_counter()
+    for _ in range(calls):
+        work()
+    synchronize(device)
+    return (time.perf_counter() - start) / calls
 
 
 def measure_round_robin(
