@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from tsssm.runs import find_runs
+from tsssm.runs import RunFileError, find_runs
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "app"))  # the browser driver is test tooling
@@ -41,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     chromium = browser.find_chromium()
     if chromium is None:
         raise SystemExit("app_first_page: no Chromium on PATH (apt-get install chromium)")
-    runs = sorted(find_runs(args.runs))
+    try:
+        runs = sorted(find_runs(args.runs))
+    except RunFileError as error:
+        raise SystemExit(f"app_first_page: {error}") from None
     if not runs:
         raise SystemExit(f"app_first_page: {args.runs} holds no run")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

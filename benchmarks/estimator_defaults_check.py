@@ -10,8 +10,9 @@ the study's values where the preset kept its own) explicitly, in one run:
 
 - S-Mamba: ETTh1, the standard 12/4/4-month split, MSE and MAE over every test window on
   the standardised scale (``windowed_mse``);
-- FEMBA: Bonn seizure vs not, 5.9-s windows (1,024 samples, four per segment), segments
-  split 60/20/20 (training + validation parts fit, test scored), balanced accuracy;
+- FEMBA: Bonn seizure vs not, the recipe's windows (5.9 s, robust-scaled per recording) and
+  segment split (60/20/20, seed 0; training + validation parts fit, test scored), balanced
+  accuracy;
 - PhaseRecognizer: Sleep-EDF subjects 0-4 fit, subject 6 scored (macro F1, Cohen's kappa).
 
     python benchmarks/estimator_defaults_check.py [--families smamba femba phase]
@@ -30,7 +31,7 @@ import torch
 from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score
 
 from tsssm.data import bundled_dataset, load_series, load_sleep_edf, sleep_edf_split
-from tsssm.data.eeg.bundled import load_bonn
+from tsssm.data.eeg import EEGWindows, load_bonn, subject_split
 from tsssm.estimators import FEMBAClassifier, PhaseRecognizer, SMambaForecaster
 
 # The alternatives to each preset's defaults, given explicitly: the defaults a preset had
@@ -50,7 +51,6 @@ ALTERNATIVES: dict[str, dict[str, dict[str, Any]]] = {
         "n_local_layers": 2, "n_global_layers": 2, "local_window": 16, "dropout": 0.1}}},
 }
 HOURS_PER_MONTH = 30 * 24
-BONN_WINDOW = 1024  # 5.9 s at 173.61 Hz, as recipes/bonn_seizure.toml
 
 
 def check_smamba(arguments: dict[str, Any]) -> dict[str, float]:
@@ -64,30 +64,24 @@ def check_smamba(arguments: dict[str, Any]) -> dict[str, float]:
     return {"test mse": forecaster.windowed_mse(test)}
 
 
-def _bonn_windows(segments: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-    windows, labels = [], []
-    for recording in segments:
-        signal = recording.raw.get_data()[0]
-        for start in range(0, len(signal) - BONN_WINDOW + 1, BONN_WINDOW):
-            windows.append(signal[start:start + BONN_WINDOW])
-            labels.append(recording.label)
-    data = np.stack(windows)[:, None, :].astype(np.float32)
-    # Robust scaling per window, as the recipe's preprocessing.
-    median = np.median(data, axis=-1, keepdims=True)
-    spread = np.subtract(*np.percentile(data, [75, 25], axis=-1, keepdims=True))
-    return (data - median) / np.maximum(spread, 1e-8), np.asarray(labels)
+def _arrays(part: EEGWindows) -> tuple[np.ndarray, np.ndarray]:
+    """The windows of ``part`` as arrays: x [n, n_chans, n_times], y [n]."""
+    pairs = [part[i] for i in range(len(part))]
+    return (np.stack([x.numpy() for x, _ in pairs]), np.array([int(y) for _, y in pairs]))
 
 
 def check_femba(arguments: dict[str, Any]) -> dict[str, float]:
+    # recipes/bonn_seizure.toml's data: seizure (S) vs the rest, 5.9-s windows robust-scaled
+    # per recording, segments split 60/20/20 with seed 0.
     recordings = load_bonn(classes={"Z": 0, "O": 0, "N": 0, "F": 0, "S": 1})
-    order = np.random.default_rng(0).permutation(len(recordings))
-    cut = int(0.8 * len(recordings))
-    fit_part = [recordings[i] for i in order[:cut]]
-    test_part = [recordings[i] for i in order[cut:]]
-    x_train, y_train = _bonn_windows(fit_part)
-    x_test, y_test = _bonn_windows(test_part)
+    windows = EEGWindows.from_recordings(recordings, window_s=5.9,
+                                         preprocessing=[{"step": "robust_scale"}])
+    split = subject_split(windows, fractions=(0.6, 0.2, 0.2), seed=0)
+    (x_train, y_train), (x_val, y_val) = _arrays(split.train), _arrays(split.val)
+    x_test, y_test = _arrays(split.test)
+    # The estimator holds out the last quarter of what it is given: the validation part.
     clf = FEMBAClassifier(validation_fraction=0.25, verbose=0, **arguments)
-    clf.fit(x_train, y_train)
+    clf.fit(np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val]))
     return {"test balanced accuracy": balanced_accuracy_score(y_test, clf.predict(x_test))}
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from PIL import Image
 
 from tsssm.cli import main as tsssm
-from tsssm.runs import find_runs, read_run
+from tsssm.runs import RunFileError, find_runs, read_run
 
 REPO = Path(__file__).resolve().parents[1]
 # The browser driver is test tooling: it lives beside the browser test, not in the package.
@@ -69,8 +69,11 @@ def short_run(runs_dir: Path, task: str) -> Path:
 
 def newest_runs(runs_dir: Path) -> dict[str, str]:
     """The newest run folder of each task shown (:data:`SHORT_RUNS`) in ``runs_dir``."""
-    infos = sorted((read_run(path) for path in find_runs(runs_dir)),
-                   key=lambda info: (info.created, info.name))
+    try:
+        paths = find_runs(runs_dir)
+    except RunFileError as error:
+        raise SystemExit(f"make_screenshots: {error}") from None
+    infos = sorted((read_run(path) for path in paths), key=lambda info: (info.created, info.name))
     newest = {info.task: info.name for info in infos if info.task in SHORT_RUNS}
     missing = sorted(set(SHORT_RUNS) - set(newest))
     if missing:
@@ -90,6 +93,7 @@ def shoot(runs_dir: Path, runs: dict[str, str], out: Path, width: int = WIDTH) -
     chromium = browser.find_chromium()
     if chromium is None:
         raise SystemExit("make_screenshots: no Chromium on PATH (apt-get install chromium)")
+    out.mkdir(parents=True, exist_ok=True)
     written = []
     with browser.serve(runs_dir) as url, browser.Chromium(chromium, (width, HEIGHT)) as page:
         for name, task in PAGES.items():

@@ -106,6 +106,10 @@ class Chromium:
         self._process = subprocess.Popen(
             [self.executable, "--headless=new", "--no-sandbox", "--disable-gpu",
              "--disable-dev-shm-usage", "--hide-scrollbars", "--no-first-run",
+             # Offline: no updates, sync or metrics, and no host but the loopback resolves.
+             "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--disable-domain-reliability", "--metrics-recording-only",
+             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
              f"--remote-debugging-port={port}", "--remote-allow-origins=*",
              f"--user-data-dir={self._profile.name}",
              f"--window-size={self.size[0]},{self.size[1]}", "about:blank"],
