@@ -39,10 +39,15 @@ class TrainingInterrupted(Exception):  # noqa: N818 (a stop asked for, not an er
 class GracefulStop(Callback):
     """On SIGTERM or SIGINT during a fit: finish the current training step, save
     ``interrupted.ckpt`` (resumable like any step checkpoint) and stop with
-    :class:`TrainingInterrupted`. A second signal while stopping is ignored.
+    :class:`TrainingInterrupted`. A signal during validation lets the validation finish, then
+    stops after the next training step, or at the end of training if there is none. A second
+    signal while stopping is ignored.
 
-    The handlers replace the process's (Lightning's own SIGTERM notifier included) for the
-    length of the fit, in the main thread only, and are restored after it.
+    The handlers are installed when the sanity check or training starts, after Lightning has
+    installed its own, and replace them: Lightning's SIGTERM notifier raises a ``SystemExit``
+    with status 0 at the next epoch end or validation batch, which would read as a run that
+    finished. They apply in the main thread only; the process's handlers from before the fit
+    are restored after it.
     """
 
     def __init__(self, checkpoints: Path) -> None:
@@ -54,20 +59,38 @@ class GracefulStop(Callback):
         self.received = self.received or signum
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
+        self._previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                           outputs: Any, batch: Any, batch_idx: int) -> None:
+    def _install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, self._handle)
+
+    def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._install()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._install()
+
+    def _stop(self, trainer: pl.Trainer) -> None:
         if self.received is None:
             return
         path = self.checkpoints / f"{INTERRUPTED}.ckpt"
         trainer.save_checkpoint(path)
         raise TrainingInterrupted(self.received, path)
 
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._stop(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._stop(trainer)  # a signal during the last validation: no training step follows
+
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+        if threading.current_thread() is threading.main_thread():
+            for signum, handler in self._previous.items():
+                if handler is not None:
+                    signal.signal(signum, handler)
         self._previous = {}
 
 
