@@ -117,6 +117,31 @@ struct Row {
 
 #define SCAN2D_R __restrict__
 
+// A sum over the state in a fixed order. With the state size known at compile time (NS > 0)
+// each term is kept in its lane and the lanes are added pairwise at the end, so the loop over
+// the state computes whole vectors (without -fassociative-math a running `acc +=` keeps that
+// loop scalar); otherwise the terms are added left to right as they come.
+template <int NS>
+struct StateSum {
+  float lanes[NS > 0 ? NS : 1];
+  float running = 0.0f;
+  SCAN2D_INLINE void set(int64_t n, float term) {
+    if constexpr (NS > 0) lanes[n] = term; else running += term;
+  }
+  SCAN2D_INLINE float total() {
+    if constexpr (NS > 0 && (NS & (NS - 1)) == 0) {
+      for (int width = NS / 2; width > 0; width /= 2)
+        for (int k = 0; k < width; ++k) lanes[k] += lanes[k + width];
+      return lanes[0];
+    } else if constexpr (NS > 0) {
+      for (int k = 1; k < NS; ++k) lanes[0] += lanes[k];
+      return lanes[0];
+    } else {
+      return running;
+    }
+  }
+};
+
 // One cell's state update: new1 = a1 h1_lag + dt1 (A12 h2_prev + B1 u) and new2 = a2 h2_before
 // + dt2 (A21 h1_before + B2 u); returns <C1, new1> + <C2, new2>.
 template <int NS>
@@ -129,13 +154,13 @@ SCAN2D_INLINE float cell_forward(int64_t N, const Row& r, const float* SCAN2D_R 
                                  float* SCAN2D_R new2) {
   const float *SCAN2D_R A1 = r.A1, *SCAN2D_R A2 = r.A2, *SCAN2D_R A12 = r.A12,
               *SCAN2D_R A21 = r.A21;
-  float acc = 0.0f;
+  StateSum<NS> y;
   for (int64_t n = 0; n < (NS > 0 ? NS : N); ++n) {
     new1[n] = exp_approx(dt1 * A1[n]) * h1_lag[n] + dt1 * (A12[n] * h2_prev[n] + B1[n] * ut);
     new2[n] = exp_approx(dt2 * A2[n]) * h2_before[n] + dt2 * (A21[n] * h1_before[n] + B2[n] * ut);
-    acc += C1[n] * new1[n] + C2[n] * new2[n];
+    y.set(n, C1[n] * new1[n] + C2[n] * new2[n]);
   }
-  return acc;
+  return y.total();
 }
 
 // Columns [t_begin, t_end) of one row's grid. On entry `ring` holds h1 at the `period` steps
@@ -240,7 +265,7 @@ SCAN2D_INLINE float cell_backward(
     float* SCAN2D_R dA12, float* SCAN2D_R dA21, float* ddt1, float* ddt2) {
   const float *SCAN2D_R A1 = r.A1, *SCAN2D_R A2 = r.A2, *SCAN2D_R A12 = r.A12,
               *SCAN2D_R A21 = r.A21;
-  float ddt1_acc = 0.0f, ddt2_acc = 0.0f, du_acc = 0.0f;
+  StateSum<NS> ddt1_sum, ddt2_sum, du_sum;
   for (int64_t n = 0; n < (NS > 0 ? NS : N); ++n) {
     const float a1 = exp_approx(dt1 * A1[n]), a2 = exp_approx(dt2 * A2[n]);
     const float g1 = dy * C1[n] + c1[n] + g_lag[n];
@@ -248,24 +273,24 @@ SCAN2D_INLINE float cell_backward(
     dC1[n] += dy * h1[n];
     dC2[n] += dy * h2[n];
     // h1 = a1 h1_lag + dt1 (A12 h2_prev + B1 u)
-    ddt1_acc += g1 * (A1[n] * a1 * h1_lag[n] + A12[n] * h2_prev[n] + B1[n] * ut);
+    ddt1_sum.set(n, g1 * (A1[n] * a1 * h1_lag[n] + A12[n] * h2_prev[n] + B1[n] * ut));
     dA1[n] += g1 * dt1 * a1 * h1_lag[n];
     dA12[n] += g1 * dt1 * h2_prev[n];
     dB1[n] += g1 * dt1 * ut;
-    du_acc += g1 * dt1 * B1[n] + g2 * dt2 * B2[n];
+    du_sum.set(n, g1 * dt1 * B1[n] + g2 * dt2 * B2[n]);
     g_lag[n] = g1 * a1;
     g_next[n] = g1 * dt1 * A12[n];
     // h2 = a2 h2_before + dt2 (A21 h1_before + B2 u)
-    ddt2_acc += g2 * (A2[n] * a2 * h2_before[n] + A21[n] * h1_before[n] + B2[n] * ut);
+    ddt2_sum.set(n, g2 * (A2[n] * a2 * h2_before[n] + A21[n] * h1_before[n] + B2[n] * ut));
     dA2[n] += g2 * dt2 * a2 * h2_before[n];
     dA21[n] += g2 * dt2 * h1_before[n];
     dB2[n] += g2 * dt2 * ut;
     c2[n] = g2 * a2;
     c1[n] = g2 * dt2 * A21[n];
   }
-  *ddt1 = ddt1_acc;
-  *ddt2 = ddt2_acc;
-  return du_acc;
+  *ddt1 = ddt1_sum.total();
+  *ddt2 = ddt2_sum.total();
+  return du_sum.total();
 }
 
 // The backward keeps the states of one segment of columns at a time (recomputed from the
