@@ -16,7 +16,8 @@ ECG200: validation loss, test accuracy / AUROC; each with the epochs trained and
 time of the whole run: training, validation and test), the CPU model and torch's vector ISA.
 
     python benchmarks/chimera_ablation.py [--quick] [--max-epochs [DATASET=]N ...]
-        [--datasets etth1 ecg200] [--variants recipe no-couplings ...] [--output-dir DIR]
+        [--datasets etth1 ecg200] [--variants recipe no-couplings ...] [--set KEY=VALUE ...]
+        [--output-dir DIR]
         [--json results.json]
 """
 
@@ -121,6 +122,8 @@ def main() -> None:
                              "(after --quick's epochs)")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="recipe overrides applied to every variant (model.coupling_init=0.5)")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where the runs go (default: a temporary folder)")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
@@ -138,7 +141,7 @@ def main() -> None:
         output = args.output_dir or Path(scratch)
         for name in args.datasets:
             dataset = DATASETS[name]
-            settings = list(dataset.quick) if args.quick else []
+            settings = [*(dataset.quick if args.quick else ()), *args.overrides]
             recipe_epochs = load_config(dataset.recipe).train.max_epochs
             if name in caps:
                 settings.append(f"train.max_epochs={min(caps[name], recipe_epochs)}")

@@ -123,12 +123,14 @@ def test_only_the_named_couplings_are_parameters(couplings: str) -> None:
     assert ("A_time_to_var" in names) == time_to_var
 
 
-def test_the_heads_start_from_their_own_step_size_ranges() -> None:
-    layer = block(trend_dt=(0.001, 0.002), seasonal_dt=(0.05, 0.1))
+def test_the_heads_and_the_variate_axis_start_from_their_own_step_size_ranges() -> None:
+    layer = block(trend_dt=(0.001, 0.002), seasonal_dt=(0.05, 0.1), variate_dt=(0.3, 0.6))
     for head, (low, high) in ((layer.trend, (0.001, 0.002)), (layer.seasonal, (0.05, 0.1))):
         for scan in head:
-            dt = torch.nn.functional.softplus(scan.dt_time_proj.bias)
-            assert dt.min() >= low * 0.999 and dt.max() <= high * 1.001
+            for proj, (least, most) in ((scan.dt_time_proj, (low, high)),
+                                        (scan.dt_var_proj, (0.3, 0.6))):
+                dt = torch.nn.functional.softplus(proj.bias)
+                assert dt.min() >= least * 0.999 and dt.max() <= most * 1.001
 
 
 def test_device_and_dtype_are_honoured() -> None:
@@ -144,6 +146,8 @@ def test_bad_input_and_options_are_named() -> None:
         SSM2D(d_model=8, season_period=0)
     with pytest.raises(ValueError, match=r"seasonal_dt must be \(min, max\) with 0 < min <= max"):
         SSM2D(d_model=8, seasonal_dt=(0.1, 0.01))
+    with pytest.raises(ValueError, match=r"variate_dt must be \(min, max\) with 0 < min <= max"):
+        SSM2D(d_model=8, variate_dt=(0.0, 1.0))
     allowed = r"couplings must be one of 'both', 'time_to_var', 'var_to_time', 'none'"
     with pytest.raises(ValueError, match=allowed + ", got 'one_way'"):
         SSM2D(d_model=8, couplings="one_way")

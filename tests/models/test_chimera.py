@@ -145,6 +145,13 @@ def test_each_coupling_option_learns_only_its_couplings_and_changes_the_output()
         assert not torch.allclose(outputs[first], outputs[second]), (first, second)
 
 
+def test_couplings_start_at_coupling_init() -> None:
+    mixer = build("chimera", coupling_init=0.25).backbone.layers[0].mixer
+    for scan in mixer.scans:
+        for coupling in (scan.A_var_to_time, scan.A_time_to_var):
+            assert torch.equal(coupling, torch.full_like(coupling, 0.25))
+
+
 def test_uncoupled_equals_both_couplings_at_zero() -> None:
     # Zero couplings: the 2-D scan is two independent 1-D scans (tests/kernels/test_scan2d.py
     # checks that sum against the 1-D kernel), and so is "none".
@@ -283,6 +290,8 @@ def test_bad_options_are_named() -> None:
         build("chimera", decoder="closed_loop", n_time_features=2)
     with pytest.raises(ValueError, match=r"trend_dt_min and trend_dt_max must satisfy"):
         build("chimera", trend_dt_min=0.1, trend_dt_max=0.01)
+    with pytest.raises(ValueError, match=r"variate_dt_min and variate_dt_max must satisfy"):
+        build("chimera", variate_dt_min=2.0, variate_dt_max=1.0)
     with pytest.raises(ValueError, match=r"objective must be one of predict, reconstruct"):
         build("chimera_anomaly", objective="forecast")
     with pytest.raises(ValueError, match=r"warmup must be a non-negative integer"):

@@ -83,7 +83,8 @@ class SelectiveSSM2D(nn.Module):
     ``x`` ``[batch, n_vars, n_times, d_inner]`` (and ``select`` ``[batch, n_vars, n_times,
     1]``, the selection weight of each cell's input into the variate scan) -> ``[batch,
     n_vars, n_times, d_inner]`` (before any gate). ``A`` of both axes starts at
-    ``-[1..d_state]`` per channel, ``D`` at 1, step sizes log-uniform in ``[dt_min, dt_max]``,
+    ``-[1..d_state]`` per channel, ``D`` at 1, the time axis's step sizes log-uniform in
+    ``[dt_min, dt_max]``, the variate axis's in ``variate_dt`` (None: the same range),
     the couplings that ``couplings`` names (see :data:`COUPLINGS`) at ``coupling``, learned;
     a coupling not learned is None (absent from the parameters).
     """
@@ -101,6 +102,7 @@ class SelectiveSSM2D(nn.Module):
         coupling: float = 0.0,
         couplings: str = "both",
         backend: str = "auto",
+        variate_dt: tuple[float, float] | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -118,9 +120,11 @@ class SelectiveSSM2D(nn.Module):
         self.x_proj = nn.Linear(d_inner, 2 * self.dt_rank + 4 * d_state, bias=False, **factory)
         self.dt_time_proj = nn.Linear(self.dt_rank, d_inner, **factory)
         self.dt_var_proj = nn.Linear(self.dt_rank, d_inner, **factory)
-        for proj in (self.dt_time_proj, self.dt_var_proj):
+        var_min, var_max = variate_dt or (dt_min, dt_max)
+        for proj, (low, high) in ((self.dt_time_proj, (dt_min, dt_max)),
+                                  (self.dt_var_proj, (var_min, var_max))):
             nn.init.uniform_(proj.weight, -self.dt_rank**-0.5, self.dt_rank**-0.5)
-            init_step_bias(proj.bias, dt_min, dt_max, dt_init_floor)
+            init_step_bias(proj.bias, low, high, dt_init_floor)
         states = torch.arange(1, d_state + 1, device=device, dtype=dtype or torch.float32)
         A_log = torch.log(states).repeat(d_inner, 1)
         self.A_time_log = nn.Parameter(A_log.clone())  # [d_inner, d_state]
@@ -185,7 +189,11 @@ class SSM2D(nn.Module):
         season_period: time lag of the seasonal head's time recurrence (1: every step; the
             heads then differ by their step sizes only).
         bidirectional: also scan the variates backwards (each head gets a second scan).
-        trend_dt, seasonal_dt: ``(min, max)`` of each head's initial step sizes.
+        trend_dt, seasonal_dt: ``(min, max)`` of each head's initial step sizes along time.
+        variate_dt: ``(min, max)`` of the initial step sizes along the variates (every head):
+            larger than along time, since the variate axis is short (7 steps for ETTh1) and
+            a state fed with steps of 0.001-0.1 would barely fill over it, leaving the variate
+            scan and both couplings nearly inert.
         dt_init_floor: smallest initial step size.
         coupling: initial value of the learned couplings.
         couplings: which couplings are learned: ``"both"``, ``"time_to_var"`` (the time
@@ -206,6 +214,7 @@ class SSM2D(nn.Module):
         bidirectional: bool = True,
         trend_dt: tuple[float, float] = (0.001, 0.01),
         seasonal_dt: tuple[float, float] = (0.01, 0.1),
+        variate_dt: tuple[float, float] = (0.1, 1.0),
         dt_init_floor: float = 1e-4,
         coupling: float = 0.0,
         couplings: str = "both",
@@ -221,6 +230,7 @@ class SSM2D(nn.Module):
             raise ValueError(f"SSM2D: season_period must be a positive int, got {season_period!r}")
         _check_dt_range("trend_dt", trend_dt)
         _check_dt_range("seasonal_dt", seasonal_dt)
+        _check_dt_range("variate_dt", variate_dt)
         factory = {"device": device, "dtype": dtype}
         self.d_model, self.d_inner = d_model, expand * d_model
         self.in_proj = nn.Linear(d_model, 2 * self.d_inner, **factory)
@@ -229,7 +239,8 @@ class SSM2D(nn.Module):
         def head(period: int, dt_range: tuple[float, float]) -> nn.ModuleList:
             return nn.ModuleList(
                 SelectiveSSM2D(self.d_inner, d_state, dt_rank, period, reverse, *dt_range,
-                               dt_init_floor, coupling, couplings, backend, **factory)
+                               dt_init_floor, coupling, couplings, backend, variate_dt,
+                               **factory)
                 for reverse in directions
             )
 

@@ -58,7 +58,10 @@ class ChimeraOptions:
     """Hyper-parameters of the Chimera backbone, shared by its three task configs.
 
     ``season_period`` is the seasonal head's time lag (1: the heads differ by their step
-    sizes only, ``trend_dt_*`` and ``seasonal_dt_*``); ``couplings`` names the couplings of
+    sizes only, ``trend_dt_*`` and ``seasonal_dt_*``, along time; ``variate_dt_*`` are the
+    step sizes along the variates, see :class:`tsssm.layers.SSM2D`); ``coupling_init`` is the
+    value the learned couplings start from (0: the coupled model starts as 2-D Mamba);
+    ``couplings`` names the couplings of
     the 2-D scan that are learned: ``"both"`` (the paper's), ``"time_to_var"`` (the time state
     feeds the variate axis only, the earlier one-way model), ``"var_to_time"`` (the reverse)
     or ``"none"`` (the axes run independently, 2-D Mamba); ``select_variates`` learns the
@@ -74,11 +77,14 @@ class ChimeraOptions:
     season_period: int = 1
     bidirectional: bool = True
     couplings: str = "both"
+    coupling_init: float = 0.0
     select_variates: bool = True
     trend_dt_min: float = 0.001
     trend_dt_max: float = 0.01
     seasonal_dt_min: float = 0.01
     seasonal_dt_max: float = 0.1
+    variate_dt_min: float = 0.1
+    variate_dt_max: float = 1.0
     backend: str = "auto"
 
     def __post_init__(self) -> None:
@@ -91,7 +97,7 @@ class ChimeraOptions:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"{type(self).__name__}.dropout must be in [0, 1), "
                              f"got {self.dropout!r}")
-        for head in ("trend", "seasonal"):
+        for head in ("trend", "seasonal", "variate"):
             low, high = getattr(self, f"{head}_dt_min"), getattr(self, f"{head}_dt_max")
             if not 0 < low <= high:
                 raise ValueError(f"{type(self).__name__}: {head}_dt_min and {head}_dt_max "
@@ -209,7 +215,8 @@ class ChimeraLayer(nn.Module):
             season_period=options.season_period, bidirectional=options.bidirectional,
             trend_dt=(options.trend_dt_min, options.trend_dt_max),
             seasonal_dt=(options.seasonal_dt_min, options.seasonal_dt_max),
-            couplings=options.couplings,
+            variate_dt=(options.variate_dt_min, options.variate_dt_max),
+            coupling=options.coupling_init, couplings=options.couplings,
             select_variates=options.select_variates, backend=options.backend,
         )
         self.norm2 = nn.LayerNorm(options.d_model)
