@@ -92,7 +92,7 @@ def test_a_sigterm_during_validation_stops_with_a_resumable_checkpoint(epoch: in
         fit(module(), data, settings, checkpoint_dir=tmp_path,
             callbacks=[SignalDuringValidation(epoch)], verbose=False)
     assert stopped.value.exit_status == 128 + signal.SIGTERM
-    checkpoint = torch.load(stopped.value.checkpoint, weights_only=False)
+    checkpoint = torch.load(stopped.value.checkpoint, weights_only=True)
     steps_per_epoch = len(data.train_dataloader())
     assert checkpoint["global_step"] == (steps_per_epoch + 1 if epoch == 0
                                          else 2 * steps_per_epoch)

@@ -389,7 +389,8 @@ class ChimeraClassifier(WindowClassifier):
     """Chimera (``"chimera_classifier"``) as a window classifier: ``X`` [n_windows, n_chans,
     n_times] (or ``mne.Epochs``, or [n_windows, n_times] for one channel). ``model_options``
     take the backbone's options (``d_model``, ``d_state``, ``expand``, ``n_layers``, ``d_ff``,
-    ``dropout``, ``season_period``, ``bidirectional``, ``backend``). Everything else is
+    ``dropout``, ``season_period``, ``bidirectional``, ``backend``). Trains 100 epochs unless
+    ``max_epochs`` is given (see ``default_max_epochs``). Everything else is
     :class:`WindowClassifier`'s."""
 
     default_model: ClassVar[str | None] = "chimera_classifier"

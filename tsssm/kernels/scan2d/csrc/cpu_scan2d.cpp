@@ -117,28 +117,21 @@ struct Row {
 
 #define SCAN2D_R __restrict__
 
-// A sum over the state in a fixed order. With the state size known at compile time (NS > 0)
-// each term is kept in its lane and the lanes are added pairwise at the end, so the loop over
-// the state computes whole vectors (without -fassociative-math a running `acc +=` keeps that
-// loop scalar); otherwise the terms are added left to right as they come.
+// A sum over the state in a fixed order. With the state size unrolled (NS = 4, 8, 16) each
+// term is kept in its lane and the lanes are added pairwise at the end, so the loop over the
+// state computes whole vectors (without -fassociative-math a running `acc +=` keeps that loop
+// scalar); otherwise (NS = 0) the terms are added left to right as they come.
 template <int NS>
 struct StateSum {
-  float lanes[NS > 0 ? NS : 1];
-  float running = 0.0f;
+  static_assert(NS >= 0 && (NS & (NS - 1)) == 0, "unrolled state sizes are powers of two");
+  float lanes[NS > 0 ? NS : 1] = {};
   SCAN2D_INLINE void set(int64_t n, float term) {
-    if constexpr (NS > 0) lanes[n] = term; else running += term;
+    if constexpr (NS > 0) lanes[n] = term; else lanes[0] += term;
   }
   SCAN2D_INLINE float total() {
-    if constexpr (NS > 0 && (NS & (NS - 1)) == 0) {
-      for (int width = NS / 2; width > 0; width /= 2)
-        for (int k = 0; k < width; ++k) lanes[k] += lanes[k + width];
-      return lanes[0];
-    } else if constexpr (NS > 0) {
-      for (int k = 1; k < NS; ++k) lanes[0] += lanes[k];
-      return lanes[0];
-    } else {
-      return running;
-    }
+    for (int width = NS / 2; width > 0; width /= 2)
+      for (int k = 0; k < width; ++k) lanes[k] += lanes[k + width];
+    return lanes[0];
   }
 };
 
