@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 .PHONY: demo test bench bench-quick lint clean
 
 $(VENV)/.installed: pyproject.toml setup.py tsssm/kernels/selective_scan/csrc/cpu_scan.cpp \
-		tsssm/kernels/scan2d/csrc/cpu_scan2d.cpp
+		tsssm/kernels/scan2d/csrc/cpu_scan2d.cpp tsssm/kernels/csrc/vector_kernels.h
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is named in the same command as the package, so pip never resolves another build.

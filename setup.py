@@ -53,12 +53,16 @@ else:
         "-fno-math-errno", "-fno-trapping-math", "-fno-signed-zeros",
     ]
 
+# Vector maths, tiles, instruction sets and the worker pool that both kernels include.
+SHARED_HEADER = "tsssm/kernels/csrc/vector_kernels.h"
+
 setup(
     cmdclass={"build_py": BuildPyWithResources},
     ext_modules=[
         Extension(
             "tsssm.kernels.selective_scan._cpu_scan",
             sources=["tsssm/kernels/selective_scan/csrc/cpu_scan.cpp"],
+            depends=[SHARED_HEADER],
             extra_compile_args=compile_args,
             extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
             language="c++",
@@ -67,6 +71,7 @@ setup(
         Extension(
             "tsssm.kernels.scan2d._cpu_scan2d",
             sources=["tsssm/kernels/scan2d/csrc/cpu_scan2d.cpp"],
+            depends=[SHARED_HEADER],
             extra_compile_args=compile_args,
             extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
             language="c++",

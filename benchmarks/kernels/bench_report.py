@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 import tsssm
+from tsssm.kernels.scan2d import cpu as cpu_kernel_2d
 from tsssm.kernels.selective_scan import cpu as cpu_kernel
 
 Shape = tuple[int, int, int, int]  # (batch, dim, length, state)
@@ -109,6 +110,7 @@ def machine_info(device: torch.device) -> dict[str, object]:
         "threads": torch.get_num_threads(),
         # The instruction set the fused CPU kernel runs with (chosen at run time).
         "cpu_kernel_isa": cpu_kernel.isa() or "not built",
+        "cpu_kernel_2d_isa": cpu_kernel_2d.isa() or "not built",
         "load_average_1min_at_start": os.getloadavg()[0],
         "device": str(device),
     }

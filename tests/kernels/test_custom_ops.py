@@ -67,17 +67,17 @@ def test_scan_op_refuses_other_dtypes_while_tracing() -> None:
 
 
 def scan2d_op_args(period: int, coupling: str, states: bool, reverse: bool) -> tuple:
-    """Arguments of ``tsssm::selective_scan_2d_fwd`` in its time-major layouts."""
+    """Arguments of ``tsssm::selective_scan_2d_fwd`` in its channel-last layouts."""
     inputs = test_scan2d.make_inputs(n_vars=3, length=5, optional=test_scan2d.with_coupling(
         coupling))
     time0, var0 = test_scan2d.make_states(inputs, period) if states else (None, None)
 
     def grid(name: str) -> torch.Tensor | None:
         x = inputs.get(name)
-        return None if x is None else x.transpose(2, 3).contiguous()
+        return None if x is None else x.permute(0, 2, 3, 1).contiguous()
 
     def state_last(name: str) -> torch.Tensor:
-        return inputs[name].permute(0, 3, 2, 1).contiguous()
+        return inputs[name].permute(0, 2, 3, 1).contiguous()
 
     return (grid("u"), grid("delta_time"), grid("delta_var"), inputs["A_time"], inputs["A_var"],
             inputs.get("A_var_to_time"), inputs.get("A_time_to_var"), state_last("B_time"),

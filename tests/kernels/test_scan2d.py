@@ -123,6 +123,41 @@ def test_fused_backward_replays_in_segments_on_any_thread_count(
         torch.set_num_threads(previous)
 
 
+CPU_ISAS = cpu2d.supported_isas() if "cpu" in CPU_BACKENDS else []
+
+
+@pytest.mark.parametrize("isa", CPU_ISAS)
+@pytest.mark.parametrize(("dim", "state"), [(3, 4), (16, 8), (21, 16), (37, 5)])
+def test_fused_kernel_on_every_instruction_set_and_tile_width(
+        isa: str, dim: int, state: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Channels are the vector lanes: whole and ragged tiles of 4, 8 and 16 channels, state
+    # sizes with unrolled (8, 16) and general loops, both couplings, a period and states.
+    from tsssm.kernels.selective_scan import cpu as cpu1d
+
+    monkeypatch.setattr(cpu1d, "ISA", isa)
+    assert cpu2d.isa() == isa
+    inputs = make_inputs(batch=2, dim=dim, n_vars=3, length=6, state=state,
+                         optional=with_coupling("both"))
+    check_against_reference(inputs, "cpu", make_states(inputs, 2), period=2,
+                            reverse_variates=dim % 2 == 1)
+
+
+def test_the_forward_does_not_depend_on_the_thread_count() -> None:
+    if "cpu" not in CPU_BACKENDS:
+        pytest.skip("the fused 2-D kernel is not built")
+    inputs = {k: v.detach() for k, v in make_inputs(batch=4, dim=40, n_vars=6, length=64,
+                                                    state=8).items()}
+    previous = torch.get_num_threads()
+    try:
+        outs = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            outs.append(selective_scan_2d(**inputs, delta_softplus=True, backend="cpu"))
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(outs[0], outs[1])
+
+
 @pytest.mark.parametrize("backend", ["ref", *CPU_BACKENDS])
 @pytest.mark.parametrize("period", [1, 4])
 def test_a_scan_continues_from_its_last_states(backend: str, period: int) -> None:
@@ -362,7 +397,7 @@ def test_empty_dimension_is_refused(empty: str, coupling: str, backend: str) -> 
 @pytest.mark.skipif("cpu" not in CPU_BACKENDS, reason="the fused 2-D CPU kernel is not built")
 def test_compiled_kernel_refuses_empty_state_itself() -> None:
     # Bypasses the Python checks: the C++ entry point is the last guard.
-    grid, bc = torch.zeros(2, 3, 5, 4), torch.zeros(2, 5, 4, 0)
+    grid, bc = torch.zeros(2, 4, 5, 3), torch.zeros(2, 4, 5, 0)  # [b, v, t, d], [b, v, t, n]
     tensors = (grid, grid, grid, torch.zeros(3, 0), torch.zeros(3, 0), None, None, bc, bc, bc,
                bc, *([None] * 6))
     with pytest.raises(ValueError, match=r"kernel refused sizes .* = \(2, 3, 4, 5, 0, 1\)"):

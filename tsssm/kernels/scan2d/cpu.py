@@ -1,9 +1,10 @@
 """Fused CPU 2-D selective scan: the C++ loop of ``csrc/cpu_scan2d.cpp`` behind autograd.
 
 The forward runs the whole recurrence of :mod:`.reference` (softplus, both decays, both
-couplings, read-outs, skip and gate) in one pass per ``(batch, channel)`` row, time outer and
-variates inner, keeping only the current column of states (``period`` columns of time states
-and one of variate states). The backward replays each row from checkpoints, one segment of
+couplings, read-outs, skip and gate) in one pass over tiles of channels (16 channels of one
+batch item per AVX-512 vector, 8 with AVX2, 4 otherwise), time outer and variates inner,
+keeping only the current column of states (``period`` columns of time states and one of
+variate states). The backward replays each row from checkpoints, one segment of
 columns at a time (scratch of ``segment x n_vars x state`` floats per thread), and walks it in
 reverse with the gradients of the time and variate states carried like the states themselves.
 Nothing of size ``[batch, dim, n_vars, length, state]`` is ever allocated.
@@ -12,7 +13,10 @@ The library is built by ``pip install`` (setup.py, an optional extension) and lo
 ctypes; it needs no torch headers. Forward and backward are registered as PyTorch operators
 (``torch.ops.tsssm.selective_scan_2d_fwd`` / ``selective_scan_2d_bwd``, with fake
 implementations and autograd), so that ``torch.compile(fullgraph=True)`` and ``torch.export``
-trace through the scan. Threads: ``torch.get_num_threads()``.
+trace through the scan. It runs the instruction set that the 1-D kernel's setting picks
+(:data:`tsssm.kernels.selective_scan.cpu.ISA`, None: the widest this CPU has; :func:`isa`).
+Threads: ``torch.get_num_threads()`` at most (fewer on small inputs in the forward, one batch
+item per thread at least in the backward).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import importlib.util
 
 import torch
 
+from ..selective_scan import cpu as _scan_cpu
 from ._inputs import Scan2DInputs
 
 _INSTALL_HINT = (
@@ -35,7 +40,7 @@ _INPUT_NAMES = ("u", "delta_time", "delta_var", "A_time", "A_var", "A_var_to_tim
                 "A_time_to_var", "B_time", "C_time", "B_var", "C_var", "D", "z", "bias_time",
                 "bias_var", "time_state0", "var_state0")
 _SIZE_NAMES = ("batch", "dim", "n_vars", "length", "state", "period", "softplus", "reverse",
-               "threads", "segment")
+               "threads", "segment", "isa")
 _GRAD_NAMES = ("dout", "dtime_state", "dvar_state", "du", "ddelta_time", "ddelta_var", "dz",
                "dtime_state0", "dvar_state0", "dA_time", "dA_var", "dA_var_to_time",
                "dA_time_to_var", "dD", "dbias_time", "dbias_var", "dB_time", "dC_time",
@@ -55,7 +60,7 @@ class _Grads(ctypes.Structure):
 
 
 # The version of the C interface these bindings call (``tsssm_scan2d_abi_version`` in the source).
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 
 def _load_library() -> ctypes.CDLL | None:
@@ -73,6 +78,10 @@ def _load_library() -> ctypes.CDLL | None:
     lib.tsssm_scan2d_backward.restype = ctypes.c_int
     lib.tsssm_scan2d_backward_threads.argtypes = [_I64, _I64]
     lib.tsssm_scan2d_backward_threads.restype = _I64
+    lib.tsssm_scan2d_isa_name.argtypes = [ctypes.c_int]
+    lib.tsssm_scan2d_isa_name.restype = ctypes.c_char_p
+    lib.tsssm_scan2d_isa_supported.argtypes = [ctypes.c_int]
+    lib.tsssm_scan2d_isa_supported.restype = ctypes.c_int
     return lib
 
 
@@ -81,6 +90,32 @@ _LIB = _load_library()
 # Time steps per segment of the backward's replay; 0 lets the kernel pick a cache-sized
 # segment. Tests set it small to exercise several segments on small grids.
 BACKWARD_SEGMENT_STEPS = 0
+
+
+def supported_isas() -> list[str]:
+    """The instruction sets this CPU can run the 2-D kernel with (empty if it is not built)."""
+    if _LIB is None:
+        return []
+    return [name for code, name in enumerate(_scan_cpu.ISAS)
+            if _LIB.tsssm_scan2d_isa_supported(code)]
+
+
+def isa() -> str | None:
+    """The instruction set the 2-D kernel runs with now, None if it is not built."""
+    if _LIB is None:
+        return None
+    return _LIB.tsssm_scan2d_isa_name(_isa_code()).decode()
+
+
+def _isa_code() -> int:
+    """The library's number for the instruction set asked for (-1: the widest there is)."""
+    asked = _scan_cpu.ISA
+    if asked is None:
+        return -1
+    code = _scan_cpu.ISAS.index(asked) if asked in _scan_cpu.ISAS else -1
+    if code < 0 or not _LIB.tsssm_scan2d_isa_supported(code):
+        raise ValueError(f"selective_scan.cpu.ISA = {asked!r}: this CPU does not run it")
+    return code
 
 
 def unavailable_reason(device: torch.device) -> str | None:
@@ -109,9 +144,9 @@ def _check_status(status: int, a: _Args) -> None:
 def _args(tensors: list[torch.Tensor | None], softplus: bool, period: int, reverse: bool,
           threads: int, segment_steps: int) -> _Args:
     u, A_time = tensors[0], tensors[3]
-    batch, dim, length, n_vars = u.shape
+    batch, n_vars, length, dim = u.shape
     return _Args(*map(_ptr, tensors), batch, dim, n_vars, length, A_time.shape[1], period,
-                 int(softplus), int(reverse), threads, segment_steps)
+                 int(softplus), int(reverse), threads, segment_steps, _isa_code())
 
 
 def _contiguous(tensors: tuple[torch.Tensor | None, ...]) -> list[torch.Tensor | None]:
@@ -126,9 +161,9 @@ def _absent(like: torch.Tensor) -> torch.Tensor:
 
 # The fused kernel as PyTorch operators (torch.ops.tsssm.*), traced as single nodes by
 # torch.compile and torch.export. Inputs are float32 in the order of ``_INPUT_NAMES``,
-# time-major: grids ``[batch, dim, length, n_vars]``, B and C ``[batch, length, n_vars,
-# state]``; ``out`` is time-major too, the last states are ``time_state [batch, dim, n_vars,
-# period, state]`` and ``var_state [batch, dim, n_vars, state]``.
+# channel-last: grids ``[batch, n_vars, length, dim]``, B and C ``[batch, n_vars, length,
+# state]``; ``out`` is channel-last too, the last states are ``time_state [batch, dim,
+# n_vars, period, state]`` and ``var_state [batch, dim, n_vars, state]``.
 
 
 def scan2d_forward(
@@ -155,8 +190,8 @@ def scan2d_forward(
 
 def _outputs(u: torch.Tensor, A_time: torch.Tensor, period: int
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Uninitialised ``out``, ``time_state`` and ``var_state`` for a time-major ``u``."""
-    batch, dim, _, n_vars = u.shape
+    """Uninitialised ``out``, ``time_state`` and ``var_state`` for a channel-last ``u``."""
+    batch, n_vars, _, dim = u.shape
     state = A_time.shape[1]
     return (u.new_empty(u.shape), u.new_empty(batch, dim, n_vars, period, state),
             u.new_empty(batch, dim, n_vars, state))
@@ -278,12 +313,13 @@ def selective_scan_2d_cpu(
         # Differentiable cast: autograd returns each gradient in its input's dtype.
         return None if x is None else x.to(torch.float32).contiguous()
 
-    # Time-major layouts: a column of the grid is contiguous for the kernel's sweep.
-    def grid(x: torch.Tensor | None) -> torch.Tensor | None:  # [b, d, v, t] -> [b, d, t, v]
-        return None if x is None else f32(x.transpose(2, 3))
+    # Channel-last layouts, the memory of the model's projections (``SelectiveSSM2D`` hands
+    # over permuted views of [b, v, t, c] tensors), so that these permutes copy nothing.
+    def grid(x: torch.Tensor | None) -> torch.Tensor | None:  # [b, d, v, t] -> [b, v, t, d]
+        return None if x is None else f32(x.permute(0, 2, 3, 1))
 
-    def state_last(x: torch.Tensor) -> torch.Tensor:  # [b, n, v, t] -> [b, t, v, n]
-        return f32(x.permute(0, 3, 2, 1))
+    def state_last(x: torch.Tensor) -> torch.Tensor:  # [b, n, v, t] -> [b, v, t, n]
+        return f32(x.permute(0, 2, 3, 1))
 
     out, time_last, var_last = selective_scan_2d_fwd(
         grid(inputs.u), grid(inputs.delta_time), grid(inputs.delta_var), f32(inputs.A_time),
@@ -293,4 +329,4 @@ def selective_scan_2d_cpu(
         f32(inputs.delta_bias_var), f32(inputs.time_state0), f32(inputs.var_state0),
         inputs.delta_softplus, inputs.period, inputs.reverse_variates,
     )
-    return out.transpose(2, 3).to(inputs.u.dtype), (time_last, var_last)
+    return out.permute(0, 3, 1, 2).to(inputs.u.dtype), (time_last, var_last)
