@@ -13,8 +13,10 @@ say which defaults came from which study. Each study's folder stays under ``--ou
 Families and their bundled data: ``smamba`` (``SMambaForecaster``; ETTh1, horizon 96),
 ``femba`` (``FEMBAClassifier``; Bonn seizure vs non-seizure EEG), ``chimera``
 (``ChimeraClassifier``; UCR ECG200, the recipe's own [tune] table), ``phase``
-(``PhaseRecognizer``; Sleep-EDF staging). ``benchmarks/estimator_defaults_check.py`` then
-checks each choice on held-out data against the defaults it would replace.
+(``PhaseRecognizer``; Sleep-EDF staging), ``anomaly`` (``ChimeraAnomalyDetector``; KDD-TSAD
+135, the prediction error on held-out normal steps: no label is used).
+``benchmarks/estimator_defaults_check.py`` then checks each choice on held-out data against
+the defaults it would replace.
 A quick check that it runs: ``--trials 2 --set train.max_epochs=1``.
 """
 
@@ -57,6 +59,13 @@ FAMILIES = {
         "tune.space.model.n_blocks={low = 1, high = 3}",
         "tune.space.model.dropout={low = 0.0, high = 0.3, step = 0.1}")),
     "chimera": Family("ChimeraClassifier", "ecg200_chimera.toml", ("run.baselines=[]",)),
+    # Label-free: the validation loss is the prediction error on held-out normal steps.
+    "anomaly": Family("ChimeraAnomalyDetector", "kdd_tsad_chimera.toml", (
+        "tune.objective=val_loss", "tune.pruner=median",
+        "tune.space.train.lr={low = 3e-4, high = 3e-3, log = true}",
+        "tune.space.model.d_model.choices=[16, 32, 64]",
+        "tune.space.model.n_layers={low = 1, high = 3}",
+        "tune.space.model.dropout={low = 0.0, high = 0.2, step = 0.1}")),
     "phase": Family("PhaseRecognizer", "sleep_edf_staging.toml", (
         "run.baselines=[]", "tune.objective=val_accuracy", "tune.pruner=median",
         "tune.space.train.lr={low = 1e-4, high = 1e-2, log = true}",

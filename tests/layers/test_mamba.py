@@ -72,6 +72,28 @@ def test_bimamba_sees_both_directions_and_can_share_weights() -> None:
         BiMamba(d_model=8, combine="max")
 
 
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_bimamba_in_one_pass_equals_its_two_mixers(shared: bool, bias: bool) -> None:
+    # BiMamba runs both directions as one projection, convolution and scan: the outputs and
+    # every gradient equal the two mixers run one after the other.
+    torch.manual_seed(5)
+    block = BiMamba(d_model=12, d_state=4, d_conv=3, expand=2, shared=shared)
+    if bias:
+        for mixer in (block.forward_mixer, block.backward_mixer):
+            mixer.in_proj.bias = torch.nn.Parameter(torch.randn(mixer.in_proj.out_features))
+            mixer.out_proj.bias = torch.nn.Parameter(torch.randn(12))
+    x = torch.randn(3, 9, 12, requires_grad=True)
+    expected = block.forward_mixer(x) + block.backward_mixer(x, reverse=True)
+    actual = block(x)
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
+    weights = torch.randn_like(expected)
+    wrt = [x, *block.parameters()]
+    for got, want in zip(torch.autograd.grad((actual * weights).sum(), wrt),
+                         torch.autograd.grad((expected * weights).sum(), wrt), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("affine", [False, True])
 def test_revin_round_trip(affine: bool) -> None:
     revin = RevIN(3, affine=affine)
