@@ -241,6 +241,23 @@ def test_classifier_head_reads_every_cell_and_checks_its_width() -> None:
         build("chimera_classifier", head_features=0)
 
 
+@pytest.mark.parametrize(("head", "width"), [("mean", 3 * 8), ("mean_max", 3 * 8 * 2)])
+def test_classifier_pooled_heads_read_each_variates_pooled_cells(head: str, width: int) -> None:
+    model = build("chimera_classifier", head=head)  # d_model 8, 3 variates
+    assert model.head.project.in_features == width  # n_chans * d_model (x 2), not n_times
+    assert model(torch.randn(2, 3, 12)).shape == (2, 2)
+    with pytest.raises(ValueError, match=r"head must be one of cells, mean, mean_max"):
+        build("chimera_classifier", head="last")
+
+
+def test_classifier_normalize_makes_it_blind_to_each_series_offset_and_scale() -> None:
+    model = build("chimera_classifier", normalize=True).eval()
+    x = torch.randn(2, 3, 12)
+    shifted = 5.0 + 3.0 * x
+    torch.testing.assert_close(model(shifted), model(x), atol=1e-4, rtol=1e-4)
+    assert torch.isfinite(model(torch.ones(2, 3, 12))).all()  # constant series: zeros
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_model_and_output(name: str) -> None:
     x, _ = sample(name)

@@ -14,12 +14,17 @@ registered models:
   column through :meth:`ChimeraBackbone.step`, and so continues the recurrence over the
   horizon on its own predictions.
 - ``"chimera_classifier"`` (classification): ``x`` [batch, n_chans, n_times] -> logits
-  [batch, n_outputs]; values are embedded by a small MLP, each cell is read out to
-  ``head_features`` numbers and one linear map takes all ``n_chans x n_times x
-  head_features`` of them to the logits. (A linear embedding averaged over time left
-  z-normalised cases nearly indistinguishable at initialisation, every case having mean 0,
-  and training sat at the class prior for many epochs. On validation cases carved from
-  ECG200's TRAIN file, both changes lowered the validation loss, together the most.)
+  [batch, n_outputs]; values are embedded by a small MLP; ``head="cells"`` (the default)
+  reads each cell out to ``head_features`` numbers and one linear map takes all ``n_chans x
+  n_times x head_features`` of them to the logits; ``head="mean"`` and ``"mean_max"`` pool
+  each variate's cells over time (their mean, and with ``"mean_max"`` also their maximum,
+  feature by feature: the pooled read-out of S4 and Mamba classifiers) and map the
+  ``n_chans x d_model`` (x 2) pooled features to the logits. (A linear embedding averaged
+  over time left z-normalised cases nearly indistinguishable at initialisation, every case
+  having mean 0, and training sat at the class prior for many epochs. On validation cases
+  carved from ECG200's TRAIN file, both changes lowered the validation loss, together the
+  most.) ``normalize=True`` z-normalises each series (each case's channel over time)
+  first, as the UCR archive's series are.
 - ``"chimera_anomaly"`` (reconstruction): ``x`` [batch, n_chans, n_times] -> its
   reconstruction, same shape; scored by reconstruction error downstream. With
   ``objective="predict"`` (the default) step ``t`` is read out of a grid that has seen only
@@ -145,13 +150,24 @@ class ChimeraConfig(CellHeadOptions, ForecastingShape):
                              "n_time_features=0")
 
 
+CLASSIFIER_HEADS = ("cells", "mean", "mean_max")
+
+
 @dataclass
 class ChimeraForClassificationConfig(CellHeadOptions, ClassificationShape):
-    """Chimera classifier: ``[batch, n_chans, n_times]`` -> logits ``[batch, n_outputs]``."""
+    """Chimera classifier: ``[batch, n_chans, n_times]`` -> logits ``[batch, n_outputs]``;
+    ``head`` is one of ``"cells"``, ``"mean"``, ``"mean_max"`` and ``normalize`` z-normalises
+    each series first (see the module docstring)."""
+
+    head: str = "cells"
+    normalize: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.check_season(self.n_times, "n_times")
+        if self.head not in CLASSIFIER_HEADS:
+            raise ValueError(f"ChimeraForClassificationConfig.head must be one of "
+                             f"{', '.join(CLASSIFIER_HEADS)}, got {self.head!r}")
 
 
 OBJECTIVES = ("predict", "reconstruct")
@@ -310,6 +326,35 @@ class CellHead(nn.Module):
         return self.project(self.readout(cells).flatten(-2))
 
 
+class PooledHead(nn.Module):
+    """Pool each variate's cells over time (mean; with ``use_max`` also the maximum), then one
+    linear map of all variates' pooled features to the logits.
+
+    ``[batch, n_vars, n_times, d_model]`` -> ``[batch, n_outputs]``; the map has
+    ``n_vars x d_model`` (x 2 with ``use_max``) inputs, whatever the series' length.
+    """
+
+    def __init__(self, d_model: int, n_vars: int, n_outputs: int, use_max: bool,
+                 dropout: float) -> None:
+        super().__init__()
+        self.use_max = use_max
+        self.dropout = nn.Dropout(dropout)
+        self.project = nn.Linear(n_vars * d_model * (2 if use_max else 1), n_outputs)
+
+    def forward(self, cells: torch.Tensor) -> torch.Tensor:
+        """``cells`` [batch, n_vars, n_times, d_model] -> [batch, n_outputs]."""
+        pooled = [cells.mean(dim=2), *([cells.amax(dim=2)] if self.use_max else [])]
+        return self.project(self.dropout(torch.cat(pooled, dim=-1).flatten(1)))
+
+
+def z_normalized(x: torch.Tensor) -> torch.Tensor:
+    """Each series ``x[..., :]`` (over the last axis) to mean 0 and deviation 1; a constant
+    series becomes zeros. Same shape as ``x``."""
+    centred = x - x.mean(dim=-1, keepdim=True)
+    spread = centred.std(dim=-1, keepdim=True, unbiased=False)
+    return centred / torch.where(spread > 1e-8, spread, torch.ones_like(spread))
+
+
 @register_model("chimera", ChimeraConfig, task="forecasting",
                 example={"d_model": 8, "d_state": 4, "d_ff": 16, "n_layers": 1, "season_period": 4})
 class Chimera(nn.Module):
@@ -373,22 +418,30 @@ class Chimera(nn.Module):
 class ChimeraForClassification(nn.Module):
     """Chimera classifier: ``[batch, n_chans, n_times]`` -> logits ``[batch, n_outputs]``:
     the backbone with :func:`mlp_value_embedding`, then one :class:`CellHead` over all
-    ``n_chans x n_times`` cells."""
+    ``n_chans x n_times`` cells (``head="cells"``) or a :class:`PooledHead`."""
 
     def __init__(self, config: ChimeraForClassificationConfig) -> None:
         super().__init__()
         self.config = config
         self.backbone = ChimeraBackbone(config.n_chans, config,
                                         mlp_value_embedding(config.d_model))
-        self.head = CellHead(config.d_model, config.head_features,
-                             config.n_chans * config.n_times, config.n_outputs)
+        if config.head == "cells":
+            self.head = CellHead(config.d_model, config.head_features,
+                                 config.n_chans * config.n_times, config.n_outputs)
+        else:
+            self.head = PooledHead(config.d_model, config.n_chans, config.n_outputs,
+                                   use_max=config.head == "mean_max", dropout=config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` [batch, n_chans, n_times] -> logits [batch, n_outputs]."""
         c = self.config
         check_grid("ChimeraForClassification", "x", x,
                    (("n_chans", c.n_chans), ("n_times", c.n_times)))
+        if c.normalize:
+            x = z_normalized(x)
         cells = self.backbone(x)  # [b, n_chans, n_times, d_model]
+        if c.head != "cells":
+            return self.head(cells)
         return self.head(cells.flatten(1, 2))  # cells [b, n_chans * n_times, d_model]
 
 
