@@ -4,13 +4,15 @@ read), beside 1-NN Euclidean on the same folds.
 
 Each candidate is a set of ``ChimeraClassifier`` arguments (model options, epochs, batch,
 learning rate); ``defaults`` is ``ChimeraClassifier()`` as it now stands. For every set and
-fold the candidate is fitted on the other folds (seed 0, one thread) and scored on the held
-out one; the table gives each set's mean validation accuracy over the folds, their mean over
-the sets, and the mean and longest fit in seconds. ``--json`` keeps the results: a later run
+fold the candidate is fitted on the other folds (one thread) and scored on the held out
+one; the table gives each set's mean validation accuracy over the folds (and over the
+``--seeds``, each seeding both the folds and the model), their mean over the sets, and the
+mean and longest fit in seconds. ``--json`` keeps the results: a later run
 with the same file skips the candidates already measured and prints the whole table.
 
-    python benchmarks/chimera_ucr_defaults.py [--candidates defaults pooled ...]
-        [--datasets ECG200 GunPoint ...] [--folds 3] [--json study.json] [--list]
+    python benchmarks/chimera_ucr_defaults.py [--candidates defaults small ...]
+        [--datasets ECG200 GunPoint ...] [--folds 3] [--seeds 0 1] [--json study.json]
+        [--list]
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -47,21 +49,31 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "defaults": {},
     "small": {"model_options": SMALL, **SMALL_RUN},
     "small_znorm": {"model_options": {**SMALL, "normalize": True}, **SMALL_RUN},
-    "small_mean": {"model_options": {**SMALL, "head": "mean"}, **SMALL_RUN},
-    "small_mean_max": {"model_options": {**SMALL, "head": "mean_max"}, **SMALL_RUN},
-    "small_mean_max_fast": {"model_options": {**SMALL, "head": "mean_max", **FAST_DT},
-                            **SMALL_RUN},
     "small_cells_fast": {"model_options": {**SMALL, **FAST_DT}, **SMALL_RUN},
     "small_cosine": {"model_options": SMALL, **SMALL_RUN, "optimization": COSINE},
     "small_head1": {"model_options": {**SMALL, "head_features": 1}, **SMALL_RUN},
     "small_dropout3": {"model_options": {**SMALL, "dropout": 0.3}, **SMALL_RUN},
-    "small_wd1": {**SMALL_RUN, "model_options": SMALL, "weight_decay": 0.1},
-    "small_lr1e-2": {"model_options": SMALL, **SMALL_RUN, "lr": 1e-2},
-    "small_lr1e-3": {"model_options": SMALL, **SMALL_RUN, "lr": 1e-3},
-    "small_80_epochs": {"model_options": SMALL, **SMALL_RUN, "max_epochs": 80},
     "small_batch8": {"model_options": SMALL, **SMALL_RUN, "batch_size": 8},
-    "d64": {"model_options": {**SMALL, "d_model": 64, "d_ff": 128}, **SMALL_RUN},
-    "2_layers": {"model_options": {**SMALL, "n_layers": 2}, **SMALL_RUN},
+    "kernel9": {"model_options": {**SMALL, "embed_kernel": 9}, **SMALL_RUN},
+    "kernel9_mean_max": {"model_options": {**SMALL, "embed_kernel": 9, "head": "mean_max"},
+                         **SMALL_RUN},
+    "kernel5": {"model_options": {**SMALL, "embed_kernel": 5}, **SMALL_RUN},
+    "kernel15": {"model_options": {**SMALL, "embed_kernel": 15}, **SMALL_RUN},
+    "kernel9_batch8": {"model_options": {**SMALL, "embed_kernel": 9}, **SMALL_RUN,
+                       "batch_size": 8},
+    "kernel9_dropout3": {"model_options": {**SMALL, "embed_kernel": 9, "dropout": 0.3},
+                         **SMALL_RUN},
+    "kernel9_wd1": {"model_options": {**SMALL, "embed_kernel": 9}, **SMALL_RUN,
+                    "weight_decay": 0.1},
+    "kernel9_lr1e-2": {"model_options": {**SMALL, "embed_kernel": 9}, **SMALL_RUN,
+                       "lr": 1e-2},
+    "kernel9_cosine": {"model_options": {**SMALL, "embed_kernel": 9}, **SMALL_RUN,
+                       "optimization": COSINE},
+    "kernel9_dropout3_cosine": {"model_options": {**SMALL, "embed_kernel": 9, "dropout": 0.3},
+                                **SMALL_RUN, "optimization": COSINE},
+    "kernel9_dropout3_80_epochs": {"model_options": {**SMALL, "embed_kernel": 9,
+                                                     "dropout": 0.3},
+                                   **SMALL_RUN, "max_epochs": 80},
 }
 
 
@@ -72,31 +84,42 @@ def z_normalised(X: np.ndarray) -> np.ndarray:
     return ((X - mean) / np.where(spread > 0, spread, 1.0)).reshape(len(X), -1)
 
 
-def folds(y: np.ndarray, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified (train, validation) index pairs of one TRAIN file, seed 0."""
-    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=0)
+def folds(y: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified (train, validation) index pairs of one TRAIN file."""
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(y)), y))
 
 
-def nearest_neighbour(X: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray
-                      ) -> tuple[float, float]:
+def nearest_neighbour(X: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray,
+                      seed: int) -> tuple[float, float]:
     """(validation accuracy, fit seconds) of 1-NN Euclidean on z-normalised series."""
     model = KNeighborsClassifier(n_neighbors=1).fit(z_normalised(X[train]), y[train])
     return float(model.score(z_normalised(X[val]), y[val])), 0.0
 
 
-def chimera(arguments: dict[str, Any]):
-    """A scorer of ``ChimeraClassifier(**arguments)`` on one fold; an ``"optimization"``
-    entry (schedule, warm-up... beyond ``lr`` and ``weight_decay``) replaces the preset's
-    ``default_optimization`` for this candidate."""
-    arguments = dict(arguments)
-    optimization = arguments.pop("optimization", None)
-    estimator = ChimeraClassifier if optimization is None else type(
-        "CandidateChimera", (ChimeraClassifier,), {"default_optimization": optimization})
+class BareChimera(ChimeraClassifier):
+    """``ChimeraClassifier`` without its preset's defaults: the model's own options, the base
+    optimiser and training settings; a candidate states everything it changes, so its row
+    does not move when the defaults do."""
 
-    def score(X: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray
+    default_model_options: ClassVar[dict[str, Any]] = {}
+    default_optimization: ClassVar[dict[str, float]] = {}
+    default_training: ClassVar[dict[str, int]] = {}
+
+
+def chimera(name: str):
+    """A scorer of candidate ``name`` on one fold: ``ChimeraClassifier()`` for
+    ``"defaults"``, else ``BareChimera(**arguments, random_state=seed)``, where an
+    ``"optimization"`` entry (schedule, warm-up... beyond ``lr`` and ``weight_decay``) is
+    the candidate's ``default_optimization``."""
+    arguments = dict(CANDIDATES[name])
+    optimization = arguments.pop("optimization", {})
+    estimator = ChimeraClassifier if name == "defaults" else type(
+        "CandidateChimera", (BareChimera,), {"default_optimization": optimization})
+
+    def score(X: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray, seed: int
               ) -> tuple[float, float]:
-        model = estimator(**arguments, verbose=0, random_state=0)
+        model = estimator(**arguments, verbose=0, random_state=seed)
         start = time.perf_counter()
         model.fit(X[train], y[train])
         seconds = time.perf_counter() - start
@@ -104,26 +127,32 @@ def chimera(arguments: dict[str, Any]):
     return score
 
 
-def evaluate(scorer, datasets: list[str], n_folds: int) -> dict[str, Any]:
+def evaluate(scorer, datasets: list[str], n_folds: int, seed: int) -> dict[str, Any]:
     """Per set: mean validation accuracy over the folds; all fits' seconds."""
     accuracy, seconds = {}, []
     for name in datasets:
         data = load_ucr(name, "train")
         scores = []
-        for train, val in folds(data.y, n_folds):
-            score, fit_s = scorer(data.X, data.y, train, val)
+        for train, val in folds(data.y, n_folds, seed):
+            score, fit_s = scorer(data.X, data.y, train, val, seed)
             scores.append(score)
             seconds.append(fit_s)
         accuracy[name] = float(np.mean(scores))
     return {"accuracy": accuracy, "fit_s": seconds}
 
 
-def row(name: str, result: dict[str, Any], datasets: list[str]) -> str:
-    scores = [result["accuracy"][d] for d in datasets]
+def row(name: str, results: list[dict[str, Any]], datasets: list[str]) -> str:
+    """A table row: per set, the mean over the seeds' results (each a mean over folds)."""
+    scores = [np.mean([r["accuracy"][d] for r in results]) for d in datasets]
     cells = " | ".join(f"{s:.3f}" for s in scores)
-    fit = result["fit_s"]
+    fit = [s for r in results for s in r["fit_s"]]
     return (f"| {name} | {cells} | {np.mean(scores):.3f} | {np.mean(fit):.1f} | "
             f"{np.max(fit):.1f} |")
+
+
+def study_key(n_folds: int, datasets: list[str], seed: int) -> str:
+    """Where one seed's results live in the ``--json`` file."""
+    return f"{n_folds} folds, seed {seed}: " + ", ".join(datasets)
 
 
 def main() -> None:
@@ -131,6 +160,8 @@ def main() -> None:
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES))
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="each seeds the folds and the model; the table averages them")
     parser.add_argument("--json", default=None, help="results kept here across runs")
     parser.add_argument("--list", action="store_true", help="print the candidates and exit")
     args = parser.parse_args()
@@ -143,19 +174,22 @@ def main() -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     path = Path(args.json) if args.json else None
     results = json.loads(path.read_text()) if path is not None and path.exists() else {}
-    key = f"{args.folds} folds: " + ", ".join(args.datasets)
-    study = results.setdefault(key, {})
+    studies = [results.setdefault(study_key(args.folds, args.datasets, seed), {})
+               for seed in args.seeds]
     header = (f"| candidate | {' | '.join(args.datasets)} | mean | mean fit s | longest fit s |\n"
               f"|---|{'---|' * (len(args.datasets) + 3)}")
-    print(f"Validation accuracy, {args.folds}-fold stratified inside each TRAIN file\n")
+    print(f"Validation accuracy, {args.folds}-fold stratified inside each TRAIN file, mean "
+          f"over seeds {args.seeds}\n")
     print(header, flush=True)
     for name in ["1-NN Euclidean", *args.candidates]:
-        if name not in study:
-            scorer = nearest_neighbour if name == "1-NN Euclidean" else chimera(CANDIDATES[name])
-            study[name] = evaluate(scorer, args.datasets, args.folds)
-            if path is not None:
-                path.write_text(json.dumps(results, indent=2))
-        print(row(name, study[name], args.datasets), flush=True)
+        for seed, study in zip(args.seeds, studies, strict=True):
+            if name not in study:
+                scorer = (nearest_neighbour if name == "1-NN Euclidean"
+                          else chimera(name))
+                study[name] = evaluate(scorer, args.datasets, args.folds, seed)
+                if path is not None:
+                    path.write_text(json.dumps(results, indent=2))
+        print(row(name, [study[name] for study in studies], args.datasets), flush=True)
 
 
 if __name__ == "__main__":

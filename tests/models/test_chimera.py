@@ -250,6 +250,21 @@ def test_classifier_pooled_heads_read_each_variates_pooled_cells(head: str, widt
         build("chimera_classifier", head="last")
 
 
+def test_classifier_local_embedding_reads_each_cells_neighbourhood() -> None:
+    model = build("chimera_classifier", embed_kernel=3, head="mean_max").eval()
+    x = torch.randn(1, 3, 12)
+    embed = model.backbone.value_embed
+    cells = embed(x[..., None])  # [1, 3, 12, d_model]
+    nudged = x.clone()
+    nudged[0, 1, 5] += 1.0  # moves cells 4-6 of variate 1 only
+    changed = (embed(nudged[..., None]) - cells).abs().amax(-1) > 0
+    assert changed[0, 1].nonzero().flatten().tolist() == [4, 5, 6]
+    assert not changed[0, [0, 2]].any()
+    assert model(x).shape == (1, 2)
+    with pytest.raises(ValueError, match="embed_kernel must be odd"):
+        build("chimera_classifier", embed_kernel=4)
+
+
 def test_classifier_normalize_makes_it_blind_to_each_series_offset_and_scale() -> None:
     model = build("chimera_classifier", normalize=True).eval()
     x = torch.randn(2, 3, 12)

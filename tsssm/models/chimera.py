@@ -24,7 +24,13 @@ registered models:
   having mean 0, and training sat at the class prior for many epochs. On validation cases
   carved from ECG200's TRAIN file, both changes lowered the validation loss, together the
   most.) ``normalize=True`` z-normalises each series (each case's channel over time)
-  first, as the UCR archive's series are.
+  first, as the UCR archive's series are. ``embed_kernel`` > 1 embeds each cell from the
+  ``embed_kernel`` values of its variate centred on it (a convolution over time, shared by
+  the variates, then the MLP's second layer: :class:`LocalValueEmbedding`) instead of from
+  its own value alone: the cells then carry local shape (slopes, bumps) from the start, so
+  that a pooled head has more than each case's distribution of values to read, like the
+  convolutional embeddings of TimesNet's classifiers and the kernels of ROCKET. It looks
+  ``embed_kernel // 2`` steps ahead, so such a classifier reads whole windows only.
 - ``"chimera_anomaly"`` (reconstruction): ``x`` [batch, n_chans, n_times] -> its
   reconstruction, same shape; scored by reconstruction error downstream. With
   ``objective="predict"`` (the default) step ``t`` is read out of a grid that has seen only
@@ -161,10 +167,15 @@ class ChimeraForClassificationConfig(CellHeadOptions, ClassificationShape):
 
     head: str = "cells"
     normalize: bool = False
+    embed_kernel: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.check_season(self.n_times, "n_times")
+        _check_positive(self, "embed_kernel")
+        if self.embed_kernel % 2 == 0:
+            raise ValueError(f"ChimeraForClassificationConfig.embed_kernel must be odd (a "
+                             f"window centred on each cell), got {self.embed_kernel!r}")
         if self.head not in CLASSIFIER_HEADS:
             raise ValueError(f"ChimeraForClassificationConfig.head must be one of "
                              f"{', '.join(CLASSIFIER_HEADS)}, got {self.head!r}")
@@ -257,6 +268,28 @@ def mlp_value_embedding(d_model: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(1, d_model), nn.GELU(), nn.Linear(d_model, d_model))
 
 
+class LocalValueEmbedding(nn.Module):
+    """Embed each cell from the ``kernel`` values of its variate centred on it: ``[batch,
+    n_vars, n_times, 1]`` -> ``[batch, n_vars, n_times, d_model]``.
+
+    A convolution over time (``kernel`` odd, zero padding, shared by the variates) to
+    ``d_model`` channels, GELU, then a linear layer; with ``kernel`` 1 it is
+    :func:`mlp_value_embedding`'s function.
+    """
+
+    def __init__(self, d_model: int, kernel: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, d_model, kernel, padding=kernel // 2)
+        self.mix = nn.Sequential(nn.GELU(), nn.Linear(d_model, d_model))
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` [batch, n_vars, n_times, 1] -> [batch, n_vars, n_times, d_model]."""
+        batch, n_vars, n_times, _ = values.shape
+        series = values.reshape(batch * n_vars, 1, n_times)
+        local = self.conv(series).transpose(1, 2)  # [batch * n_vars, n_times, d_model]
+        return self.mix(local).reshape(batch, n_vars, n_times, -1)
+
+
 class ChimeraBackbone(nn.Module):
     """Embed every cell of a ``[batch, n_vars, n_times]`` grid and run the Chimera layers.
 
@@ -327,24 +360,33 @@ class CellHead(nn.Module):
 
 
 class PooledHead(nn.Module):
-    """Pool each variate's cells over time (mean; with ``use_max`` also the maximum), then one
-    linear map of all variates' pooled features to the logits.
+    """Pool each variate's cells over time (mean; with ``use_max`` also the maximum),
+    standardise each pooled feature over the batch (BatchNorm), then one linear map of all
+    variates' pooled features to the logits.
 
     ``[batch, n_vars, n_times, d_model]`` -> ``[batch, n_outputs]``; the map has
     ``n_vars x d_model`` (x 2 with ``use_max``) inputs, whatever the series' length.
+
+    Why BatchNorm: cells are layer-normalised, so a pooled feature's spread between cases
+    starts small (about 0.04 on z-normalised UCR series, against 1 within a case), and a
+    plain linear map moved the logits too little to leave the class prior in a short run.
     """
 
     def __init__(self, d_model: int, n_vars: int, n_outputs: int, use_max: bool,
                  dropout: float) -> None:
         super().__init__()
         self.use_max = use_max
+        features = n_vars * d_model * (2 if use_max else 1)
+        self.norm = nn.BatchNorm1d(features)
         self.dropout = nn.Dropout(dropout)
-        self.project = nn.Linear(n_vars * d_model * (2 if use_max else 1), n_outputs)
+        self.project = nn.Linear(features, n_outputs)
 
     def forward(self, cells: torch.Tensor) -> torch.Tensor:
-        """``cells`` [batch, n_vars, n_times, d_model] -> [batch, n_outputs]."""
+        """``cells`` [batch, n_vars, n_times, d_model] -> [batch, n_outputs] (training needs
+        batches of at least 2)."""
         pooled = [cells.mean(dim=2), *([cells.amax(dim=2)] if self.use_max else [])]
-        return self.project(self.dropout(torch.cat(pooled, dim=-1).flatten(1)))
+        features = self.norm(torch.cat(pooled, dim=-1).flatten(1))
+        return self.project(self.dropout(features))
 
 
 def z_normalized(x: torch.Tensor) -> torch.Tensor:
@@ -417,14 +459,16 @@ class Chimera(nn.Module):
                 example={"d_model": 8, "d_state": 4, "d_ff": 16, "n_layers": 1, "season_period": 4})
 class ChimeraForClassification(nn.Module):
     """Chimera classifier: ``[batch, n_chans, n_times]`` -> logits ``[batch, n_outputs]``:
-    the backbone with :func:`mlp_value_embedding`, then one :class:`CellHead` over all
-    ``n_chans x n_times`` cells (``head="cells"``) or a :class:`PooledHead`."""
+    the backbone with :func:`mlp_value_embedding` (``embed_kernel`` 1) or a
+    :class:`LocalValueEmbedding`, then one :class:`CellHead` over all ``n_chans x n_times``
+    cells (``head="cells"``) or a :class:`PooledHead`."""
 
     def __init__(self, config: ChimeraForClassificationConfig) -> None:
         super().__init__()
         self.config = config
-        self.backbone = ChimeraBackbone(config.n_chans, config,
-                                        mlp_value_embedding(config.d_model))
+        embed = (mlp_value_embedding(config.d_model) if config.embed_kernel == 1
+                 else LocalValueEmbedding(config.d_model, config.embed_kernel))
+        self.backbone = ChimeraBackbone(config.n_chans, config, embed)
         if config.head == "cells":
             self.head = CellHead(config.d_model, config.head_features,
                                  config.n_chans * config.n_times, config.n_outputs)
