@@ -400,7 +400,7 @@ class ChimeraClassifier(WindowClassifier):
     cross-validation inside the TRAIN files of ECG200, GunPoint, ItalyPowerDemand and
     ArrowHead, two seeds (``benchmarks/chimera_ucr_defaults.py``; validation accuracy 0.893
     against 0.864 with the value-by-value embedding, 1-NN Euclidean 0.901; test files
-    unused); a fit on one of these sets takes seconds on one CPU thread.
+    unused); a fit on one of these TRAIN files takes 5-17 s on one CPU thread.
     """
 
     default_model: ClassVar[str | None] = "chimera_classifier"

@@ -368,7 +368,7 @@ class PooledHead(nn.Module):
     ``n_vars x d_model`` (x 2 with ``use_max``) inputs, whatever the series' length.
 
     Why BatchNorm: cells are layer-normalised, so a pooled feature's spread between cases
-    starts small (about 0.04 on z-normalised UCR series, against 1 within a case), and a
+    starts small (about 0.04 on ArrowHead's TRAIN series, against 1 within a case), and a
     plain linear map moved the logits too little to leave the class prior in a short run.
     """
 
