@@ -42,6 +42,19 @@ def test_classifier_uses_chimera_and_learns_which_channel_oscillates() -> None:
     assert clf.score(x[60:], y[60:]) >= 0.9
 
 
+def test_classifier_defaults_are_the_studys() -> None:
+    # benchmarks/chimera_ucr_defaults.py chose them; the user's values still win.
+    x, y = oscillations(20)
+    clf = ChimeraClassifier(max_epochs=1, verbose=0).fit(x, y)
+    config = clf.module_.config
+    assert (config.d_model, config.n_layers, config.d_ff, config.embed_kernel,
+            config.head) == (32, 1, 64, 9, "cells")
+    assert ChimeraClassifier.default_training == {"max_epochs": 40, "batch_size": 16}
+    mine = ChimeraClassifier(model_options={**TINY, "embed_kernel": 1}, max_epochs=1,
+                             verbose=0).fit(x, y)
+    assert (mine.module_.config.d_model, mine.module_.config.embed_kernel) == (4, 1)
+
+
 @pytest.mark.parametrize(("X", "y", "params", "message"), [
     ([np.zeros((2, 16)), np.zeros((2, 17))], ["a", "b"], {}, "ragged"),
     (np.full((4, 1, 16), np.nan), ["a", "b", "a", "b"], {}, "NaN"),

@@ -17,7 +17,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tsssm.estimators import FEMBAClassifier, WindowClassifier
-from tsssm.estimators._defaults import preset_optimization
+from tsssm.estimators._defaults import BASE_TRAINING, preset_optimization, preset_training
 from tsssm.models import create_model
 from tsssm.models.femba import FEMBAOptions, MambaHead
 
@@ -212,6 +212,21 @@ def test_a_presets_defaults_apply_to_its_own_model_only() -> None:
     assert other.module_.config.n_blocks == FEMBAOptions.n_blocks != 1
     assert other.module_.config.dropout == 0.1
     assert preset_optimization(other)["lr"] == 2e-3
+
+
+def test_a_presets_default_training_applies_unless_the_user_sets_it() -> None:
+    class LongFEMBA(FEMBAClassifier):
+        default_training: ClassVar[dict[str, int]] = {"max_epochs": 3}
+
+    x, y = oscillations(20)
+    clf = LongFEMBA(model_options=TINY, verbose=0).fit(x, y)
+    assert len(clf.history_) == 3  # the preset's epochs, the base batch
+    assert preset_training(clf) == {"max_epochs": 3, "batch_size": BASE_TRAINING["batch_size"]}
+    assert clf.get_params()["max_epochs"] is None
+    mine = LongFEMBA(model_options=TINY, max_epochs=2, batch_size=4, verbose=0).fit(x, y)
+    assert len(mine.history_) == 2
+    assert preset_training(mine) == {"max_epochs": 2, "batch_size": 4}
+    assert preset_training(FEMBAClassifier()) == BASE_TRAINING
 
 
 def test_fine_tunes_from_a_pretraining_checkpoint(tmp_path) -> None:

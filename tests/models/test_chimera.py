@@ -241,6 +241,38 @@ def test_classifier_head_reads_every_cell_and_checks_its_width() -> None:
         build("chimera_classifier", head_features=0)
 
 
+@pytest.mark.parametrize(("head", "width"), [("mean", 3 * 8), ("mean_max", 3 * 8 * 2)])
+def test_classifier_pooled_heads_read_each_variates_pooled_cells(head: str, width: int) -> None:
+    model = build("chimera_classifier", head=head)  # d_model 8, 3 variates
+    assert model.head.project.in_features == width  # n_chans * d_model (x 2), not n_times
+    assert model(torch.randn(2, 3, 12)).shape == (2, 2)
+    with pytest.raises(ValueError, match=r"head must be one of cells, mean, mean_max"):
+        build("chimera_classifier", head="last")
+
+
+def test_classifier_local_embedding_reads_each_cells_neighbourhood() -> None:
+    model = build("chimera_classifier", embed_kernel=3, head="mean_max").eval()
+    x = torch.randn(1, 3, 12)
+    embed = model.backbone.value_embed
+    cells = embed(x[..., None])  # [1, 3, 12, d_model]
+    nudged = x.clone()
+    nudged[0, 1, 5] += 1.0  # moves cells 4-6 of variate 1 only
+    changed = (embed(nudged[..., None]) - cells).abs().amax(-1) > 0
+    assert changed[0, 1].nonzero().flatten().tolist() == [4, 5, 6]
+    assert not changed[0, [0, 2]].any()
+    assert model(x).shape == (1, 2)
+    with pytest.raises(ValueError, match="embed_kernel must be odd"):
+        build("chimera_classifier", embed_kernel=4)
+
+
+def test_classifier_normalize_makes_it_blind_to_each_series_offset_and_scale() -> None:
+    model = build("chimera_classifier", normalize=True).eval()
+    x = torch.randn(2, 3, 12)
+    shifted = 5.0 + 3.0 * x
+    torch.testing.assert_close(model(shifted), model(x), atol=1e-4, rtol=1e-4)
+    assert torch.isfinite(model(torch.ones(2, 3, 12))).all()  # constant series: zeros
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_model_and_output(name: str) -> None:
     x, _ = sample(name)

@@ -1,8 +1,9 @@
-"""Preset defaults of the estimators: model options and optimiser settings that apply when a
-preset's own model is used and the user leaves them unset.
+"""Preset defaults of the estimators: model options, optimiser and training settings that
+apply when a preset's own model is used and the user leaves them unset.
 
 Each preset (``SMambaForecaster``, ``FEMBAClassifier``, ``PhaseRecognizer``...) declares
-``default_model_options`` and ``default_optimization`` as class variables; where they came
+``default_model_options``, ``default_optimization`` and (window classifiers)
+``default_training`` as class variables; where they came
 from (a ``tsssm tune`` study on the family's bundled data, validation split only) is said in
 the preset's docstring and in the README's tuning section.
 """
@@ -15,6 +16,8 @@ from ..training.module import optimization_dict
 
 # What every estimator trains with when neither the user nor its preset says otherwise.
 BASE_OPTIMIZATION: dict[str, float] = {"lr": 1e-3, "weight_decay": 1e-2}
+# What a window classifier trains for when neither the user nor its preset says otherwise.
+BASE_TRAINING: dict[str, int] = {"max_epochs": 10, "batch_size": 32}
 
 
 def preset_model_options(estimator: Any, model: str | None, default_model: str | None
@@ -36,3 +39,15 @@ def preset_optimization(estimator: Any) -> dict[str, Any]:
         if value is not None:
             settings[name] = value
     return optimization_dict(**settings)
+
+
+def preset_training(estimator: Any) -> dict[str, int]:
+    """The training length and batch: the estimator's ``max_epochs`` and ``batch_size`` where
+    set (not None), else its class's ``default_training``, else :data:`BASE_TRAINING`.
+    Returns ``{"max_epochs": int, "batch_size": int}`` (values unchecked)."""
+    settings = {**BASE_TRAINING, **getattr(estimator, "default_training", {})}
+    for name in BASE_TRAINING:
+        value = getattr(estimator, name)
+        if value is not None:
+            settings[name] = value
+    return settings
