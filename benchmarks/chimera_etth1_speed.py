@@ -22,6 +22,7 @@ import torch
 
 from tsssm.data import ForecastingData, bundled_dataset
 from tsssm.models import create_model
+from tsssm.training.optim import adamw
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "etth1_chimera.toml"
 
@@ -61,7 +62,7 @@ def main() -> None:
         torch.manual_seed(0)
         model = create_model(registered, lookback=lookback, horizon=horizon,
                              n_variates=n_variates, **options)
-        models[name] = (model, torch.optim.Adam(model.parameters(), lr=train["lr"]), train)
+        models[name] = (model, adamw(model.parameters(), lr=train["lr"]), train)
     seconds: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(args.rounds):
         for name, (model, optimizer, _) in models.items():

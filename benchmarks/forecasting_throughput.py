@@ -26,6 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from tsssm.data import ForecastingData, bundled_dataset
 from tsssm.models import create_model
+from tsssm.training.optim import adamw
 
 MODELS = ("smamba", "itransformer")
 
@@ -54,7 +55,7 @@ def build(name: str, args: argparse.Namespace, n_variates: int) -> tuple:
     torch.manual_seed(0)
     model = create_model(name, lookback=args.lookback, horizon=args.horizon,
                          n_variates=n_variates, d_model=args.d_model, d_ff=args.d_model)
-    return model, torch.optim.Adam(model.parameters(), lr=1e-4)
+    return model, adamw(model.parameters(), lr=1e-4)
 
 
 def train_steps(model, optimizer, batches: list[tuple]) -> float:

@@ -22,6 +22,7 @@ import torch
 from peak_memory import peak_memory_mib
 
 from tsssm.models import create_model, phase_loss
+from tsssm.training.optim import adamw
 
 OPTIONS = {"d_model": 64, "d_state": 16, "n_local_layers": 2, "n_global_layers": 2,
            "local_window": 16, "dropout": 0.1}
@@ -39,7 +40,7 @@ def recording(steps: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 def build(online: bool) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     torch.manual_seed(0)
     model = create_model("phase_ssm", n_inputs=7, n_phases=7, online=online, **OPTIONS)
-    return model, torch.optim.AdamW(model.parameters(), lr=1e-3)
+    return model, adamw(model.parameters(), lr=1e-3)
 
 
 def train_step(model, optimizer, data) -> None:

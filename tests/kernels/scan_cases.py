@@ -69,6 +69,25 @@ def make_inputs(case: Case, seed: int = 0, dtype: torch.dtype = torch.float32,
     return kwargs
 
 
+def channel_last(kwargs: dict[str, torch.Tensor | bool | None]
+                 ) -> dict[str, torch.Tensor | bool | None]:
+    """The same inputs stored as a Mamba mixer makes them: ``u``, ``delta`` and ``z`` as
+    transposed views of [batch, length, dim] tensors, ``B`` and ``C`` as views of [batch,
+    length, (groups,) state] ones. Each stored tensor is a new leaf, so gradients reach it
+    through the view."""
+    out = dict(kwargs)
+    for name in ("u", "delta", "z", "B", "C"):
+        value = kwargs[name]
+        if not isinstance(value, torch.Tensor):
+            continue
+        length_axis = value.dim() - 1
+        order = (0, length_axis, *range(1, length_axis))
+        back = (0, *range(2, value.dim()), 1)
+        stored = value.detach().permute(order).contiguous().requires_grad_(value.requires_grad)
+        out[name] = stored.permute(back)
+    return out
+
+
 def tensor_inputs(kwargs: dict[str, torch.Tensor | bool | None]) -> dict[str, torch.Tensor]:
     """The tensor-valued, non-None arguments, by name."""
     return {k: v for k, v in kwargs.items() if isinstance(v, torch.Tensor)}

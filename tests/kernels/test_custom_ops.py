@@ -24,26 +24,42 @@ SCAN_CASES = [
 ]
 
 
-def op_args(case: Case, save_checkpoints: bool) -> tuple:
-    """Arguments of ``tsssm::selective_scan_fwd`` for ``case`` (B and C [b, g, n, l])."""
+def op_args(case: Case, save_checkpoints: bool, layout: str = "length-major") -> tuple:
+    """Arguments of ``tsssm::selective_scan_fwd`` for ``case`` (B and C [b, g, n, l]), stored
+    length-major or channel-last (u, delta, z as [b, l, d]; B and C as [b, l, g, n])."""
     kw = make_inputs(case, requires_grad=save_checkpoints)
     i = normalize_scan_inputs(kw["u"], kw["delta"], kw["A"], kw["B"], kw["C"], kw["D"], kw["z"],
                               kw["delta_bias"], kw["delta_softplus"], kw["initial_state"],
                               kw["reverse"])
-    return (i.u, i.delta, i.A, i.B.contiguous(), i.C.contiguous(), i.D, i.z, i.delta_bias,
-            i.initial_state, i.delta_softplus, i.reverse, save_checkpoints)
+
+    def stored(x: torch.Tensor | None) -> torch.Tensor | None:
+        if x is None or layout == "length-major":
+            return None if x is None else x.contiguous()
+        if x.dim() == 3:
+            return x.detach().transpose(1, 2).contiguous().transpose(1, 2)
+        return x.detach().permute(0, 3, 1, 2).contiguous().permute(0, 2, 3, 1)
+
+    return (stored(i.u), stored(i.delta), i.A, stored(i.B), stored(i.C), i.D, stored(i.z),
+            i.delta_bias, i.initial_state, i.delta_softplus, i.reverse, save_checkpoints)
 
 
+LAYOUTS = ["length-major", "channel-last"]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("save_checkpoints", [True, False])
 @pytest.mark.parametrize("case", SCAN_CASES, ids=str)
-def test_scan_forward_op_passes_opcheck(case: Case, save_checkpoints: bool) -> None:
+def test_scan_forward_op_passes_opcheck(case: Case, save_checkpoints: bool, layout: str
+                                        ) -> None:
     torch.library.opcheck(torch.ops.tsssm.selective_scan_fwd.default,
-                          op_args(case, save_checkpoints))
+                          op_args(case, save_checkpoints, layout))
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("case", SCAN_CASES, ids=str)
-def test_scan_backward_op_passes_opcheck(case: Case) -> None:
-    args = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in op_args(case, True))
+def test_scan_backward_op_passes_opcheck(case: Case, layout: str) -> None:
+    args = tuple(a.detach() if isinstance(a, torch.Tensor) else a
+                 for a in op_args(case, True, layout))
     out, last, checkpoints = torch.ops.tsssm.selective_scan_fwd(*args)
     dout, dlast = torch.randn_like(out), torch.randn_like(last)
     torch.library.opcheck(torch.ops.tsssm.selective_scan_bwd.default,

@@ -8,7 +8,7 @@ import torch
 from tsssm.kernels import available_backends, selective_scan
 from tsssm.kernels.selective_scan import api
 
-from .scan_cases import OPTIONAL, Case, make_inputs, run_with_grads
+from .scan_cases import OPTIONAL, Case, channel_last, make_inputs, run_with_grads
 
 FAST_BACKENDS = [name for name in ("cpu", "chunked", "triton") if name in available_backends()]
 RTOL, ATOL = 6e-4, 2e-3
@@ -190,6 +190,39 @@ def test_cpu_every_instruction_set_matches_reference(monkeypatch, isa: str, case
     monkeypatch.setattr(cpu, "ISA", isa)
     assert cpu.isa() == isa
     assert_matches_reference("cpu", case)
+
+
+@pytest.mark.skipif(not CPU_ISAS, reason="the fused CPU kernel is not built")
+@pytest.mark.parametrize("isa", CPU_ISAS)
+@pytest.mark.parametrize(
+    "case",
+    [
+        # the state sizes a small model uses (1, 2, 4) and others, grouped and ungrouped,
+        # a single step, odd channel counts, both directions
+        Case(batch=2, dim=14, length=70, state=2, groups=2),
+        Case(batch=3, dim=21, length=37, state=16),
+        Case(batch=1, dim=9, length=1, state=4, groups=3, reverse=True),
+        Case(batch=2, dim=5, length=19, state=1, optional=("z", "initial_state")),
+        Case(batch=2, dim=34, length=7, state=5, groups=2, softplus=False, reverse=True),
+    ],
+    ids=str,
+)
+def test_cpu_reads_channel_last_inputs_in_place(monkeypatch, isa: str, case: Case) -> None:
+    # A mixer's projections are [batch, length, channels]: the kernel reads them as they are
+    # stored and writes its output (and the input gradients) in the same layout.
+    from tsssm.kernels.selective_scan import cpu
+
+    monkeypatch.setattr(cpu, "ISA", isa)
+    inputs = channel_last(make_inputs(case))
+    assert cpu.is_channel_last(inputs["u"]) == (case.length > 1)  # one step: both layouts
+    out, last, grads = run_with_grads(scan_with("cpu"), inputs)
+    ref_out, ref_last, ref_grads = run_with_grads(scan_with("ref"), make_inputs(case))
+    assert out.transpose(1, 2).is_contiguous()
+    torch.testing.assert_close(out, ref_out, rtol=RTOL, atol=ATOL)
+    torch.testing.assert_close(last, ref_last, rtol=RTOL, atol=ATOL)
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, ref_grads[name], rtol=RTOL, atol=ATOL,
+                                   msg=lambda m, n=name: f"d{n}: {m}")
 
 
 @pytest.mark.skipif(not CPU_ISAS, reason="the fused CPU kernel is not built")

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from tsssm.layers import BiMamba, MambaMixer, RevIN
+from tsssm.layers.mamba import causal_depthwise_conv
 
 
 def test_mixer_shapes_and_gradients() -> None:
@@ -18,6 +19,22 @@ def test_mixer_shapes_and_gradients() -> None:
     y.square().mean().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
     assert all(p.grad is not None for p in mixer.parameters())
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("kernel", [1, 4])
+def test_channel_last_convolution_equals_the_conv1d_module(kernel: int, bias: bool) -> None:
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(6, 6, kernel, groups=6, padding=kernel - 1, bias=bias)
+    x = torch.randn(2, 11, 6, requires_grad=True)  # [batch, length, channels]
+    ours = causal_depthwise_conv(x, conv.weight, conv.bias)
+    theirs = conv(x.transpose(1, 2))[..., :11].transpose(1, 2)
+    torch.testing.assert_close(ours, theirs)
+    weights = torch.randn_like(ours)
+    grads = torch.autograd.grad((ours * weights).sum(), [x, *conv.parameters()])
+    expected = torch.autograd.grad((theirs * weights).sum(), [x, *conv.parameters()])
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want)
 
 
 def test_initial_step_sizes_lie_in_the_configured_range() -> None:

@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from tsssm.models import create_model
-from tsssm.training.optim import Optimization, configure, cosine_factor, no_weight_decay_names
+from tsssm.training.optim import (
+    Optimization,
+    adamw,
+    configure,
+    cosine_factor,
+    no_weight_decay_names,
+    parameter_groups,
+)
 
 
 def test_no_decay_on_the_scan_norms_and_biases() -> None:
@@ -32,6 +39,32 @@ def test_the_optimizer_groups_follow_the_names() -> None:
     by_decay = {g["weight_decay"]: {id(p) for p in g["params"]} for g in optimizer.param_groups}
     skipped = {id(p) for n, p in model.named_parameters() if n in no_weight_decay_names(model)}
     assert by_decay[0.0] == skipped and by_decay[0.1].isdisjoint(skipped)
+
+
+def test_the_fused_update_equals_the_loop_of_adamw() -> None:
+    def trained(fused: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = create_model("smamba", lookback=16, horizon=4, n_variates=3,
+                             n_time_features=0, d_model=8, d_ff=8, n_layers=1)
+        groups = parameter_groups(model, weight_decay=0.1, lr=1e-2)
+        optimizer = (adamw(groups, lr=1e-2) if fused else
+                     torch.optim.AdamW(groups, lr=1e-2, foreach=False))
+        assert optimizer.defaults["fused"] is (True if fused else None)
+        x = torch.randn(4, 16, 3)
+        for _ in range(3):
+            optimizer.zero_grad()
+            model(x).square().mean().backward()
+            optimizer.step()
+        assert all(g["fused"] is (True if fused else None) for g in optimizer.param_groups)
+        return [p.detach().clone() for p in model.parameters()]
+
+    for fused, loop in zip(trained(True), trained(False), strict=True):
+        torch.testing.assert_close(fused, loop, rtol=1e-5, atol=1e-6)
+
+
+def test_the_update_is_unfused_where_a_tensor_does_not_allow_it() -> None:
+    weights = torch.nn.Parameter(torch.zeros(3, dtype=torch.complex64))
+    assert not adamw([weights], lr=1e-3).defaults["fused"]
 
 
 def test_frozen_parameters_are_left_out() -> None:

@@ -10,7 +10,7 @@ from torch import nn
 
 from tsssm.kernels import selective_scan
 
-from .mamba import MambaMixer
+from .mamba import MambaMixer, causal_depthwise_conv
 
 
 class BiMamba(nn.Module):
@@ -72,24 +72,24 @@ def both_directions(forward_mixer: MambaMixer, backward_mixer: MambaMixer,
     projected = F.linear(hidden, torch.cat([f.in_proj.weight, b.in_proj.weight]),
                          _stacked(f.in_proj.bias, b.in_proj.bias))  # [b, l, 4 di]
     x_f, z_f, x_b, z_b = projected.split(di, dim=-1)
-    x = torch.cat([x_f, x_b.flip(1)], dim=-1).transpose(1, 2)  # [b, 2 di, l]
-    z = torch.cat([z_f, z_b.flip(1)], dim=-1).transpose(1, 2)
-    x = F.silu(F.conv1d(x, torch.cat([f.conv1d.weight, b.conv1d.weight]),
-                        _stacked(f.conv1d.bias, b.conv1d.bias), padding=f.d_conv - 1,
-                        groups=2 * di)[..., :length])
-    signal = x.transpose(1, 2).reshape(batch, length, 2, di)
-    x_dbl = torch.einsum("blgd,ged->blge", signal,
+    x = torch.cat([x_f, x_b.flip(1)], dim=-1)  # [b, l, 2 di]
+    z = torch.cat([z_f, z_b.flip(1)], dim=-1)
+    x = F.silu(causal_depthwise_conv(x, torch.cat([f.conv1d.weight, b.conv1d.weight]),
+                                     _stacked(f.conv1d.bias, b.conv1d.bias)))
+    x_dbl = torch.einsum("blgd,ged->blge", x.view(batch, length, 2, di),
                          torch.stack([f.x_proj.weight, b.x_proj.weight]))
     dt, B, C = torch.split(x_dbl, [r, n, n], dim=-1)  # [b, l, 2, .]
     dt = torch.einsum("blgr,gdr->blgd", dt, torch.stack([f.dt_proj.weight, b.dt_proj.weight]))
+    # Every [b, l, .] tensor goes in as a transposed view, the layout the CPU kernel reads
+    # in place; y [b, 2 di, l] comes back the same way.
     y = selective_scan(
-        x, dt.reshape(batch, length, 2 * di).transpose(1, 2),
+        x.transpose(1, 2), dt.reshape(batch, length, 2 * di).transpose(1, 2),
         -torch.exp(torch.cat([f.A_log, b.A_log]).float()),
-        B.permute(0, 2, 3, 1).contiguous(), C.permute(0, 2, 3, 1).contiguous(),
-        D=torch.cat([f.D, b.D]).float(), z=z,
+        B.contiguous().permute(0, 2, 3, 1), C.contiguous().permute(0, 2, 3, 1),
+        D=torch.cat([f.D, b.D]).float(), z=z.transpose(1, 2),
         delta_bias=torch.cat([f.dt_proj.bias, b.dt_proj.bias]).float(), delta_softplus=True,
         backend=f.backend,
-    )  # [b, 2 di, l]
-    y = torch.cat([y[:, :di], y[:, di:].flip(-1)], dim=1).transpose(1, 2)
+    ).transpose(1, 2)  # [b, l, 2 di]
+    y = torch.cat([y[..., :di], y[..., di:].flip(1)], dim=-1)
     out_bias = None if f.out_proj.bias is None else f.out_proj.bias + b.out_proj.bias
     return F.linear(y, torch.cat([f.out_proj.weight, b.out_proj.weight], dim=1), out_bias)

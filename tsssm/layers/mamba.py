@@ -20,6 +20,26 @@ from tsssm.kernels import selective_scan, selective_state_update
 from tsssm.kernels.selective_scan import BACKENDS
 
 
+def causal_depthwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+                          ) -> torch.Tensor:
+    """``nn.Conv1d(c, c, k, groups=c, padding=k - 1)`` truncated to the first ``length`` steps
+    (a causal depthwise convolution), on channel-last ``x`` [batch, length, c] -> [batch,
+    length, c], with ``weight`` [c, 1, k] and ``bias`` [c] as the module stores them.
+
+    Computed as ``k`` shifted multiply-adds over the channel axis: the mixer's projections are
+    channel-last, and this reads them as they are (a ``conv1d`` would need a transposed copy
+    in and out; at the widths and lengths of the models here it was also slower).
+    """
+    k, length = weight.shape[-1], x.shape[1]
+    padded = F.pad(x, (0, 0, k - 1, 0))  # [batch, k - 1 + length, c]
+    taps = weight[:, 0].t()  # [k, c]
+    out = padded[:, :length] * taps[0] if bias is None else torch.addcmul(
+        bias, padded[:, :length], taps[0])
+    for i in range(1, k):
+        out = torch.addcmul(out, padded[:, i:i + length], taps[i])
+    return out
+
+
 @dataclass
 class MambaStreamState:
     """What a mixer carries between steps: the last ``d_conv - 1`` inputs of the convolution
@@ -90,12 +110,13 @@ class MambaMixer(nn.Module):
         self.D = nn.Parameter(torch.ones(self.d_inner, device=device))
 
     def _scan_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """From the convolved signal ``x`` [b, d_inner, l]: ``dt`` [b, d_inner, l] (before
-        bias and softplus) and ``B``, ``C`` [b, d_state, l]."""
+        """From the convolved signal ``x`` [b, d_inner, l] (any layout): ``dt`` [b, d_inner,
+        l] (before bias and softplus) and ``B``, ``C`` [b, d_state, l], each a transposed
+        view of a [b, l, .] tensor (the layout the CPU kernel reads in place)."""
         x_dbl = self.x_proj(x.transpose(1, 2))  # [b, l, dt_rank + 2 n]
         dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
         dt = F.linear(dt, self.dt_proj.weight).transpose(1, 2)  # bias is added in the scan
-        return dt, B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous()
+        return dt, B.contiguous().transpose(1, 2), C.contiguous().transpose(1, 2)
 
     def forward(self, hidden: torch.Tensor, reverse: bool = False) -> torch.Tensor:
         """``hidden`` [batch, length, d_model] -> [batch, length, d_model].
@@ -105,14 +126,15 @@ class MambaMixer(nn.Module):
         """
         if reverse:
             return self.forward(hidden.flip(1)).flip(1)
-        length = hidden.shape[1]
-        x, z = self.in_proj(hidden).transpose(1, 2).chunk(2, dim=1)  # [b, d_inner, l] each
-        x = F.silu(self.conv1d(x)[..., :length])
+        x, z = self.in_proj(hidden).chunk(2, dim=-1)  # [b, l, d_inner] each
+        x = F.silu(causal_depthwise_conv(x, self.conv1d.weight, self.conv1d.bias)
+                   ).transpose(1, 2)  # [b, d_inner, l], stored channel-last
         dt, B, C = self._scan_inputs(x)
         y = selective_scan(
-            x, dt, -torch.exp(self.A_log.float()), B, C, D=self.D.float(), z=z,
-            delta_bias=self.dt_proj.bias.float(), delta_softplus=True, backend=self.backend,
-        )
+            x, dt, -torch.exp(self.A_log.float()), B, C, D=self.D.float(),
+            z=z.transpose(1, 2), delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
+            backend=self.backend,
+        )  # [b, d_inner, l]
         return self.out_proj(y.transpose(1, 2))
 
     def initial_stream_state(self, batch: int, device: torch.device | str | None = None

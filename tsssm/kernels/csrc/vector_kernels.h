@@ -195,20 +195,37 @@ TSSSM_INLINE vf<W> block_shuffle(vf<W> a, vf<W> b, std::index_sequence<I...>) {
 template <int W, int BS>
 TSSSM_INLINE void lane_sum_stage(vf<W>* v, int count) {
   if constexpr (BS >= 1) {
-    for (int p = 0; p < count / 2; ++p) {
-      const vf<W> a = v[2 * p], b = v[2 * p + 1];
-      v[p] = block_shuffle<W, BS, false>(a, b, std::make_index_sequence<W>{}) +
-             block_shuffle<W, BS, true>(a, b, std::make_index_sequence<W>{});
+    if (count > 1) {
+      for (int p = 0; p < count / 2; ++p) {
+        const vf<W> a = v[2 * p], b = v[2 * p + 1];
+        v[p] = block_shuffle<W, BS, false>(a, b, std::make_index_sequence<W>{}) +
+               block_shuffle<W, BS, true>(a, b, std::make_index_sequence<W>{});
+      }
+      count /= 2;
+    } else {
+      // One vector left holding partial sums in blocks of 2 BS lanes: halve the blocks.
+      v[0] = block_shuffle<W, BS, false>(v[0], v[0], std::make_index_sequence<W>{}) +
+             block_shuffle<W, BS, true>(v[0], v[0], std::make_index_sequence<W>{});
     }
-    lane_sum_stage<W, BS / 2>(v, count / 2);
+    lane_sum_stage<W, BS / 2>(v, count);
   }
 }
 
-// Lane i of the result is the sum of the lanes of v[i] (v is overwritten), in a fixed order.
+// Lane i < count of the result is the sum of the lanes of v[i] (v is overwritten), in a
+// fixed order; count is a power of two <= W (the other lanes hold partial sums). Each lane
+// is folded at distances W/2, W/4, ..., 1 whatever count is, so a smaller count gives the
+// same sums as count = W with zero vectors after v[count - 1], in fewer shuffles.
 template <int W>
-TSSSM_INLINE vf<W> lane_sums(vf<W>* v) {
-  lane_sum_stage<W, W / 2>(v, W);
+TSSSM_INLINE vf<W> lane_sums(vf<W>* v, int count = W) {
+  lane_sum_stage<W, W / 2>(v, count);
   return v[0];
+}
+
+// The power of two of lane_sums' count that covers n <= W vectors.
+inline int lane_sum_count(int64_t n) {
+  int count = 1;
+  while (count < n) count *= 2;
+  return count;
 }
 
 // ----------------------------------------------------------------------------------------
@@ -370,9 +387,14 @@ int best_isa() {
 // A requested ISA the CPU lacks (or -1) means the best one it has.
 int resolve_isa(int isa) { return isa >= 0 && isa <= kAvx512 && isa_supported(isa) ? isa : best_isa(); }
 
+// fn(std::integral_constant<int, NS>) with NS = state for the state sizes the kernels unroll
+// (their states then live in registers: S-Mamba's 2, the 4 to 16 of Mamba and Chimera), NS =
+// 0 (sized at run time) for any other.
 template <typename Fn>
 void for_state_size(int64_t state, Fn fn) {
   switch (state) {
+    case 2: fn(std::integral_constant<int, 2>{}); break;
+    case 4: fn(std::integral_constant<int, 4>{}); break;
     case 8: fn(std::integral_constant<int, 8>{}); break;
     case 16: fn(std::integral_constant<int, 16>{}); break;
     default: fn(std::integral_constant<int, 0>{}); break;

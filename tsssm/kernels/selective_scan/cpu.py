@@ -33,7 +33,7 @@ _INSTALL_HINT = (
 
 
 # The version of the C interface these bindings call (``tsssm_scan_abi_version`` in the source).
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 
 def _load_library() -> ctypes.CDLL | None:
@@ -46,8 +46,8 @@ def _load_library() -> ctypes.CDLL | None:
     if version is None or version() != ABI_VERSION:
         return None
     ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    # batch dim length state groups, softplus reverse isa threads
-    shape_args = [i64] * 5 + [i32] * 4
+    # batch dim length state groups, softplus reverse channel_last isa threads
+    shape_args = [i64] * 5 + [i32] * 5
     # ... segment, then out, last, checkpoints
     lib.tsssm_scan_forward.argtypes = [ptr] * 9 + shape_args + [i64] + [ptr] * 3
     lib.tsssm_scan_forward.restype = i32
@@ -144,6 +144,42 @@ def _contiguous(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
     return [None if x is None else x.contiguous() for x in tensors]
 
 
+def is_channel_last(u: torch.Tensor) -> bool:
+    """Whether ``u`` [batch, dim, length] is stored as [batch, length, dim] (a transposed
+    view of a Mamba mixer's projection): the kernel then reads ``u``, ``delta`` and ``z``
+    and writes its outputs in that layout, with ``B`` and ``C`` as [batch, length, groups,
+    state], and nothing is copied. A tensor that is contiguous both ways (length or dim 1)
+    counts as length-major."""
+    return not u.is_contiguous() and u.transpose(1, 2).is_contiguous()
+
+
+# The storage order of a channel-last [batch, dim, length] or [batch, groups, state, length]
+# tensor, and the permutation that turns the stored tensor back into that shape.
+_STORED = {3: ((0, 2, 1), (0, 2, 1)), 4: ((0, 3, 1, 2), (0, 2, 3, 1))}
+
+
+def _in_layout(x: torch.Tensor | None, channel_last: bool) -> torch.Tensor | None:
+    """``x`` ([batch, dim, length] or [batch, groups, state, length]) stored in the kernel's
+    layout: contiguous, or with channel_last, the length axis right after the batch's (a
+    copy only where it is stored otherwise)."""
+    if x is None or not channel_last:
+        return None if x is None else x.contiguous()
+    order, back = _STORED[x.dim()]
+    return x.permute(order).contiguous().permute(back)
+
+
+def _new_in_layout(x: torch.Tensor, channel_last: bool, leading: tuple[int, ...] = ()
+                   ) -> torch.Tensor:
+    """Zeros of shape ``leading + x.shape`` whose last ``x.dim()`` axes are in the kernel's
+    layout (see _in_layout)."""
+    if not channel_last:
+        return x.new_zeros(*leading, *x.shape)
+    order, back = _STORED[x.dim()]
+    k = len(leading)
+    stored = x.new_zeros(*leading, *(x.shape[i] for i in order))
+    return stored.permute(*range(k), *(k + i for i in back))
+
+
 def _absent(like: torch.Tensor) -> torch.Tensor:
     """Stands for the gradient of an input that was None (an op cannot return None; each is a
     new tensor, as an op's outputs must not alias one another)."""
@@ -179,19 +215,23 @@ def scan_forward(
     if _LIB is None:
         raise RuntimeError(_INSTALL_HINT)
     _check_dtypes(u, delta, A, B, C, D, z, delta_bias, initial_state)
-    tensors = _contiguous(u, delta, A, B, C, D, z, delta_bias, initial_state)
+    channel_last = is_channel_last(u)
+    tensors = [*(_in_layout(x, channel_last) for x in (u, delta)), A.contiguous(),
+               *(_in_layout(x, channel_last) for x in (B, C)),
+               *_contiguous(D), _in_layout(z, channel_last),
+               *_contiguous(delta_bias, initial_state)]
     u = tensors[0]
     batch, dim, length = u.shape
     groups, state = B.shape[1], A.shape[1]
     threads = _threads(batch, dim, length, state, groups, isa)
-    out = torch.empty_like(u)
+    out = torch.empty_like(u)  # in u's layout
     last = u.new_empty(batch, dim, state)
     segments = _checkpoint_count(length, state, isa, segment_steps) if save_checkpoints else 0
     checkpoints = u.new_empty(batch, dim, segments, state)
     status = _LIB.tsssm_scan_forward(
         *map(_ptr, tensors),
-        batch, dim, length, state, groups, int(delta_softplus), int(reverse), isa, threads,
-        segment_steps, out.data_ptr(), last.data_ptr(),
+        batch, dim, length, state, groups, int(delta_softplus), int(reverse), int(channel_last),
+        isa, threads, segment_steps, out.data_ptr(), last.data_ptr(),
         checkpoints.data_ptr() if save_checkpoints else None,
     )
     _check_status(status, (batch, dim, length, state, groups))
@@ -210,7 +250,7 @@ def _(u, delta, A, B, C, D, z, delta_bias, initial_state, delta_softplus, revers
     batch, dim, length = u.shape
     state = A.shape[1]
     segments = _checkpoint_count(length, state, isa, segment_steps) if save_checkpoints else 0
-    return (u.new_empty(batch, dim, length), u.new_empty(batch, dim, state),
+    return (_new_in_layout(u, is_channel_last(u)), u.new_empty(batch, dim, state),
             u.new_empty(batch, dim, segments, state))
 
 
@@ -227,7 +267,11 @@ def scan_backward(
     inputs that were None empty tensors."""
     if _LIB is None:
         raise RuntimeError(_INSTALL_HINT)
-    tensors = _contiguous(u, delta, A, B, C, D, z, delta_bias, initial_state)
+    channel_last = is_channel_last(u)
+    tensors = [*(_in_layout(x, channel_last) for x in (u, delta)), A.contiguous(),
+               *(_in_layout(x, channel_last) for x in (B, C)),
+               *_contiguous(D), _in_layout(z, channel_last),
+               *_contiguous(delta_bias, initial_state)]
     u, A, B, C, D, z, delta_bias, h0 = (tensors[0], *tensors[2:])
     batch, dim, length = u.shape
     groups, state = B.shape[1], A.shape[1]
@@ -235,25 +279,26 @@ def scan_backward(
         raise RuntimeError("tsssm::selective_scan_bwd: `checkpoints` do not come from a forward "
                            "with save_checkpoints=True and the same isa and segment_steps")
     threads = _threads(batch, dim, length, state, groups, isa)
-    dout, dlast, checkpoints = _contiguous(dout, dlast, checkpoints)
-    du, ddelta = torch.empty_like(u), torch.empty_like(u)
+    dout = _in_layout(dout, channel_last)
+    dlast, checkpoints = _contiguous(dlast, checkpoints)
+    du, ddelta = torch.empty_like(u), torch.empty_like(u)  # in u's layout
     dz = torch.empty_like(u) if z is not None else None
     dh0 = torch.empty_like(h0) if h0 is not None else None
     # Per-thread partial sums, reduced below in a fixed order (deterministic).
     dA = u.new_zeros(threads, dim, state)
     dD = u.new_zeros(threads, dim) if D is not None else None
     dbias = u.new_zeros(threads, dim) if delta_bias is not None else None
-    dB = u.new_zeros(threads, *B.shape)
-    dC = u.new_zeros(threads, *C.shape)
+    dB, dC = (_new_in_layout(x, channel_last, (threads,)) for x in (B, C))
     status = _LIB.tsssm_scan_backward(
         *map(_ptr, tensors),
-        batch, dim, length, state, groups, int(delta_softplus), int(reverse), isa, threads,
-        segment_steps, checkpoints.data_ptr(),
+        batch, dim, length, state, groups, int(delta_softplus), int(reverse), int(channel_last),
+        isa, threads, segment_steps, checkpoints.data_ptr(),
         *map(_ptr, (dout, dlast, du, ddelta, dz, dh0, dA, dD, dbias, dB, dC)),
     )
     _check_status(status, (batch, dim, length, state, groups))
     return (
-        du, ddelta, dA.sum(0), dB.sum(0), dC.sum(0),
+        du, ddelta, dA.sum(0), _in_layout(dB.sum(0), channel_last),
+        _in_layout(dC.sum(0), channel_last),
         _absent(u) if dD is None else dD.sum(0), _absent(u) if dz is None else dz,
         _absent(u) if dbias is None else dbias.sum(0), _absent(u) if dh0 is None else dh0,
     )
@@ -267,11 +312,15 @@ selective_scan_bwd = torch.library.custom_op(
 @selective_scan_bwd.register_fake
 def _(u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints, dout, dlast,
       delta_softplus, reverse, isa=-1, segment_steps=0):
-    def like(x: torch.Tensor | None) -> torch.Tensor:
-        return _absent(u) if x is None else x.new_empty(x.shape)
+    channel_last = is_channel_last(u)
 
-    return (like(u), like(delta), like(A), like(B), like(C), like(D), like(z), like(delta_bias),
-            like(initial_state))
+    def like(x: torch.Tensor | None, layout: bool = False) -> torch.Tensor:
+        if x is None:
+            return _absent(u)
+        return _new_in_layout(x, channel_last) if layout else x.new_empty(x.shape)
+
+    return (like(u, True), like(delta, True), like(A), like(B, True), like(C, True), like(D),
+            like(z, True), like(delta_bias), like(initial_state))
 
 
 def _setup_context(ctx, inputs, output) -> None:
@@ -303,8 +352,9 @@ def selective_scan_cpu(inputs: ScanInputs) -> tuple[torch.Tensor, torch.Tensor]:
         raise RuntimeError(_INSTALL_HINT)
 
     def f32(x: torch.Tensor | None) -> torch.Tensor | None:
-        # Differentiable cast: autograd returns each gradient in its input's dtype.
-        return None if x is None else x.to(torch.float32).contiguous()
+        # Differentiable cast: autograd returns each gradient in its input's dtype. The
+        # layout is left to the operator (it reads channel-last inputs in place).
+        return None if x is None else x.to(torch.float32)
 
     tensors = [f32(x) for x in (inputs.u, inputs.delta, inputs.A, inputs.B, inputs.C, inputs.D,
                                 inputs.z, inputs.delta_bias, inputs.initial_state)]

@@ -6,9 +6,11 @@
 // that setuptools can build and install it as an extension module.
 //
 // Layouts (all contiguous float32):
-//   u, delta, z, out, dout, du, ddelta, dz : [batch, dim, length]
+//   u, delta, z, out, dout, du, ddelta, dz : [batch, dim, length], or [batch, length, dim]
+//                                            with channel_last
 //   A, dA                                 : [dim, state]
-//   B, C, dB, dC                          : [batch, groups, state, length]
+//   B, C, dB, dC                          : [batch, groups, state, length], or [batch, length,
+//                                            groups, state] with channel_last
 //   h0, last, dh0, dlast                  : [batch, dim, state]
 //   D, delta_bias                         : [dim]
 // Optional inputs are null pointers.
@@ -17,8 +19,10 @@
 // block of W channels is a "tile". Every state update is then vertical SIMD work, the N
 // states of a tile are N independent recurrences in flight at once (which hides the latency
 // of the FMA chain and of exp), and B_t[n], C_t[n] are scalars broadcast to the whole tile,
-// read in place from their [.., state, length] layout. Rows are length-major, so a tile's
-// inputs are transposed in W x W blocks into step-major scratch and its outputs back.
+// read in place from their [.., state, length] layout. Length-major rows are transposed in
+// W x W blocks into step-major scratch (and outputs back); channel-last inputs, the layout
+// of a Mamba mixer's projections, are step-major already and are read and written in place,
+// B and C too, so a short sequence (S-Mamba's few variate tokens) pays for no transposes.
 // W is 16 with AVX-512, 8 with AVX2 + FMA and 4 otherwise, chosen at run time (one build runs
 // on every x86-64 CPU; other CPUs get the portable W = 4 build).
 //
@@ -95,6 +99,7 @@ struct ScanArgs {
   // [batch, dim, segments, state]: the state entering each backward segment, written by the
   // forward (null when no backward follows) and read by the backward.
   float* checkpoints;
+  int channel_last;  // the layouts of the [.., length]-shaped arrays (see the top)
 };
 
 struct GradArgs {
@@ -138,6 +143,42 @@ inline void time_range(const ScanArgs& a, int64_t s0, int64_t s1, int64_t* t0, i
   *nt = s1 - s0;
 }
 
+// Steps [t0, t0 + nt) of a tile's rows of x (an array shaped like u), step-major into dst.
+template <int W>
+TSSSM_INLINE void load_rows(const ScanArgs& a, const float* x, const Tile& tl, int64_t t0,
+                            int64_t nt, vf<W>* dst) {
+  if (!a.channel_last)
+    return load_tile<W>(x + (tl.b * a.dim + tl.d0) * a.length, a.length, tl.w, t0, nt, dst);
+  const float* steps = x + (tl.b * a.length + t0) * a.dim + tl.d0;
+  for (int64_t i = 0; i < nt; ++i) dst[i] = load_floats<W>(steps + i * a.dim, tl.w);
+}
+
+// The inverse of load_rows: writes src[i] to step t0 + i of the tile's rows of x.
+template <int W>
+TSSSM_INLINE void store_rows(const ScanArgs& a, const vf<W>* src, const Tile& tl, int64_t t0,
+                             int64_t nt, float* x) {
+  if (!a.channel_last)
+    return store_tile<W>(src, a.length, tl.w, t0, nt, x + (tl.b * a.dim + tl.d0) * a.length);
+  float* steps = x + (tl.b * a.length + t0) * a.dim + tl.d0;
+  for (int64_t i = 0; i < nt; ++i) store_floats<W>(src[i], steps + i * a.dim, tl.w);
+}
+
+// The tile's B (or C) values at steps [t0, t0 + nt), step-major: the N values of step t0 + i
+// start at the result + i * *stride. Channel-last arrays are read in place; the others are
+// copied into scratch by load_steps.
+template <int W>
+TSSSM_INLINE const float* step_values(const ScanArgs& a, const float* bc, const Tile& tl,
+                                      int64_t t0, int64_t nt, vf<W>* scratch, int64_t* stride) {
+  const int64_t N = a.state;
+  if (a.channel_last) {
+    *stride = a.groups * N;
+    return bc + ((tl.b * a.length + t0) * a.groups + tl.g) * N;
+  }
+  *stride = (N + W - 1) / W * W;
+  load_steps<W>(bc + (tl.b * a.groups + tl.g) * N * a.length, N, a.length, t0, nt, scratch);
+  return reinterpret_cast<const float*>(scratch);
+}
+
 // The backward keeps the states of one segment of steps at a time, replayed from the state
 // the forward saved at the segment's start, so its scratch stays cache-sized however long
 // the row is.
@@ -169,14 +210,15 @@ TSSSM_INLINE void step_sizes(const ScanArgs& a, vf<W> bias, int64_t nt, vf<W>* x
 
 // The recurrence over one chunk [t0, t0 + nt) in processing order, from state h (updated in
 // place). NS > 0 fixes the state size at compile time so that the state stays in registers.
-// B and C come step-major from load_steps. Writes y_t = <C_t, h_t> to y[i]; with kKeep also
-// every state and decay to states/decays[i * N + n] (i = t - t0).
+// B and C come step-major from step_values (step i's values at i * bc_stride). Writes y_t =
+// <C_t, h_t> to y[i]; with kKeep also every state and decay to states/decays[i * N + n]
+// (i = t - t0).
 template <int W, int NS, bool kKeep>
 TSSSM_INLINE void tile_recurrence(const ScanArgs& a, int64_t nt, const vf<W>* dt,
                                   const vf<W>* u, const float* Bc, const float* Cc,
-                                  const vf<W>* A2, vf<W>* h_io, vf<W>* y, vf<W>* states,
-                                  vf<W>* decays) {
-  const int64_t N = NS > 0 ? NS : a.state, NP = (N + W - 1) / W * W;
+                                  int64_t bc_stride, const vf<W>* A2, vf<W>* h_io, vf<W>* y,
+                                  vf<W>* states, vf<W>* decays) {
+  const int64_t N = NS > 0 ? NS : a.state;
   vf<W> hbuf[NS > 0 ? NS : 1];
   vf<W>* h = NS > 0 ? hbuf : h_io;
   if (NS > 0)
@@ -184,8 +226,8 @@ TSSSM_INLINE void tile_recurrence(const ScanArgs& a, int64_t nt, const vf<W>* dt
   for (int64_t k = 0; k < nt; ++k) {
     const int64_t i = a.reverse ? nt - 1 - k : k;
     const vf<W> dti = dt[i], drive = dti * u[i];
-    const float* Bt = Bc + i * NP;
-    const float* Ct = Cc + i * NP;
+    const float* Bt = Bc + i * bc_stride;
+    const float* Ct = Cc + i * bc_stride;
     // Two partial sums halve the read-out's dependency chain; their order is fixed.
     vf<W> acc0{}, acc1{};
     // Fully unrolled for a fixed state size, so that h stays in registers.
@@ -250,7 +292,6 @@ TSSSM_INLINE void forward_tiles(const ScanArgs& a, int64_t tile_begin, int64_t t
   vf<W>*A2 = base + o_A2 / W, *h = base + o_h / W;
   for (int64_t index = tile_begin; index < tile_end; ++index) {
     const Tile tl = tile_at<W>(a, index);
-    const int64_t row0 = (tl.b * a.dim + tl.d0) * L, bg = (tl.b * a.groups + tl.g) * N * L;
     const vf<W> bias = channel_vector<W>(a.delta_bias, tl, 0.0f);
     const vf<W> Dv = channel_vector<W>(a.D, tl, 0.0f);
     load_decay_rates<W>(a, tl, A2, nullptr);
@@ -263,36 +304,47 @@ TSSSM_INLINE void forward_tiles(const ScanArgs& a, int64_t tile_begin, int64_t t
                       a.checkpoints + (tl.b * a.dim + tl.d0) * n_seg * N);
       int64_t t0, nt;
       time_range(a, s0, s1, &t0, &nt);
-      load_tile<W>(a.delta + row0, L, tl.w, t0, nt, dt);
+      load_rows<W>(a, a.delta, tl, t0, nt, dt);
       step_sizes<W>(a, bias, nt, dt, nullptr);
-      load_tile<W>(a.u + row0, L, tl.w, t0, nt, u);
-      load_steps<W>(a.B + bg, N, L, t0, nt, Bc);
-      load_steps<W>(a.C + bg, N, L, t0, nt, Cc);
-      tile_recurrence<W, NS, false>(a, nt, dt, u, reinterpret_cast<float*>(Bc),
-                                    reinterpret_cast<float*>(Cc), A2, h, y, nullptr, nullptr);
+      load_rows<W>(a, a.u, tl, t0, nt, u);
+      int64_t stride;
+      const float* Bt = step_values<W>(a, a.B, tl, t0, nt, Bc, &stride);
+      const float* Ct = step_values<W>(a, a.C, tl, t0, nt, Cc, &stride);
+      tile_recurrence<W, NS, false>(a, nt, dt, u, Bt, Ct, stride, A2, h, y, nullptr, nullptr);
       for (int64_t i = 0; i < nt; ++i) y[i] += Dv * u[i];
       if (a.z) {
-        load_tile<W>(a.z + row0, L, tl.w, t0, nt, dt);  // the step sizes are no longer needed
+        load_rows<W>(a, a.z, tl, t0, nt, dt);  // the step sizes are no longer needed
         for (int64_t i = 0; i < nt; ++i) y[i] *= dt[i] * sigmoidv<W>(dt[i]);
       }
-      store_tile<W>(y, L, tl.w, t0, nt, out + row0);
+      store_rows<W>(a, y, tl, t0, nt, out);
     }
     store_tile<W>(h, N, tl.w, 0, N, last + (tl.b * a.dim + tl.d0) * N);
   }
 }
 
-// Sums over the tile's channels: for v[i * NP + n], i < nt and n < N (the padding n >= N is
-// zeroed here), bc[n * L + t0 + i] += the sum of the lanes of v[i * NP + n]. v is
-// overwritten: its block of W vectors starting at i * NP + q * W becomes their W sums.
+// Sums over the tile's channels into dB or dC (bc: its slice of this thread): for v[i * NP +
+// n], i < nt and n < N, the sum of the lanes of v[i * NP + n] is added to the value of state
+// n at step t0 + i. v is overwritten (the padding n >= N is zeroed here).
 template <int W>
-TSSSM_INLINE void add_channel_sums(vf<W>* v, int64_t nt, int64_t N, int64_t L, int64_t t0,
-                                   float* bc) {
-  const int64_t blocks = (N + W - 1) / W, NP = blocks * W;
+TSSSM_INLINE void add_channel_sums(const ScanArgs& a, vf<W>* v, const Tile& tl, int64_t t0,
+                                   int64_t nt, float* bc) {
+  const int64_t N = a.state, blocks = (N + W - 1) / W, NP = blocks * W;
   for (int64_t i = 0; i < nt; ++i) {
-    for (int64_t n = N; n < NP; ++n) v[i * NP + n] = vf<W>{};
-    for (int64_t q = 0; q < blocks; ++q) v[i * blocks + q] = lane_sums<W>(v + i * NP + q * W);
+    for (int64_t q = 0; q < blocks; ++q) {
+      vf<W>* block = v + i * NP + q * W;
+      const int64_t m = std::min<int64_t>(W, N - q * W);
+      const int count = lane_sum_count(m);  // S-Mamba's 2 states sum 2 vectors, not W
+      for (int64_t n = m; n < count; ++n) block[n] = vf<W>{};
+      v[i * blocks + q] = lane_sums<W>(block, count);
+    }
   }
-  add_steps<W>(v, N, L, t0, nt, bc);
+  if (!a.channel_last)
+    return add_steps<W>(v, N, a.length, t0, nt, bc + (tl.b * a.groups + tl.g) * N * a.length);
+  float* steps = bc + ((tl.b * a.length + t0) * a.groups + tl.g) * N;
+  for (int64_t i = 0; i < nt; ++i)
+    for (int64_t q = 0; q < blocks; ++q)
+      add_lanes<W>(v[i * blocks + q], steps + i * a.groups * N + q * W,
+                   static_cast<int>(std::min<int64_t>(W, N - q * W)));
 }
 
 template <int W, int NS>
@@ -319,12 +371,10 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
   vf<W>*sumB = base + o_sB / W, *sumC = base + o_sC / W, *start = base + o_start / W;
   vf<W>*A2 = base + o_A2 / W, *A = base + o_A / W, *h = base + o_h / W, *g = base + o_g / W;
   vf<W>* dA = base + o_dA / W;
-  float* Bc = reinterpret_cast<float*>(base + o_B / W);
-  float* Cc = reinterpret_cast<float*>(base + o_C / W);
+  vf<W>*Bc = base + o_B / W, *Cc = base + o_C / W;
 
   for (int64_t index = tile_begin; index < tile_end; ++index) {
     const Tile tl = tile_at<W>(a, index);
-    const int64_t row0 = (tl.b * Dm + tl.d0) * L, bg = (tl.b * a.groups + tl.g) * N * L;
     const vf<W> bias = channel_vector<W>(a.delta_bias, tl, 0.0f);
     const vf<W> Dv = channel_vector<W>(a.D, tl, 0.0f);
     load_decay_rates<W>(a, tl, A2, A);
@@ -336,27 +386,28 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
     for (int64_t k = n_seg - 1; k >= 0; --k) {
       int64_t t0, nt;
       time_range(a, k * seg, std::min(L, (k + 1) * seg), &t0, &nt);
-      load_tile<W>(a.delta + row0, L, tl.w, t0, nt, dt);
+      load_rows<W>(a, a.delta, tl, t0, nt, dt);
       step_sizes<W>(a, bias, nt, dt, slope);
-      load_tile<W>(a.u + row0, L, tl.w, t0, nt, u);
-      load_steps<W>(a.B + bg, N, L, t0, nt, reinterpret_cast<vf<W>*>(Bc));
-      load_steps<W>(a.C + bg, N, L, t0, nt, reinterpret_cast<vf<W>*>(Cc));
+      load_rows<W>(a, a.u, tl, t0, nt, u);
+      int64_t stride;
+      const float* Bt = step_values<W>(a, a.B, tl, t0, nt, Bc, &stride);
+      const float* Ct = step_values<W>(a, a.C, tl, t0, nt, Cc, &stride);
       load_tile<W>(a.checkpoints + (tl.b * Dm + tl.d0) * n_seg * N, n_seg * N, tl.w, k * N, N,
                    start);
       for (int64_t n = 0; n < N; ++n) h[n] = start[n];
-      tile_recurrence<W, NS, true>(a, nt, dt, u, Bc, Cc, A2, h, y, states, decays);
+      tile_recurrence<W, NS, true>(a, nt, dt, u, Bt, Ct, stride, A2, h, y, states, decays);
 
       // Through the gate and the skip: dy is the gradient of <C_t, h_t>.
-      load_tile<W>(gr.dout + row0, L, tl.w, t0, nt, dy);
+      load_rows<W>(a, gr.dout, tl, t0, nt, dy);
       if (a.z) {
-        load_tile<W>(a.z + row0, L, tl.w, t0, nt, z);
+        load_rows<W>(a, a.z, tl, t0, nt, z);
         for (int64_t i = 0; i < nt; ++i) {
           const vf<W> sz = sigmoidv<W>(z[i]), pre_gate = y[i] + Dv * u[i];
           const vf<W> grad = dy[i];
           y[i] = grad * pre_gate * sz * (1.0f + z[i] * (1.0f - sz));  // y now holds dz
           dy[i] = grad * z[i] * sz;
         }
-        store_tile<W>(y, L, tl.w, t0, nt, gr.dz + row0);
+        store_rows<W>(a, y, tl, t0, nt, gr.dz);
       }
       for (int64_t i = 0; i < nt; ++i) {
         du[i] = dy[i] * Dv;
@@ -380,13 +431,13 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
         vf<W> ddt{}, dBu{};
 #pragma GCC unroll 16
         for (int64_t n = 0; n < N; ++n) {
-          const vf<W> gn = gw[n] + dyt * Cc[i * NP + n];
+          const vf<W> gn = gw[n] + dyt * Ct[i * stride + n];
           sumC[i * NP + n] = dyt * h_now[n];
           const vf<W> ddecay = gn * h_prev[n] * decay[n];  // gradient of (dt * A)
           ddt += ddecay * A[n];
           dAw[n] += ddecay * dtt;
           sumB[i * NP + n] = gn * drive;
-          dBu += gn * Bc[i * NP + n];
+          dBu += gn * Bt[i * stride + n];
           gw[n] = gn * decay[n];
         }
         du[i] += dBu * dtt;
@@ -395,10 +446,10 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
       }
       if (NS > 0)
         for (int64_t n = 0; n < N; ++n) g[n] = gw[n], dA[n] = dAw[n];
-      add_channel_sums<W>(sumB, nt, N, L, t0, gr.dB + thread * bc_slice + bg);
-      add_channel_sums<W>(sumC, nt, N, L, t0, gr.dC + thread * bc_slice + bg);
-      store_tile<W>(du, L, tl.w, t0, nt, gr.du + row0);
-      store_tile<W>(dt, L, tl.w, t0, nt, gr.ddelta + row0);
+      add_channel_sums<W>(a, sumB, tl, t0, nt, gr.dB + thread * bc_slice);
+      add_channel_sums<W>(a, sumC, tl, t0, nt, gr.dC + thread * bc_slice);
+      store_rows<W>(a, du, tl, t0, nt, gr.du);
+      store_rows<W>(a, dt, tl, t0, nt, gr.ddelta);
     }
 
     store_tile<W, true>(dA, N, tl.w, 0, N, gr.dA + (thread * Dm + tl.d0) * N);
@@ -458,7 +509,7 @@ bool sizes_valid(int64_t batch, int64_t dim, int64_t length, int64_t state, int6
 extern "C" {
 
 // Version of this C interface; the Python loader refuses a library built from other sources.
-int tsssm_scan_abi_version() { return 2; }
+int tsssm_scan_abi_version() { return 3; }
 
 // Name of instruction set `isa` (0 generic, 1 AVX2, 2 AVX-512); -1: the one used by default.
 const char* tsssm_scan_isa_name(int isa) { return kIsaNames[resolve_isa(isa)]; }
@@ -489,12 +540,13 @@ int tsssm_scan_threads(int64_t batch, int64_t dim, int64_t length, int64_t state
 int tsssm_scan_forward(const float* u, const float* delta, const float* A, const float* B,
                         const float* C, const float* D, const float* z, const float* delta_bias,
                         const float* h0, int64_t batch, int64_t dim, int64_t length,
-                        int64_t state, int64_t groups, int softplus, int reverse, int isa,
-                        int threads, int64_t segment, float* out, float* last,
-                        float* checkpoints) {
+                        int64_t state, int64_t groups, int softplus, int reverse,
+                        int channel_last, int isa, int threads, int64_t segment, float* out,
+                        float* last, float* checkpoints) {
   if (!sizes_valid(batch, dim, length, state, groups)) return -1;
-  const ScanArgs a{u,     delta, A,     B,      C,        D,       z,       delta_bias, h0,
-                   batch, dim,   length, state, groups,   softplus, reverse, segment,   checkpoints};
+  const ScanArgs a{u,     delta,  A,     B,      C,        D,       z,       delta_bias, h0,
+                   batch, dim,    length, state, groups,   softplus, reverse, segment,
+                   checkpoints, channel_last};
   isa = resolve_isa(isa);
   threads = thread_count(a, isa, threads);
   for_state_size(state, [&](auto ns) {
@@ -515,13 +567,14 @@ int tsssm_scan_backward(const float* u, const float* delta, const float* A, cons
                          const float* C, const float* D, const float* z,
                          const float* delta_bias, const float* h0, int64_t batch, int64_t dim,
                          int64_t length, int64_t state, int64_t groups, int softplus,
-                         int reverse, int isa, int threads, int64_t segment,
+                         int reverse, int channel_last, int isa, int threads, int64_t segment,
                          float* checkpoints, const float* dout, const float* dlast, float* du,
                          float* ddelta, float* dz, float* dh0, float* dA, float* dD,
                          float* dbias, float* dB, float* dC) {
   if (!sizes_valid(batch, dim, length, state, groups)) return -1;
-  const ScanArgs a{u,     delta, A,     B,      C,        D,       z,       delta_bias, h0,
-                   batch, dim,   length, state, groups,   softplus, reverse, segment,   checkpoints};
+  const ScanArgs a{u,     delta,  A,     B,      C,        D,       z,       delta_bias, h0,
+                   batch, dim,    length, state, groups,   softplus, reverse, segment,
+                   checkpoints, channel_last};
   const GradArgs gr{dout, dlast, du, ddelta, dz, dh0, dA, dD, dbias, dB, dC};
   isa = resolve_isa(isa);
   threads = thread_count(a, isa, threads);
