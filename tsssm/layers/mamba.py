@@ -26,18 +26,42 @@ def causal_depthwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
     (a causal depthwise convolution), on channel-last ``x`` [batch, length, c] -> [batch,
     length, c], with ``weight`` [c, 1, k] and ``bias`` [c] as the module stores them.
 
-    Computed as ``k`` shifted multiply-adds over the channel axis: the mixer's projections are
-    channel-last, and this reads them as they are (a ``conv1d`` would need a transposed copy
-    in and out; at the widths and lengths of the models here it was also slower).
+    Computed as ``k`` shifted multiply-adds over the channel axis, with a backward of its own
+    (:class:`_CausalDepthwiseConv`): the mixer's projections are channel-last, and this reads
+    them as they are, where ``conv1d`` needs a transposed copy in and out.
     """
-    k, length = weight.shape[-1], x.shape[1]
-    padded = F.pad(x, (0, 0, k - 1, 0))  # [batch, k - 1 + length, c]
-    taps = weight[:, 0].t()  # [k, c]
-    out = padded[:, :length] * taps[0] if bias is None else torch.addcmul(
-        bias, padded[:, :length], taps[0])
-    for i in range(1, k):
-        out = torch.addcmul(out, padded[:, i:i + length], taps[i])
-    return out
+    if bias is None:
+        bias = weight.new_zeros(weight.shape[0])
+    return _CausalDepthwiseConv.apply(x, weight, bias)
+
+
+class _CausalDepthwiseConv(torch.autograd.Function):
+    """The shifted multiply-adds of :func:`causal_depthwise_conv` and their gradients: the
+    input's as the same sums over the output gradient shifted the other way, each tap's as
+    one product summed over batch and time (autograd's own backward of the forward's
+    operations made a zeroed padded copy per tap, twice the passes over memory)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        k, length = weight.shape[-1], x.shape[1]
+        padded = F.pad(x, (0, 0, k - 1, 0))  # [batch, k - 1 + length, c]
+        taps = weight[:, 0].t()  # [k, c]
+        out = torch.addcmul(bias, padded[:, :length], taps[0])
+        for i in range(1, k):
+            out.addcmul_(padded[:, i:i + length], taps[i])
+        ctx.save_for_backward(padded, taps)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        padded, taps = ctx.saved_tensors
+        k, length = taps.shape[0], grad.shape[1]
+        grad_padded = grad.new_zeros(padded.shape)
+        grad_taps = torch.empty_like(taps)
+        for i in range(k):
+            grad_padded[:, i:i + length].addcmul_(grad, taps[i])
+            grad_taps[i] = (padded[:, i:i + length] * grad).sum((0, 1))
+        return grad_padded[:, k - 1:], grad_taps.t()[:, None], grad.sum((0, 1))
 
 
 @dataclass
