@@ -107,6 +107,13 @@ def selective_scan(
         return_last_state: also return the state after the last scanned step.
         backend: ``"auto"``, ``"ref"``, ``"cpu"``, ``"chunked"`` or ``"triton"``.
 
+    Layouts: any strides are accepted. The ``"cpu"`` kernel reads two layouts in place: the
+    contiguous shapes above, and channel-last, where ``u`` is a transposed view of a
+    ``[batch, length, dim]`` tensor (as a Mamba mixer's projections are), ``delta`` and
+    ``z`` likewise, and ``B``, ``C`` views of ``[batch, length, (groups,) state]`` ones; a
+    channel-last ``u`` gives a channel-last ``out``. Other strides are copied to the layout
+    ``u`` selects.
+
     Returns:
         ``out`` ``[batch, dim, length]`` in ``u``'s dtype, and with ``return_last_state``
         also ``last_state`` ``[batch, dim, state]`` in float32 (float64 for float64 inputs).
