@@ -515,7 +515,8 @@ TSSSM_INLINE void backward_batches(const Scan2DArgs& a, const Scan2DGrads& g, in
 }
 
 // One instantiation per instruction set; the helpers above are inlined into each (flatten)
-// and compiled for its target. State sizes 8 and 16 have their state loops unrolled.
+// and compiled for its target. The state sizes for_state_size names have their state loops
+// unrolled.
 #define SCAN2D_ISA_KERNELS(NAME, TARGET, W)                                                  \
   template <int NS>                                                                          \
   TARGET void NAME##_forward(const Scan2DArgs& a, int64_t begin, int64_t end, float* out,    \

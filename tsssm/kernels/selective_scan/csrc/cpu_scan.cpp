@@ -461,7 +461,8 @@ TSSSM_INLINE void backward_tiles(const ScanArgs& a, const GradArgs& gr, int thre
 
 // ----------------------------------------------------------------------------------------
 // One instantiation per instruction set; the helpers above are inlined into each (flatten)
-// and compiled for its target. State sizes 8 and 16 keep the state in registers.
+// and compiled for its target. The state sizes for_state_size names keep the state in
+// registers.
 
 #define TSSSM_ISA_KERNELS(NAME, TARGET, W)                                                   \
   template <int NS>                                                                          \
