@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine; each creates its own virtual environment in .venv.
-#   make demo   install and run the main job: S-Mamba on ETTh1 beside its baselines (~5 min)
+#   make demo   install and run the main job: S-Mamba on ETTh1 beside its baselines (~3 min after the install)
 #   make test   install and run the whole test suite (lint + pytest), as CI does
 #   make bench  the selective-scan kernel benchmark (make bench-quick: about a minute)
 #
