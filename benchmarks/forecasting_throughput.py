@@ -8,15 +8,19 @@ process (Linux: /proc/self/status); the matrix-multiply FLOPs of one training st
 and backward, torch's ``FlopCounterMode``: linear layers, attention's matmuls and
 convolutions, not the scan; see step_flops) say how much of a time ratio the arithmetic alone
 explains.
-Prints ratios (S-Mamba / iTransformer) per variate count.
+Prints ratios (S-Mamba / iTransformer) per variate count and lookback, and, where several
+are given, how each model's time per window and peak memory grow with them (the exponent k
+of a least-squares fit of cost ~ size^k on a log-log scale: 1 is linear, 2 quadratic).
 
-    python benchmarks/forecasting_throughput.py [--variates 7 321] [--steps 20] [--repeats 3]
+    python benchmarks/forecasting_throughput.py [--variates 7 321] [--lookback 96 336]
+        [--steps 20] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 
@@ -52,6 +56,7 @@ def make_batches(lookback: int, horizon: int, batch_size: int, steps: int,
 
 
 def build(name: str, args: argparse.Namespace, n_variates: int) -> tuple:
+    """A model of ``args``' sizes (``args.lookback`` one lookback) and its optimiser."""
     torch.manual_seed(0)
     model = create_model(name, lookback=args.lookback, horizon=args.horizon,
                          n_variates=n_variates, d_model=args.d_model, d_ff=args.d_model)
@@ -119,9 +124,29 @@ def measure(args: argparse.Namespace, variates: int) -> dict[str, dict[str, floa
     }
 
 
+def growth_exponent(sizes: list[int], costs: list[float]) -> float:
+    """k of the least-squares fit log(cost) = k log(size) + c."""
+    xs, ys = [math.log(v) for v in sizes], [math.log(v) for v in costs]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return (sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+            / sum((x - mx) ** 2 for x in xs))
+
+
+def print_growth(axis: str, fixed: str, sizes: list[int],
+                 figures: list[dict[str, dict[str, float]]]) -> None:
+    """Growth exponents of each model's seconds per window and peak memory along ``axis``."""
+    for name in MODELS:
+        seconds = [1 / f[name]["windows_per_second"] for f in figures]
+        memory = [f[name]["peak_memory_mib"] for f in figures]
+        print(f"{name} over {axis} {sizes} ({fixed}): time per window ~ {axis}^"
+              f"{growth_exponent(sizes, seconds):.2f}, peak memory ~ {axis}^"
+              f"{growth_exponent(sizes, memory):.2f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lookback", type=int, default=96)
+    parser.add_argument("--lookback", type=int, nargs="+", default=[96],
+                        help="lookback lengths (several: how the costs grow with it)")
     parser.add_argument("--horizon", type=int, default=96)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--d-model", type=int, default=256, help="width of both models")
@@ -131,28 +156,45 @@ def main(argv: list[str] | None = None) -> None:
                         help="variate counts (7: ETTh1's windows; others random)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
+    lookbacks = args.lookback
 
-    results = {str(v): measure(args, v) for v in args.variates}
-    print(f"lookback {args.lookback}, horizon {args.horizon}, batch {args.batch_size}, "
-          f"d_model {args.d_model}, {torch.get_num_threads()} threads, torch's vector ISA "
-          f"{torch.backends.cpu.get_cpu_capability()}")
-    print(f"{'variates':>9} {'model':<13}{'windows/s':>11}{'peak MiB':>10}{'GFLOP/step':>12}"
-          f"{'parameters':>12}")
-    for variates, figures in results.items():
+    results: dict[tuple[int, int], dict[str, dict[str, float]]] = {}
+    for lookback in lookbacks:
+        args.lookback = lookback
+        for variates in args.variates:
+            results[lookback, variates] = measure(args, variates)
+    args.lookback = lookbacks
+    print(f"lookback {', '.join(map(str, lookbacks))}, horizon {args.horizon}, batch "
+          f"{args.batch_size}, d_model {args.d_model}, {torch.get_num_threads()} threads, "
+          f"torch's vector ISA {torch.backends.cpu.get_cpu_capability()}")
+    print(f"{'lookback':>9}{'variates':>9} {'model':<13}{'windows/s':>11}{'peak MiB':>10}"
+          f"{'GFLOP/step':>12}{'parameters':>12}")
+    for (lookback, variates), figures in results.items():
         for name, f in figures.items():
-            print(f"{variates:>9} {name:<13}{f['windows_per_second']:>11.1f}"
+            print(f"{lookback:>9}{variates:>9} {name:<13}{f['windows_per_second']:>11.1f}"
                   f"{f['peak_memory_mib']:>10.1f}{f['step_flops'] / 1e9:>12.2f}"
                   f"{f['parameters']:>12,}")
-    for variates, figures in results.items():
+    for (lookback, variates), figures in results.items():
         s, t = figures["smamba"], figures["itransformer"]
-        print(f"{variates} variates, S-Mamba / iTransformer: throughput "
+        where = f"{variates} variates" + (f", lookback {lookback}" if len(lookbacks) > 1 else "")
+        print(f"{where}, S-Mamba / iTransformer: throughput "
               f"{s['windows_per_second'] / t['windows_per_second']:.2f}x, peak memory "
               f"{s['peak_memory_mib'] / t['peak_memory_mib']:.2f}x, matmul FLOPs "
               f"{s['step_flops'] / t['step_flops']:.2f}x (FLOPs alone would allow "
               f"{t['step_flops'] / s['step_flops']:.2f}x throughput)")
+    if len(args.variates) > 1:
+        for lookback in lookbacks:
+            print_growth("variates", f"lookback {lookback}", args.variates,
+                         [results[lookback, v] for v in args.variates])
+    if len(lookbacks) > 1:
+        for variates in args.variates:
+            print_growth("lookback", f"{variates} variates", lookbacks,
+                         [results[lb, variates] for lb in lookbacks])
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "figures": results}, f, indent=2)
+            json.dump({"args": vars(args),
+                       "figures": {f"{lb}x{v}": r for (lb, v), r in results.items()}}, f,
+                      indent=2)
 
 
 if __name__ == "__main__":
