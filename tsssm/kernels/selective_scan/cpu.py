@@ -180,6 +180,17 @@ def _new_in_layout(x: torch.Tensor, channel_last: bool, leading: tuple[int, ...]
     return stored.permute(*range(k), *(k + i for i in back))
 
 
+def _kernel_inputs(channel_last: bool, u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
+                   B: torch.Tensor, C: torch.Tensor, D: torch.Tensor | None,
+                   z: torch.Tensor | None, delta_bias: torch.Tensor | None,
+                   initial_state: torch.Tensor | None) -> list[torch.Tensor | None]:
+    """The scan's inputs as the kernel reads them: ``u``, ``delta``, ``z``, ``B`` and ``C`` in
+    the layout ``channel_last`` names, the others contiguous."""
+    return [_in_layout(u, channel_last), _in_layout(delta, channel_last), A.contiguous(),
+            _in_layout(B, channel_last), _in_layout(C, channel_last), *_contiguous(D),
+            _in_layout(z, channel_last), *_contiguous(delta_bias, initial_state)]
+
+
 def _absent(like: torch.Tensor) -> torch.Tensor:
     """Stands for the gradient of an input that was None (an op cannot return None; each is a
     new tensor, as an op's outputs must not alias one another)."""
@@ -216,10 +227,7 @@ def scan_forward(
         raise RuntimeError(_INSTALL_HINT)
     _check_dtypes(u, delta, A, B, C, D, z, delta_bias, initial_state)
     channel_last = is_channel_last(u)
-    tensors = [*(_in_layout(x, channel_last) for x in (u, delta)), A.contiguous(),
-               *(_in_layout(x, channel_last) for x in (B, C)),
-               *_contiguous(D), _in_layout(z, channel_last),
-               *_contiguous(delta_bias, initial_state)]
+    tensors = _kernel_inputs(channel_last, u, delta, A, B, C, D, z, delta_bias, initial_state)
     u = tensors[0]
     batch, dim, length = u.shape
     groups, state = B.shape[1], A.shape[1]
@@ -268,10 +276,7 @@ def scan_backward(
     if _LIB is None:
         raise RuntimeError(_INSTALL_HINT)
     channel_last = is_channel_last(u)
-    tensors = [*(_in_layout(x, channel_last) for x in (u, delta)), A.contiguous(),
-               *(_in_layout(x, channel_last) for x in (B, C)),
-               *_contiguous(D), _in_layout(z, channel_last),
-               *_contiguous(delta_bias, initial_state)]
+    tensors = _kernel_inputs(channel_last, u, delta, A, B, C, D, z, delta_bias, initial_state)
     u, A, B, C, D, z, delta_bias, h0 = (tensors[0], *tensors[2:])
     batch, dim, length = u.shape
     groups, state = B.shape[1], A.shape[1]
