@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <numeric>
 
 #include "../../csrc/vector_kernels.h"
 
@@ -375,9 +376,12 @@ TSSSM_INLINE void backward_batches(const Scan2DArgs& a, const Scan2DGrads& g, in
   const int64_t N = NS > 0 ? NS : a.state, V = a.n_vars, T = a.length, P = a.period;
   const int64_t cells = V * T, Dm = a.dim;
   const int64_t seg = segment_steps(a, W), n_seg = (T + seg - 1) / seg, sc = seg * V;
-  // The per-state terms of dB and dC in memory order, [variate][step][state], each
-  // variate's run padded to whole vectors for add_channel_sums.
-  const int64_t run = (seg * N + W - 1) / W * W, sums = V * run;
+  // The per-state terms of dB and dC of a block of columns in memory order, [variate][step]
+  // [state], added to dB and dC once the block is done: a block's N * block terms per
+  // variate fill whole vectors (W / gcd(N, W) columns), so the sums take few shuffles, and the
+  // buffer stays in the first-level cache.
+  const int64_t block = std::min<int64_t>(seg, W / std::gcd<int64_t>(N, W));
+  const int64_t run = (block * N + W - 1) / W * W, sums = V * run;
   ScratchLayout<W> layout;
   const size_t o_dt1 = layout.take(sc), o_dt2 = layout.take(sc), o_s1 = layout.take(sc);
   const size_t o_s2 = layout.take(sc), o_u = layout.take(sc), o_y = layout.take(sc);
@@ -465,7 +469,11 @@ TSSSM_INLINE void backward_batches(const Scan2DArgs& a, const Scan2DGrads& g, in
         dD_acc += dy[i] * x.u[i];
       }
 
-      for (int64_t t = t1 - 1; t >= t0; --t) {
+      for (int64_t t = t1 - 1, block_begin = t1, block_end = t1; t >= t0; --t) {
+        if (t < block_begin) {  // a new block: columns [block_begin, block_end)
+          block_end = t + 1;
+          block_begin = std::max(t0, block_end - block);
+        }
         vf<W>* pend = pending + (t % P) * V * N;
         for (int64_t n = 0; n < 2 * N; ++n) c1[n] = vf<W>{};  // c1 and c2
         for (int64_t i = V - 1; i >= 0; --i) {
@@ -475,13 +483,21 @@ TSSSM_INLINE void backward_batches(const Scan2DArgs& a, const Scan2DGrads& g, in
           const vf<W>* h2_prev = t - 1 >= t0 ? S2 + (kc - V) * N : seg_column + v * N;
           const vf<W>* h1_before = i == 0 ? zero : S1 + ((t - t0) * V + vp) * N;
           const vf<W>* h2_before = i == 0 ? zero : S2 + ((t - t0) * V + vp) * N;
-          const int64_t c = v * T + t, ks = v * run + (t - t0) * N;
+          const int64_t c = v * T + t, ks = v * run + (t - block_begin) * N;
           du[kc] += cell_backward<W, NS>(
               N, r, B1 + c * N, C1 + c * N, B2 + c * N, C2 + c * N, x.u[kc], x.dt1[kc],
               x.dt2[kc], dy[kc], S1 + kc * N, S2 + kc * N, h1_lag, h2_prev, h1_before,
               h2_before, pend + v * N, to_h2 + v * N, c1, c2, dA, sB1 + ks, sC1 + ks, sB2 + ks,
               sC2 + ks, ddt1 + kc, ddt2 + kc);
         }
+        if (t == block_begin)
+          for (int64_t v = 0; v < V; ++v) {
+            const int64_t at = bc + (v * T + block_begin) * N, count = (block_end - t) * N;
+            add_channel_sums<W>(sB1 + v * run, count, g.dB_time + at);
+            add_channel_sums<W>(sC1 + v * run, count, g.dC_time + at);
+            add_channel_sums<W>(sB2 + v * run, count, g.dB_var + at);
+            add_channel_sums<W>(sC2 + v * run, count, g.dC_var + at);
+          }
       }
       for (int64_t i = 0; i < nc; ++i) {
         ddt1[i] *= x.slope1[i];  // now d/d delta
@@ -492,13 +508,6 @@ TSSSM_INLINE void backward_batches(const Scan2DArgs& a, const Scan2DGrads& g, in
       store_columns<W>(a, tl, du, t0, t1, g.du);
       store_columns<W>(a, tl, ddt1, t0, t1, g.ddelta_time);
       store_columns<W>(a, tl, ddt2, t0, t1, g.ddelta_var);
-      for (int64_t v = 0; v < V; ++v) {
-        const int64_t at = bc + (v * T + t0) * N, count = (t1 - t0) * N;
-        add_channel_sums<W>(sB1 + v * run, count, g.dB_time + at);
-        add_channel_sums<W>(sC1 + v * run, count, g.dC_time + at);
-        add_channel_sums<W>(sB2 + v * run, count, g.dB_var + at);
-        add_channel_sums<W>(sC2 + v * run, count, g.dC_var + at);
-      }
     }
 
     // What reached the steps before the grid is the gradient of the initial states.
