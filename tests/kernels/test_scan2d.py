@@ -100,6 +100,30 @@ def check_against_reference(inputs: dict[str, torch.Tensor], backend: str, initi
         assert_close(grad, expected_grads[name], f"gradient of {name}")
 
 
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("used", [("out",), ("time_state",), ("var_state",),
+                                  ("out", "time_state")])
+def test_gradients_when_only_some_outputs_are_used(used: tuple[str, ...], backend: str) -> None:
+    # Unused outputs reach the backward as no gradient at all (not as zeros).
+    inputs = make_inputs(n_vars=4, length=9, optional=with_coupling("both"))
+    states = make_states(inputs, period=2)
+
+    def grads(name: str) -> dict[str, torch.Tensor]:
+        out, (h_time, h_var) = selective_scan_2d(
+            **inputs, delta_softplus=True, period=2, initial_state=states,
+            return_last_state=True, backend=name)
+        outputs = {"out": out, "time_state": h_time, "var_state": h_var}
+        loss = sum((outputs[k] * torch.cos(torch.arange(outputs[k].numel()).view_as(
+            outputs[k]))).sum() for k in used)
+        wrt = {**inputs, "time_state0": states[0], "var_state0": states[1]}
+        found = torch.autograd.grad(loss, list(wrt.values()), materialize_grads=True)
+        return dict(zip(wrt, found, strict=True))
+
+    expected = grads("ref")
+    for name, grad in grads(backend).items():
+        assert_close(grad, expected[name], f"gradient of {name} with {used} used")
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("segment", [1, 2, 5])
 @pytest.mark.parametrize("period", [1, 3])

@@ -285,11 +285,16 @@ def _(*args):
 def _setup_context(ctx, inputs, output) -> None:
     *tensors, softplus, period, reverse = inputs
     ctx.save_for_backward(*tensors)
+    # An unused last state gets no gradient (None) rather than a tensor of zeros to fill and
+    # read: the kernel takes none as zero (a seasonal head's time state is period columns).
+    ctx.set_materialize_grads(False)
     ctx.flags = (softplus, period, reverse, BACKWARD_SEGMENT_STEPS)
 
 
 def _backward(ctx, dout, dtime_last, dvar_last):
     tensors = ctx.saved_tensors
+    if dout is None:  # only the last states were used
+        dout = torch.zeros_like(tensors[0])
     grads = selective_scan_2d_bwd(*tensors, dout, dtime_last, dvar_last, *ctx.flags)
     grads = [None if x is None else g for x, g in zip(tensors, grads, strict=True)]
     return (*grads, None, None, None)
