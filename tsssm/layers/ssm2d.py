@@ -287,9 +287,11 @@ class SSM2D(nn.Module):
             outputs.append(y)
             last.append(scan_last)
         n_trend = len(self.trend)
-        trend, seasonal = sum(outputs[:n_trend]), sum(outputs[n_trend:])
+        trend = sum(outputs[1:n_trend], outputs[0])
+        seasonal = sum(outputs[n_trend + 1:], outputs[n_trend])
         mix = torch.sigmoid(self.mix_proj(x))
-        out = self.out_proj((mix * trend + (1 - mix) * seasonal) * F.silu(z))
+        # mix * trend + (1 - mix) * seasonal, in one op
+        out = self.out_proj(torch.lerp(seasonal, trend, mix) * F.silu(z))
         return (out, last) if return_state else out
 
     def step(self, column: torch.Tensor, state: list[ScanState]
