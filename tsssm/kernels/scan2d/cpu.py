@@ -249,7 +249,8 @@ def scan2d_backward(
         **{f"d{name}": partial(name) for name in ("A_time", "A_var", "A_var_to_time",
                                                   "A_time_to_var", "D")},
         "dbias_time": partial("bias_time"), "dbias_var": partial("bias_var"),
-        **{f"d{name}": torch.zeros_like(named[name])
+        # Written whole by each batch item's first tile of channels, then added to.
+        **{f"d{name}": torch.empty_like(named[name])
            for name in ("B_time", "C_time", "B_var", "C_var")},
     }
     a = _args(tensors, delta_softplus, period, reverse_variates, threads, segment_steps)

@@ -348,16 +348,18 @@ TSSSM_INLINE vf<W> cell_backward(int64_t N, const Rates<W>& r, const float* B1,
   return du_acc;
 }
 
-// bc[j] += the sum of the lanes of v[j] for j < count (v is overwritten): groups of W
-// vectors become W sums, stored as one vector, in a fixed order. v has room for count
-// rounded up to W; the padding is zeroed here.
+// bc[j] += the sum of the lanes of v[j] for j < count (bc[j] = that sum when `first`, the
+// batch item's first tile, so bc needs no zeroing; v is overwritten): groups of W vectors
+// become W sums, stored as one vector, in a fixed order. v has room for count rounded up to
+// W; the padding is zeroed here.
 template <int W>
-TSSSM_INLINE void add_channel_sums(vf<W>* v, int64_t count, float* bc) {
+TSSSM_INLINE void add_channel_sums(vf<W>* v, int64_t count, float* bc, bool first) {
   const int64_t padded = (count + W - 1) / W * W;
   for (int64_t j = count; j < padded; ++j) v[j] = vf<W>{};
   for (int64_t j = 0; j < padded; j += W) {
     const int64_t m = std::min<int64_t>(W, count - j);
-    store_floats<W>(load_floats<W>(bc + j, m) + lane_sums<W>(v + j), bc + j, m);
+    const vf<W> sums = lane_sums<W>(v + j);
+    store_floats<W>(first ? sums : load_floats<W>(bc + j, m) + sums, bc + j, m);
   }
 }
 
@@ -493,10 +495,10 @@ TSSSM_INLINE void backward_batches(const Scan2DArgs& a, const Scan2DGrads& g, in
         if (t == block_begin)
           for (int64_t v = 0; v < V; ++v) {
             const int64_t at = bc + (v * T + block_begin) * N, count = (block_end - t) * N;
-            add_channel_sums<W>(sB1 + v * run, count, g.dB_time + at);
-            add_channel_sums<W>(sC1 + v * run, count, g.dC_time + at);
-            add_channel_sums<W>(sB2 + v * run, count, g.dB_var + at);
-            add_channel_sums<W>(sC2 + v * run, count, g.dC_var + at);
+            add_channel_sums<W>(sB1 + v * run, count, g.dB_time + at, tl.d0 == 0);
+            add_channel_sums<W>(sC1 + v * run, count, g.dC_time + at, tl.d0 == 0);
+            add_channel_sums<W>(sB2 + v * run, count, g.dB_var + at, tl.d0 == 0);
+            add_channel_sums<W>(sC2 + v * run, count, g.dC_var + at, tl.d0 == 0);
           }
       }
       for (int64_t i = 0; i < nc; ++i) {
