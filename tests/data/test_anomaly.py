@@ -10,11 +10,13 @@ import pytest
 
 from tsssm.data import (
     DataError,
+    dominant_period,
     fold_window_scores,
     list_anomaly,
     load_anomaly,
     read_anomaly_csv,
     sliding_windows,
+    smoothed_scores,
     window_starts,
 )
 
@@ -140,3 +142,35 @@ def test_fold_inverts_windowing_of_a_per_step_signal():
     windows = sliding_windows(signal, 8, 3)[:, 0]  # [W, 8]
     for reduce in ("mean", "max"):
         np.testing.assert_allclose(fold_window_scores(windows, 50, 8, 3, reduce), signal)
+
+
+@pytest.mark.parametrize("period", [7, 24, 290])
+def test_dominant_period_of_a_noisy_repeating_series(period: int) -> None:
+    rng = np.random.default_rng(period)
+    t = np.arange(12 * period)
+    # A repeating pulse (like a heartbeat), not a pure sine, on two channels, with noise.
+    pulse = np.exp(-(((t % period) - period / 3) ** 2) / (2 * (period / 20) ** 2))
+    values = np.stack([pulse, 0.5 * np.roll(pulse, period // 4)], axis=1)
+    values += 0.05 * rng.standard_normal(values.shape)
+    assert abs(dominant_period(values) - period) <= max(1, period // 50)
+    assert abs(dominant_period(values[:, 0]) - period) <= max(1, period // 50)
+
+
+def test_a_series_without_repetition_has_period_one() -> None:
+    assert dominant_period(np.arange(100.0)) == 1  # a trend
+    assert dominant_period(np.ones((50, 2))) == 1  # constant
+    with pytest.raises(DataError, match="shape"):
+        dominant_period(np.zeros((3, 4, 5)))
+
+
+def test_smoothed_scores_are_centred_moving_means() -> None:
+    scores = np.array([0.0, 0.0, 3.0, 0.0, 0.0, 6.0])
+    np.testing.assert_allclose(smoothed_scores(scores, 3), [0, 1, 1, 1, 2, 4])
+    np.testing.assert_array_equal(smoothed_scores(scores, 1), scores)
+    # A small rise over many steps outranks one larger step once smoothed.
+    collective = np.r_[np.zeros(20), np.full(10, 0.3), np.zeros(20)]
+    collective[5] = 1.0
+    assert np.argmax(collective) == 5 and 20 <= np.argmax(smoothed_scores(collective, 9)) < 30
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(DataError, match="positive integer"):
+            smoothed_scores(scores, bad)

@@ -11,6 +11,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from tsssm.data import smoothed_scores
 from tsssm.estimators import ChimeraAnomalyDetector, ChimeraClassifier, ChimeraForecaster
 from tsssm.models import Chimera, ChimeraAnomaly, ChimeraForClassification
 
@@ -141,6 +142,22 @@ def test_detector_takes_lists_of_series_and_single_channels(
     univariate.fit(seasonal(40)[:, 0].tolist())
     assert univariate.n_features_in_ == 1
     assert univariate.predict(seasonal(30)[:, 0]).shape == (30,)
+
+
+def test_detector_smooths_scores_over_the_training_period() -> None:
+    smoothed = ChimeraAnomalyDetector(window=16, stride=2, score_stride=4, model_options=TINY,
+                                      max_epochs=1, smoothing="period").fit(seasonal(200))
+    assert smoothed.smoothing_ == 8  # the sines' period, found without labels
+    plain = ChimeraAnomalyDetector(window=16, stride=2, score_stride=4, model_options=TINY,
+                                   max_epochs=1).fit(seasonal(200))
+    assert plain.smoothing_ == 1
+    series = burst(seasonal(120, seed=6), 60)
+    # Same seed, same training: the smoothed scores are the plain ones' moving mean.
+    np.testing.assert_allclose(smoothed.score_samples(series),
+                               smoothed_scores(plain.score_samples(series), 8))
+    assert smoothed.threshold_ == pytest.approx(np.quantile(smoothed.train_scores_, 0.99))
+    with pytest.raises(ValueError, match="`smoothing` must be"):
+        ChimeraAnomalyDetector(window=16, smoothing="beat").fit(seasonal(100))
 
 
 @pytest.mark.parametrize(("X", "message"), [

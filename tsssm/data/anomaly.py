@@ -302,6 +302,46 @@ def fold_window_scores(
     return np.bincount(steps, flat, n_times) / np.bincount(steps, minlength=n_times)
 
 
+def dominant_period(values: np.ndarray) -> int:
+    """The lag (in steps) of the strongest repetition in a series, 1 if it has none.
+
+    ``values`` [T] or [T, C]: the autocorrelation of each channel (about its mean, through an
+    FFT) is averaged over the channels; the period is the lag of its highest value after it
+    first drops below zero, among lags up to T / 2. A series whose autocorrelation never
+    rises above zero again after that (a trend, a constant) has no period: 1.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    x = x[:, None] if x.ndim == 1 else x
+    if x.ndim != 2 or len(x) < 4:
+        raise DataError(f"values must be [n_times >= 4] or [n_times, n_chans], got shape "
+                        f"{np.shape(values)}")
+    x = x - x.mean(axis=0)
+    spectrum = np.fft.rfft(x, n=2 * len(x), axis=0)
+    autocov = np.fft.irfft(spectrum * np.conj(spectrum), axis=0)[: len(x) // 2 + 1]
+    energy = autocov[0]
+    autocorr = (autocov[:, energy > 0] / energy[energy > 0]).mean(axis=1) if (
+        energy > 0).any() else np.zeros(len(autocov))
+    below = np.flatnonzero(autocorr < 0)
+    if len(below) == 0:
+        return 1
+    peak = below[0] + int(np.argmax(autocorr[below[0]:]))
+    return int(peak) if autocorr[peak] > 0 else 1
+
+
+def smoothed_scores(scores: np.ndarray, steps: int) -> np.ndarray:
+    """Each step's score averaged over the ``steps`` steps centred on it (the series' ends
+    repeated beyond them; scipy's ``uniform_filter1d``): float64 [T] from [T]. A collective
+    anomaly (an abnormal heartbeat) raises the errors of its many steps a little each; their
+    mean over about one period stands out more than any one of them. ``steps`` 1 changes
+    nothing."""
+    from scipy.ndimage import uniform_filter1d
+
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+        raise DataError(f"steps must be a positive integer, got {steps!r}")
+    scores = np.asarray(scores, dtype=np.float64)
+    return scores if steps == 1 else uniform_filter1d(scores, int(steps), mode="nearest")
+
+
 def _with_train_prefix(series: AnomalySeries, prefix: AnomalySeries) -> AnomalySeries:
     """``series`` with ``train_end`` set to the length of ``prefix``, its verified start."""
     end = len(prefix.values)

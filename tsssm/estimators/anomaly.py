@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from tsssm.data import StandardScaler
-from tsssm.data.anomaly import sliding_windows
+from tsssm.data.anomaly import dominant_period, sliding_windows, smoothed_scores
 from tsssm.data.series import check_float32_range
 from tsssm.data.windows import ReconstructionWindows
 from tsssm.metrics import train_threshold
@@ -95,10 +95,11 @@ class AnomalyDetector(BaseEstimator):
     reconstruct them (MSE, AdamW); the last ``validation_fraction`` of each series long
     enough for it is held out for early stopping. A step's score is the squared
     reconstruction error averaged over channels and over the windows (``score_stride``
-    apart) that cover it. ``threshold_`` comes from normal scores the model was not trained
-    on: those of the held-out stretches (the training series' scores where none is held
-    out, which sit lower than unseen normal data's and so flag more): their ``quantile``
-    (``threshold="quantile"``) or mean + ``k`` std (``"mean_std"``). Labels are never used.
+    apart) that cover it, then, with ``smoothing``, over the steps around it.
+    ``threshold_`` comes from normal scores the model was not trained on: those of the
+    held-out stretches (the training series' scores where none is held out, which sit lower
+    than unseen normal data's and so flag more): their ``quantile`` (``threshold="quantile"``)
+    or mean + ``k`` std (``"mean_std"``). Labels are never used.
 
     Args:
         window, stride, score_stride: window length, and the spacing of the windows trained
@@ -106,6 +107,12 @@ class AnomalyDetector(BaseEstimator):
         model, model_options: the registered model (None: the preset's ``default_model``)
             and its options (not ``n_chans`` or ``n_times``: they come from the data and
             ``window``).
+        smoothing: 1 (the default: none), a number of steps, or ``"period"`` (the training
+            series' dominant period, :func:`tsssm.data.dominant_period`, found at ``fit``
+            without labels): each step's score becomes the mean of the scores of that many
+            steps centred on it (:func:`tsssm.data.smoothed_scores`), for the threshold and
+            every score. For collective anomalies, such as an abnormal heartbeat, whose
+            steps are each only a little harder to predict; it blurs short ones.
         threshold, quantile, k: how ``threshold_`` is chosen from training scores.
         max_epochs, batch_size, lr, patience, validation_fraction: training.
         random_state: seed of the weights, dropout and shuffling.
@@ -115,7 +122,8 @@ class AnomalyDetector(BaseEstimator):
             scoring); 2 also Lightning's notices and model summary.
 
     Attributes after ``fit``: ``module_`` (the trained ``ReconstructionModule``),
-    ``scaler_``, ``n_features_in_`` (channels), ``train_scores_`` (the scores the threshold
+    ``scaler_``, ``n_features_in_`` (channels), ``smoothing_`` (the steps smoothed over),
+    ``train_scores_`` (the scores the threshold
     was taken from: the held-out stretches' steps, else the training series', series after
     series), ``threshold_``.
     """
@@ -127,6 +135,7 @@ class AnomalyDetector(BaseEstimator):
         score_stride: int = 1,
         model: str | None = None,
         model_options: dict[str, Any] | None = None,
+        smoothing: int | str = 1,
         threshold: str = "quantile",
         quantile: float = 0.99,
         k: float = 3.0,
@@ -144,6 +153,7 @@ class AnomalyDetector(BaseEstimator):
         self.score_stride = score_stride
         self.model = model
         self.model_options = model_options
+        self.smoothing = smoothing
         self.threshold = threshold
         self.quantile = quantile
         self.k = k
@@ -171,6 +181,10 @@ class AnomalyDetector(BaseEstimator):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: `{key}` must be a positive integer, got {value!r}")
+        if self.smoothing != "period" and (isinstance(self.smoothing, bool) or not isinstance(
+                self.smoothing, int) or self.smoothing < 1):
+            raise ValueError(f"{name}: `smoothing` must be a positive integer or 'period', "
+                             f"got {self.smoothing!r}")
         if self.score_stride > self.window:
             raise ValueError(f"{name}: score_stride {self.score_stride} exceeds window "
                              f"{self.window}; some steps would get no score")
@@ -214,6 +228,8 @@ class AnomalyDetector(BaseEstimator):
         self.n_features_in_ = series[0].shape[1]
         self.scaler_ = StandardScaler.fit(np.concatenate(series))
         scaled = [self._scaled(values) for values in series]
+        self.smoothing_ = (max(dominant_period(values) for values in scaled)
+                           if self.smoothing == "period" else self.smoothing)
         train, val = [], []
         for values in scaled:
             cut = len(values) - round(self.validation_fraction * len(values))
@@ -238,8 +254,8 @@ class AnomalyDetector(BaseEstimator):
             )
             fit(self.module_, data, settings, verbose=self.verbose >= 2)
         self.module_.to(estimator_device(self.device)).eval()
-        self.train_scores_ = np.concatenate(
-            [self.module_.series_scores(values, self.score_stride) for values in val or train])
+        self.train_scores_ = np.concatenate([self._step_scores(values)
+                                             for values in val or train])
         self.threshold_ = train_threshold(self.train_scores_, self.threshold, self.quantile,
                                           self.k)
         return self
@@ -249,9 +265,14 @@ class AnomalyDetector(BaseEstimator):
         a list of them for a list of series."""
         check_is_fitted(self, "module_")
         series, single = self._series(X, reset=False)
-        scores = [self.module_.series_scores(self._scaled(values), self.score_stride)
+        scores = [self._step_scores(self._scaled(values))
                   for values in progress(series, "scoring series", self.verbose)]
         return scores[0] if single else scores
+
+    def _step_scores(self, scaled: np.ndarray) -> np.ndarray:
+        """Scores [T] of one standardised series [T, C], smoothed over ``smoothing_`` steps."""
+        return smoothed_scores(self.module_.series_scores(scaled, self.score_stride),
+                               self.smoothing_)
 
     def decision_function(self, X: SeriesInput) -> np.ndarray | list[np.ndarray]:
         """``score_samples(X) - threshold_``: positive for steps flagged anomalous."""
