@@ -11,6 +11,7 @@ import numpy as np
 import polars
 import pytest
 
+from tsssm.data import smoothed_scores
 from tsssm.data.series import DataError
 from tsssm.metrics import detection_metrics
 from tsssm.recipes import ConfigError, Recipe, from_dict
@@ -70,6 +71,25 @@ def test_metrics_report_point_wise_and_point_adjusted_figures(spiky_run: RunFold
     # The threshold is the 0.99 quantile of the held-out validation stretch's scores.
     assert entry["val_flagged_fraction"] == pytest.approx(0.01, abs=0.006)
     assert test["auroc"] > 0.9  # the burst reconstructs far worse than the sine
+
+
+def test_period_smoothing_is_found_on_the_prefix_and_applied(
+        spiky_csv: Path, spiky_run: RunFolder, tmp_path: Path) -> None:
+    config = from_dict(recipe(spiky_csv, smoothing="period"), source="test")
+    run = Recipe.start(config, tmp_path)
+    run.run()
+    entry = run.folder.metrics()["chimera_anomaly"]
+    assert entry["smoothing_steps"] == 20  # the sine's period, from the prefix alone
+    assert spiky_run.metrics()["chimera_anomaly"]["smoothing_steps"] == 1
+
+    def scores(folder: RunFolder) -> np.ndarray:
+        return polars.read_parquet(folder.path / "predictions.parquet")["score"].to_numpy()
+
+    # Same seed, same model: the test scores are the unsmoothed run's, moving-averaged over
+    # 20 steps (away from the test's first steps, whose window reaches into the prefix).
+    expected = smoothed_scores(scores(spiky_run), 20)
+    np.testing.assert_allclose(scores(run.folder)[10:], expected[10:], rtol=1e-6)
+    assert entry["test"]["auroc"] > 0.9
 
 
 def test_predictions_follow_the_anomaly_schema(spiky_run: RunFolder) -> None:
@@ -140,6 +160,8 @@ def test_a_prefix_too_short_for_two_windows_is_refused(spiky_csv: Path, tmp_path
     ("threshold", "best_f1", "data.threshold must be one of"),
     ("val_fraction", 0.0, "data.val_fraction"),
     ("quantile", 1.0, "data.quantile"),
+    ("smoothing", 0, "data.smoothing must be a positive integer or 'period'"),
+    ("smoothing", "beat", "'data.smoothing' must be"),
 ])
 def test_bad_data_settings_name_the_key(spiky_csv: Path, key: str, value: Any,
                                         message: str) -> None:

@@ -9,7 +9,8 @@ stretch, cut before windowing) picks the best checkpoint. Labels are never train
 Scoring (``tsssm.training.ReconstructionModule.series_scores``): each step's score is the
 squared error of the model's output (``chimera_anomaly`` predicts each step from the steps
 before it by default), averaged over channels and over the windows that cover it, a
-window's first ``score_from`` steps left out; higher is more anomalous. The threshold comes
+window's first ``score_from`` steps left out, then (``data.smoothing``) averaged over the
+steps around it; higher is more anomalous. The threshold comes
 from the scores of the prefix's held-out validation stretch alone (windows inside it;
 ``tsssm.metrics.train_threshold``): normal data the model was not trained on, whose scores
 resemble unseen normal data's (the trained-on steps score lower, so a threshold from them
@@ -42,7 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars
@@ -79,6 +80,10 @@ class AnomalyDataConfig:
     windows of ``window`` steps, ``stride`` apart for training and ``score_stride`` apart
     for scoring. The threshold comes from the scores of the prefix's validation stretch only:
     ``threshold = "quantile"`` (their ``quantile``) or ``"mean_std"`` (mean + ``k`` std).
+    ``smoothing``: 1 (none), a number of steps, or ``"period"`` (the training prefix's dominant
+    period, ``tsssm.data.dominant_period``, no label read): each step's score becomes the mean
+    over that many steps centred on it (``tsssm.data.smoothed_scores``), for the threshold and
+    the test alike; for collective anomalies (an abnormal heartbeat), it blurs short ones.
     """
 
     dataset: str = "KDD-TSAD_135"
@@ -90,6 +95,7 @@ class AnomalyDataConfig:
     threshold: str = "quantile"
     quantile: float = 0.99
     k: float = 3.0
+    smoothing: int | Literal["period"] = 1
 
 
 def _validate_anomaly(data: AnomalyDataConfig, ctx: Context) -> None:
@@ -113,6 +119,9 @@ def _validate_anomaly(data: AnomalyDataConfig, ctx: Context) -> None:
                                          f"{data.quantile}")
     if not data.k > 0:
         raise ctx.error("data.k", f"data.k must be positive, not {data.k}")
+    if data.smoothing != "period" and data.smoothing < 1:
+        raise ctx.error("data.smoothing", f"data.smoothing must be a positive integer or "
+                                          f"'period', not {data.smoothing!r}")
 
 
 class AnomalyRecipe(Recipe):
@@ -195,12 +204,20 @@ class AnomalyRecipe(Recipe):
         if not isinstance(module, training.ReconstructionModule):
             raise TypeError(f"AnomalyRecipe evaluates a ReconstructionModule, not {module!r}")
         data, end = self.data, self.train_end
-        held_out = module.series_scores(self.scaled[self.val_start:end], data.score_stride)
+        steps = (tsssm_data.dominant_period(self.scaled[:end]) if data.smoothing == "period"
+                 else data.smoothing)
+
+        def step_scores(values: np.ndarray) -> np.ndarray:
+            return tsssm_data.smoothed_scores(module.series_scores(values, data.score_stride),
+                                              steps)
+
+        held_out = step_scores(self.scaled[self.val_start:end])
         threshold = train_threshold(held_out, data.threshold, data.quantile, data.k)
-        scores = module.series_scores(self.scaled, data.score_stride)[end:]
+        scores = step_scores(self.scaled)[end:]
         labels = self.series.labels[end:]
         metrics = {"test": detection_metrics(labels, scores, threshold),
                    "train_end": end, "threshold_method": data.threshold,
+                   "smoothing_steps": steps,
                    "val_flagged_fraction": float((held_out > threshold).mean())}
         predictions.write_slices(len(scores), lambda start, stop: self.prediction_frame(
             model.name, scores, threshold, start, stop))
