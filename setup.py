@@ -1,7 +1,7 @@
-"""Build the optional fused CPU selective-scan library, and carry the recipes, the bundled
-data sets and the kernel benchmark into the package.
+"""Build the optional CPU kernel libraries (the fused selective scans, dropout), and carry the
+recipes, the bundled data sets and the kernel benchmark into the package.
 
-The extension is plain C++ with no torch headers, so building it needs only a C++ compiler,
+Each library is plain C++ with no torch headers, so building it needs only a C++ compiler,
 never torch itself (a build environment that imported torch would pull a CUDA build).
 If it cannot be built, installation still succeeds and tsssm falls back to its pure-PyTorch
 backend with a message that says how to get the fast path.
@@ -53,29 +53,32 @@ else:
         "-fno-math-errno", "-fno-trapping-math", "-fno-signed-zeros",
     ]
 
-# Vector maths, tiles, instruction sets and the worker pool that both kernels include.
+# Vector maths, tiles, instruction sets and the worker pool that every kernel includes.
 SHARED_HEADER = "tsssm/kernels/csrc/vector_kernels.h"
+
+
+
+def kernel_extension(module: str, source: str) -> Extension:
+    """An optional C++ kernel library (installation goes on without it)."""
+    return Extension(
+        module,
+        sources=[source],
+        depends=[SHARED_HEADER],
+        extra_compile_args=compile_args,
+        extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
+        language="c++",
+        optional=True,
+    )
+
 
 setup(
     cmdclass={"build_py": BuildPyWithResources},
     ext_modules=[
-        Extension(
-            "tsssm.kernels.selective_scan._cpu_scan",
-            sources=["tsssm/kernels/selective_scan/csrc/cpu_scan.cpp"],
-            depends=[SHARED_HEADER],
-            extra_compile_args=compile_args,
-            extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
-            language="c++",
-            optional=True,
-        ),
-        Extension(
-            "tsssm.kernels.scan2d._cpu_scan2d",
-            sources=["tsssm/kernels/scan2d/csrc/cpu_scan2d.cpp"],
-            depends=[SHARED_HEADER],
-            extra_compile_args=compile_args,
-            extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
-            language="c++",
-            optional=True,
-        ),
-    ]
+        kernel_extension("tsssm.kernels.selective_scan._cpu_scan",
+                         "tsssm/kernels/selective_scan/csrc/cpu_scan.cpp"),
+        kernel_extension("tsssm.kernels.scan2d._cpu_scan2d",
+                         "tsssm/kernels/scan2d/csrc/cpu_scan2d.cpp"),
+        kernel_extension("tsssm.kernels.dropout._cpu_dropout",
+                         "tsssm/kernels/dropout/csrc/cpu_dropout.cpp"),
+    ],
 )

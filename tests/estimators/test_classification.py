@@ -172,6 +172,9 @@ def test_prediction_data_must_match_the_fit() -> None:
     ({"freeze_encoder": True}, "needs `pretrained`"),
     ({"validation_fraction": 1.0}, "validation_fraction"),
     ({"batch_size": 0}, "batch_size"),
+    ({"augment": [{"name": "SignalRandShift"}]}, "unknown augmentation 'SignalRandShift'"),
+    ({"augment": {"name": "SignalRandScale"}}, "augment must be a list"),
+    ({"augment": [{"name": "SignalRandScale", "scale": 2}]}, "has no arguments"),
 ])
 def test_bad_parameters_are_named(params: dict, message: str) -> None:
     x, y = oscillations(10)
@@ -227,6 +230,26 @@ def test_a_presets_default_training_applies_unless_the_user_sets_it() -> None:
     assert len(mine.history_) == 2
     assert preset_training(mine) == {"max_epochs": 2, "batch_size": 4}
     assert preset_training(FEMBAClassifier()) == BASE_TRAINING
+
+
+def test_augmentation_changes_training_and_repeats_with_the_seed() -> None:
+    x, y = oscillations(30)
+    noise = [{"name": "SignalRandAddGaussianNoise", "boundaries": [0.5, 1.0]}]
+    plain = tiny(max_epochs=2).fit(x, y).predict_proba(x)
+    augmented = tiny(max_epochs=2, augment=noise).fit(x, y).predict_proba(x)
+    again = tiny(max_epochs=2, augment=noise).fit(x, y).predict_proba(x)
+    np.testing.assert_array_equal(augmented, again)
+    assert not np.allclose(plain, augmented)
+
+    class NoisyFEMBA(FEMBAClassifier):
+        default_augment = tuple(noise)
+
+    preset = NoisyFEMBA(model_options=TINY, max_epochs=2, batch_size=16, lr=1e-2, verbose=0)
+    np.testing.assert_array_equal(preset.fit(x, y).predict_proba(x), augmented)
+    # An empty list turns the preset's augmentation off.
+    np.testing.assert_array_equal(
+        NoisyFEMBA(model_options=TINY, max_epochs=2, batch_size=16, lr=1e-2, verbose=0,
+                   augment=[]).fit(x, y).predict_proba(x), plain)
 
 
 def test_fine_tunes_from_a_pretraining_checkpoint(tmp_path) -> None:

@@ -119,6 +119,23 @@ def test_module_validation_is_exact_over_uneven_batches() -> None:
     assert np.allclose(probabilities.numpy(), logits.softmax(-1).numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("n_chans", [1, 3])
+@pytest.mark.parametrize("spec", [
+    {"name": "SignalRandScale", "boundaries": [0.5, 2.0]},
+    {"name": "SignalRandAddGaussianNoise", "boundaries": [0.1, 0.2]},
+    {"name": "SignalRandDrop", "boundaries": [0.1, 0.2]},
+])
+def test_every_augmentation_keeps_the_window_shape(spec: dict, n_chans: int) -> None:
+    # MONAI's SignalRandDrop returns a one-channel window as [T] (put back as [1, T]), and
+    # writes into its input (the dataset's own window: it is given a copy).
+    window = torch.randn(n_chans, 40)
+    before = window.clone()
+    out = SignalAugmentation([spec])(window, seed=4)
+    assert out.shape == window.shape and out.dtype == torch.float32
+    assert torch.equal(window, before)
+    assert not torch.equal(out, window)
+
+
 def test_augmentation_draws_depend_on_seed_epoch_and_window_only() -> None:
     windows = toy_windows(6, seed=0)
     augment = SignalAugmentation([{"name": "SignalRandScale", "boundaries": [0.5, 2.0]}])

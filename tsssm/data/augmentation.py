@@ -57,17 +57,21 @@ class SignalAugmentation:
         return len(self.steps)
 
     def __call__(self, x: torch.Tensor, seed: int) -> torch.Tensor:
-        """Window ``x`` float32 [C, T] -> augmented float32 [C, T]; the draws depend on
+        """Window ``x`` float32 [C, T] -> augmented float32 [C, T] (``x`` is left as it
+        was); the draws depend on
         ``seed`` only (MONAI's generators and torch's, forked so that the caller's global
         torch RNG is left as it was)."""
         rng = np.random.default_rng(seed)
+        # A copy: SignalRandDrop writes into its input, which would be the dataset's window.
+        x = x.clone()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(rng.integers(2**62)))
             for transform, prob in self.steps:
                 draw = int(rng.integers(2**31 - 1))
                 if rng.random() < prob:
                     transform.set_random_state(seed=draw)
-                    x = torch.as_tensor(transform(x), dtype=torch.float32)
+                    # reshape: SignalRandDrop returns a one-channel window as [T]
+                    x = torch.as_tensor(transform(x), dtype=torch.float32).reshape(x.shape)
         return x
 
 

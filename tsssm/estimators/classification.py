@@ -31,12 +31,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch.utils.data import Subset, TensorDataset
 
+from tsssm.data.augmentation import SignalAugmentation
 from tsssm.data.series import FLOAT32_MAX
 from tsssm.data.windows import WindowDataset
 from tsssm.models import list_models, model_entry
 from tsssm.training import (
     ClassificationModule,
-    SplitDataModule,
+    WindowDataModule,
     estimator_device,
     estimator_train_config,
     fit,
@@ -112,6 +113,11 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
             ``default_training`` (else 10 epochs of batches of 32).
         lr, weight_decay: the optimiser's; None takes the preset's ``default_optimization``
             (else 1e-3 and 1e-2).
+        augment: MONAI signal transforms applied to the training windows, as data
+            (``[{"name": "SignalRandScale", "prob": 0.5, "boundaries": [0.8, 1.2]}, ...]``,
+            see ``tsssm.data.augmentation``), drawn anew each epoch and seeded by
+            ``random_state``; validation and prediction windows are left as they are. None
+            takes the preset's ``default_augment`` (none unless it says).
         validation_fraction: share of the windows held out to pick the best epoch by
             validation loss and stop after ``patience`` epochs without improvement; 0 trains
             on all windows for ``max_epochs``.
@@ -137,6 +143,7 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
     default_model_options: ClassVar[dict[str, Any]] = {}
     default_optimization: ClassVar[dict[str, float]] = {}
     default_training: ClassVar[dict[str, int]] = {}
+    default_augment: ClassVar[tuple[dict[str, Any], ...]] = ()
 
     def __init__(
         self,
@@ -146,6 +153,7 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         batch_size: int | None = None,
         lr: float | None = None,
         weight_decay: float | None = None,
+        augment: list[dict[str, Any]] | None = None,
         validation_fraction: float = 0.0,
         patience: int = 5,
         pretrained: Checkpoint | None = None,
@@ -160,6 +168,7 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.augment = augment
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.pretrained = pretrained
@@ -322,7 +331,8 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         if len(data) - n_val == 0:
             raise ValueError(f"{type(self).__name__}: no windows left to train on after "
                              f"holding out validation_fraction={self.validation_fraction}")
-        train = WindowDataset(Subset(data, order[n_val:].tolist()))
+        train = WindowDataset(Subset(data, order[n_val:].tolist()),
+                              self._training_augmentation(), seed)
         val = WindowDataset(Subset(data, order[:n_val].tolist())) if n_val else None
         settings = estimator_train_config(
             self.device, max_epochs=training["max_epochs"], patience=self.patience,
@@ -332,12 +342,26 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             module = self._build_module(seed)
-            result = fit(module, SplitDataModule(train, val, None, settings.batch_size, seed),
+            result = fit(module, WindowDataModule(train, val, None, settings.batch_size, seed),
                          settings, verbose=self.verbose >= 2)
         self.history_ = [{"train_loss": r.get("train_loss", math.nan),
                           "val_loss": r.get("val_loss", math.nan)} for r in result.history]
         self.module_ = module.model.to(estimator_device(self.device)).eval()
         return self
+
+    def _training_augmentation(self) -> SignalAugmentation | None:
+        """The transform of training windows: ``augment``, else the preset's
+        ``default_augment``; None when both are empty."""
+        specs = self.augment if self.augment is not None else self.default_augment
+        if not isinstance(specs, list | tuple) or not all(isinstance(s, Mapping) for s in specs):
+            raise ValueError(f"{type(self).__name__}: augment must be a list of transform "
+                             f"specs ({{'name': ..., 'prob': ..., ...}}), got {specs!r}")
+        if not specs:
+            return None
+        try:
+            return SignalAugmentation(specs)
+        except ValueError as error:
+            raise ValueError(f"{type(self).__name__}: {error}") from None
 
     def _batched_logits(self, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         """Logits [n, n_outputs] on the CPU, in eval mode, batch by batch."""

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tsssm.layers import QuantileOutput
+from tsssm.layers import Dropout, QuantileOutput
 
 from ._registry import register_model
 from .shapes import ForecastingShape
@@ -78,3 +78,8 @@ class ITransformer(VariateTokenForecaster):
             )
             for _ in range(config.n_layers)
         )
+        for layer in self.layers:
+            # tsssm's dropout, as in every tsssm model (the attention weights' own dropout,
+            # inside torch's attention, stays torch's).
+            for name in ("dropout", "dropout1", "dropout2"):
+                setattr(layer, name, Dropout(config.dropout))

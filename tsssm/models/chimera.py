@@ -57,7 +57,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from tsssm.layers import SSM2D, QuantileOutput, RevIN
+from tsssm.layers import SSM2D, Dropout, QuantileOutput, RevIN
 from tsssm.layers.ssm2d import ScanState, check_couplings
 
 from ._registry import register_model
@@ -248,10 +248,10 @@ class ChimeraLayer(nn.Module):
         )
         self.norm2 = nn.LayerNorm(options.d_model)
         self.feed_forward = nn.Sequential(
-            nn.Linear(options.d_model, options.d_ff), nn.GELU(), nn.Dropout(options.dropout),
+            nn.Linear(options.d_model, options.d_ff), nn.GELU(), Dropout(options.dropout),
             nn.Linear(options.d_ff, options.d_model),
         )
-        self.dropout = nn.Dropout(options.dropout)
+        self.dropout = Dropout(options.dropout)
 
     def forward(self, cells: torch.Tensor, state: list[ScanState] | None = None
                 ) -> tuple[torch.Tensor, list[ScanState]]:
@@ -306,7 +306,7 @@ class ChimeraBackbone(nn.Module):
         self.value_embed = (nn.Linear(1, options.d_model) if value_embed is None
                             else value_embed)
         self.variate_embed = nn.Parameter(torch.randn(n_vars, options.d_model) * 0.02)
-        self.embed_dropout = nn.Dropout(options.dropout)
+        self.embed_dropout = Dropout(options.dropout)
         self.layers = nn.ModuleList(ChimeraLayer(options) for _ in range(options.n_layers))
         self.final_norm = nn.LayerNorm(options.d_model)
 
@@ -378,7 +378,7 @@ class PooledHead(nn.Module):
         self.use_max = use_max
         features = n_vars * d_model * (2 if use_max else 1)
         self.norm = nn.BatchNorm1d(features)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.project = nn.Linear(features, n_outputs)
 
     def forward(self, cells: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tsssm.layers import BiMamba, MambaMixer, MambaStreamState
+from tsssm.layers import BiMamba, Dropout, MambaMixer, MambaStreamState
 
 from ._registry import register_model
 from .shapes import PhaseShape, check_int
@@ -133,10 +133,10 @@ class _MixerBlock(nn.Module):
         mixer_cls = BiMamba if bidirectional else MambaMixer
         self.mixer = mixer_cls(d_model, d_state=d_state, backend=backend)
         self.norm1 = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.feed_forward = nn.Sequential(
-            nn.Linear(d_model, 2 * d_model), nn.GELU(), nn.Dropout(dropout),
-            nn.Linear(2 * d_model, d_model), nn.Dropout(dropout),
+            nn.Linear(d_model, 2 * d_model), nn.GELU(), Dropout(dropout),
+            nn.Linear(2 * d_model, d_model), Dropout(dropout),
         )
         self.norm2 = nn.LayerNorm(d_model)
 
@@ -302,7 +302,7 @@ class PhaseSSM(StreamingModel, PhaseModel):
         options = {"d_state": config.d_state, "bidirectional": not config.online,
                    "dropout": config.dropout, "backend": config.backend}
         self.embed = nn.Sequential(nn.Linear(config.n_inputs, config.d_model),
-                                   nn.Dropout(config.dropout))
+                                   Dropout(config.dropout))
         self.local_blocks = nn.ModuleList(
             LocalAggregationBlock(config.d_model, config.local_window, **options)
             for _ in range(config.n_local_layers)
@@ -360,7 +360,7 @@ class PhaseMLP(PhaseModel):
         layers: list[nn.Module] = []
         for i in range(config.n_layers):
             width_in = config.n_inputs if i == 0 else config.d_model
-            layers += [nn.Linear(width_in, config.d_model), nn.GELU(), nn.Dropout(config.dropout)]
+            layers += [nn.Linear(width_in, config.d_model), nn.GELU(), Dropout(config.dropout)]
         self.layers = nn.Sequential(*layers)
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
@@ -377,7 +377,7 @@ class DilatedResidualLayer(nn.Module):
         self.padding = (2 * dilation, 0) if causal else (dilation, dilation)
         self.conv = nn.Conv1d(d_model, d_model, 3, dilation=dilation)
         self.pointwise = nn.Conv1d(d_model, d_model, 1)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``hidden`` [B, D, T], ``mask`` [B, 1, T] (1 on valid steps) -> [B, D, T]."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from tsssm.layers import BiMamba, QuantileOutput, RevIN
+from tsssm.layers import BiMamba, Dropout, QuantileOutput, RevIN
 
 from ._registry import register_model
 from .shapes import ClassificationShape, ForecastingShape
@@ -73,11 +73,11 @@ class VariateEncoderLayer(nn.Module):
                              expand=config.expand, backend=config.backend)
         self.norm1 = nn.LayerNorm(config.d_model)
         self.feed_forward = nn.Sequential(
-            nn.Linear(config.d_model, config.d_ff), nn.GELU(), nn.Dropout(config.dropout),
-            nn.Linear(config.d_ff, config.d_model), nn.Dropout(config.dropout),
+            nn.Linear(config.d_model, config.d_ff), nn.GELU(), Dropout(config.dropout),
+            nn.Linear(config.d_ff, config.d_model), Dropout(config.dropout),
         )
         self.norm2 = nn.LayerNorm(config.d_model)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         tokens = self.norm1(tokens + self.dropout(self.mixer(tokens)))
@@ -100,7 +100,7 @@ class VariateTokenForecaster(nn.Module):
         self.horizon, self.n_variates = config.horizon, config.n_variates
         self.revin = RevIN(config.n_variates) if config.normalize else None
         self.embed = nn.Linear(config.lookback, config.d_model)
-        self.embed_dropout = nn.Dropout(config.dropout)
+        self.embed_dropout = Dropout(config.dropout)
         self.final_norm = nn.LayerNorm(config.d_model)
         self.output = QuantileOutput(config.quantiles)
         self.head = nn.Linear(config.d_model, config.horizon * self.output.n_outputs)
@@ -148,7 +148,7 @@ class SMambaClassifier(nn.Module):
         self.config = config
         self.revin = RevIN(config.n_chans) if config.normalize else None
         self.embed = nn.Linear(config.n_times, config.d_model)
-        self.embed_dropout = nn.Dropout(config.dropout)
+        self.embed_dropout = Dropout(config.dropout)
         self.layers = nn.ModuleList(VariateEncoderLayer(config) for _ in range(config.n_layers))
         self.final_norm = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.n_outputs)

@@ -32,6 +32,8 @@
 
 // Vector arguments of always-inlined helpers never cross an ABI boundary.
 #pragma GCC diagnostic ignored "-Wpsabi"
+// A kernel library uses only some of these internal-linkage helpers.
+#pragma GCC diagnostic ignored "-Wunused-function"
 
 #define TSSSM_INLINE inline __attribute__((always_inline))
 

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tsssm.layers import MambaMixer
+from tsssm.layers import Dropout, MambaMixer
 
 from .._registry import register_model
 from ..streaming import StreamingModel
@@ -47,7 +47,7 @@ class LinearHead(nn.Module):
 
     def __init__(self, d_model: int, n_outputs: int, dropout: float) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.linear = nn.Linear(d_model, n_outputs)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -63,7 +63,7 @@ class MambaHead(nn.Module):
         super().__init__()
         self.proj = nn.Linear(d_model, head_dim)
         self.mixer = MambaMixer(head_dim, d_state=d_state, d_conv=d_conv, backend=backend)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.linear = nn.Linear(head_dim, n_outputs)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from tsssm.layers import BiMamba, MambaStreamState
+from tsssm.layers import BiMamba, Dropout, MambaStreamState
 from tsssm.layers.patching import PatchEmbed2d
 
 from ..streaming import StreamingModel
@@ -49,7 +49,7 @@ class BiMambaBlock(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.mixer = BiMamba(d_model, d_state=d_state, d_conv=d_conv, expand=expand,
                              backend=backend)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, hidden: torch.Tensor, window: int | None = None,
                 state: MambaStreamState | None = None) -> torch.Tensor:
@@ -98,7 +98,7 @@ class FEMBAEncoder(StreamingModel, nn.Module):
         self.d_model = config.embed_dim * self.n_groups
         self.pos_embed = nn.Parameter(torch.zeros(1, self.n_tokens, self.d_model))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.blocks = nn.ModuleList(
             BiMambaBlock(self.d_model, config.d_state, config.d_conv, config.expand,
                          config.dropout, config.backend, config.block_norm)
