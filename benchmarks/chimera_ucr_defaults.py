@@ -45,6 +45,12 @@ FAST_DT = {"trend_dt_min": 0.01, "trend_dt_max": 0.1, "seasonal_dt_min": 0.1,
 # A half cosine from the rate down to 0 over the run, stepped per batch: the last epoch's
 # weights are the ones kept (no validation split), and a vanishing rate settles them.
 COSINE = {"schedule": "cosine", "lr": 3e-3, "weight_decay": 1e-2}
+# MONAI signal transforms of the training windows (``augment``), each drawn half the time.
+SCALE = {"name": "SignalRandScale", "prob": 0.5, "boundaries": [0.8, 1.2]}
+NOISE = {"name": "SignalRandAddGaussianNoise", "prob": 0.5, "boundaries": [0.0, 0.1]}
+NOISE2 = {**NOISE, "boundaries": [0.0, 0.2]}
+DROP = {"name": "SignalRandDrop", "prob": 0.5, "boundaries": [0.05, 0.15]}
+KERNEL9 = {**SMALL, "embed_kernel": 9}
 CANDIDATES: dict[str, dict[str, Any]] = {
     "defaults": {},
     "small": {"model_options": SMALL, **SMALL_RUN},
@@ -74,6 +80,15 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "kernel9_dropout3_80_epochs": {"model_options": {**SMALL, "embed_kernel": 9,
                                                      "dropout": 0.3},
                                    **SMALL_RUN, "max_epochs": 80},
+    "kernel9_scale": {"model_options": KERNEL9, **SMALL_RUN, "augment": [SCALE]},
+    "kernel9_noise": {"model_options": KERNEL9, **SMALL_RUN, "augment": [NOISE]},
+    "kernel9_noise2": {"model_options": KERNEL9, **SMALL_RUN, "augment": [NOISE2]},
+    "kernel9_noise_80_epochs": {"model_options": KERNEL9, **SMALL_RUN, "augment": [NOISE],
+                                "max_epochs": 80},
+    "kernel9_drop": {"model_options": KERNEL9, **SMALL_RUN, "augment": [DROP]},
+    "kernel9_scale_noise": {"model_options": KERNEL9, **SMALL_RUN, "augment": [SCALE, NOISE]},
+    "kernel9_scale_noise_80_epochs": {"model_options": KERNEL9, **SMALL_RUN,
+                                      "augment": [SCALE, NOISE], "max_epochs": 80},
 }
 
 

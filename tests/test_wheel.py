@@ -73,6 +73,8 @@ def test_wheel_contents(venv: tuple[Path, Path]) -> None:
     assert "tsssm/_data/datasets/ETTh1.csv" in names
     assert "tsssm/_data/datasets/cholec80/SHA256SUMS" in names
     assert "tsssm/_data/benchmarks/kernels/bench.py" in names
+    for library in ("selective_scan/_cpu_scan", "scan2d/_cpu_scan2d", "dropout/_cpu_dropout"):
+        assert [n for n in names if n.startswith(f"tsssm/kernels/{library}.")], library
     assert not [n for n in names if n.startswith(("tests/", "docs/"))
                 or "/results/" in n or n.endswith("make_bundle.py")]
 
