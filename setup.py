@@ -57,7 +57,6 @@ else:
 SHARED_HEADER = "tsssm/kernels/csrc/vector_kernels.h"
 
 
-
 def kernel_extension(module: str, source: str) -> Extension:
     """An optional C++ kernel library (installation goes on without it)."""
     return Extension(

@@ -58,9 +58,8 @@ class SignalAugmentation:
 
     def __call__(self, x: torch.Tensor, seed: int) -> torch.Tensor:
         """Window ``x`` float32 [C, T] -> augmented float32 [C, T] (``x`` is left as it
-        was); the draws depend on
-        ``seed`` only (MONAI's generators and torch's, forked so that the caller's global
-        torch RNG is left as it was)."""
+        was); the draws depend on ``seed`` only (MONAI's generators and torch's, forked so
+        that the caller's global torch RNG is left as it was)."""
         rng = np.random.default_rng(seed)
         # A copy: SignalRandDrop writes into its input, which would be the dataset's window.
         x = x.clone()

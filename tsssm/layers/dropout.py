@@ -1,6 +1,7 @@
 """``Dropout``: ``torch.nn.Dropout`` on :func:`tsssm.kernels.dropout.dropout`, the CPU dropout
-whose masks are a keyed hash per element rather than torch's scalar Bernoulli draws (about
-30x faster on float32 CPU tensors; the same distribution, not the same draws; elsewhere it is
+whose masks are a keyed hash per element rather than torch's scalar Bernoulli draws (14-19x
+faster forward, 6-9x forward and backward, on Chimera's float32 CPU grids:
+``benchmarks/dropout_speed.py``; the same distribution, not the same draws; elsewhere it is
 torch's dropout). Every tsssm model, baselines included, uses it, so models compare on their
 architectures rather than on their dropout's random-number generator."""
 

@@ -2,8 +2,8 @@
 
 Why not ``torch.nn.functional.dropout``: on the CPU it draws one Bernoulli number per element
 from a scalar Mersenne Twister, about 10 ns an element on the machines this was written on
-(7 ms for the 0.7 M cells of one of Chimera's ETTh1 batches, seven times a step; a sixth of the
-model's training step). Here element ``i`` is kept when a keyed 32-bit hash of ``(seed, i)``
+(6 ms for the 0.7 M cells of one of Chimera's ETTh1 feed-forward batches, seven calls a step;
+`benchmarks/dropout_speed.py`). Here element ``i`` is kept when a keyed 32-bit hash of ``(seed, i)``
 clears ``p``, computed in vector registers in the C++ library ``_cpu_dropout`` (see
 ``csrc/cpu_dropout.cpp``); one seed is drawn per call from torch's default generator, so
 ``torch.manual_seed`` (and Lightning's seeding) makes runs repeat. The backward recomputes the
@@ -17,10 +17,12 @@ float32, or without the compiled library) it is ``torch.nn.functional.dropout``.
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 
 import torch
 import torch.nn.functional as F
+
+from .._native import ISAS, load_library
+from .._native import supported_isas as _supported_isas
 
 __all__ = ["dropout", "dropout_mask_op", "fast_path_available"]
 
@@ -29,27 +31,20 @@ FAST_PATH = True
 
 # The version of the C interface these bindings call (``tsssm_dropout_abi_version``).
 ABI_VERSION = 1
-# The kernel's instruction sets, by the number the library knows them by.
-ISAS = ("generic", "avx2", "avx512")
 # Instruction set to run, one of ISAS; None: the widest this CPU supports (tests set others).
 ISA: str | None = None
 _SEED_LIMIT = 2**63 - 1
 
 
 def _load_library() -> ctypes.CDLL | None:
-    spec = importlib.util.find_spec("tsssm.kernels.dropout._cpu_dropout")
-    if spec is None or spec.origin is None:
-        return None
-    lib = ctypes.CDLL(spec.origin)
-    version = getattr(lib, "tsssm_dropout_abi_version", None)
-    if version is None or version() != ABI_VERSION:
+    lib = load_library("tsssm.kernels.dropout._cpu_dropout", "tsssm_dropout_abi_version",
+                       ABI_VERSION)
+    if lib is None:
         return None
     lib.tsssm_dropout.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
                                   ctypes.c_uint64, ctypes.c_uint32, ctypes.c_float,
                                   ctypes.c_int, ctypes.c_int]
     lib.tsssm_dropout.restype = ctypes.c_int
-    lib.tsssm_dropout_isa_supported.argtypes = [ctypes.c_int]
-    lib.tsssm_dropout_isa_supported.restype = ctypes.c_int
     return lib
 
 
@@ -63,9 +58,7 @@ def fast_path_available() -> bool:
 
 def supported_isas() -> list[str]:
     """The instruction sets of ``ISAS`` this CPU can run (empty if the library is not built)."""
-    if _LIB is None:
-        return []
-    return [name for code, name in enumerate(ISAS) if _LIB.tsssm_dropout_isa_supported(code)]
+    return _supported_isas(_LIB, "tsssm_dropout_isa_supported")
 
 
 def _isa_code() -> int:

@@ -22,10 +22,11 @@ item per thread at least in the backward).
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 
 import torch
 
+from .._native import ISAS, load_library
+from .._native import supported_isas as _supported_isas
 from ..selective_scan import cpu as _scan_cpu
 from ._inputs import Scan2DInputs
 
@@ -64,13 +65,9 @@ ABI_VERSION = 3
 
 
 def _load_library() -> ctypes.CDLL | None:
-    spec = importlib.util.find_spec("tsssm.kernels.scan2d._cpu_scan2d")
-    if spec is None or spec.origin is None:
-        return None
-    lib = ctypes.CDLL(spec.origin)
-    # A library built from older sources has another C interface: calling it would be wrong.
-    version = getattr(lib, "tsssm_scan2d_abi_version", None)
-    if version is None or version() != ABI_VERSION:
+    lib = load_library("tsssm.kernels.scan2d._cpu_scan2d", "tsssm_scan2d_abi_version",
+                       ABI_VERSION)
+    if lib is None:
         return None
     lib.tsssm_scan2d_forward.argtypes = [ctypes.POINTER(_Args), _PTR, _PTR, _PTR]
     lib.tsssm_scan2d_forward.restype = ctypes.c_int
@@ -80,8 +77,6 @@ def _load_library() -> ctypes.CDLL | None:
     lib.tsssm_scan2d_backward_threads.restype = _I64
     lib.tsssm_scan2d_isa_name.argtypes = [ctypes.c_int]
     lib.tsssm_scan2d_isa_name.restype = ctypes.c_char_p
-    lib.tsssm_scan2d_isa_supported.argtypes = [ctypes.c_int]
-    lib.tsssm_scan2d_isa_supported.restype = ctypes.c_int
     return lib
 
 
@@ -94,10 +89,7 @@ BACKWARD_SEGMENT_STEPS = 0
 
 def supported_isas() -> list[str]:
     """The instruction sets this CPU can run the 2-D kernel with (empty if it is not built)."""
-    if _LIB is None:
-        return []
-    return [name for code, name in enumerate(_scan_cpu.ISAS)
-            if _LIB.tsssm_scan2d_isa_supported(code)]
+    return _supported_isas(_LIB, "tsssm_scan2d_isa_supported")
 
 
 def isa() -> str | None:
@@ -112,7 +104,7 @@ def _isa_code() -> int:
     asked = _scan_cpu.ISA
     if asked is None:
         return -1
-    code = _scan_cpu.ISAS.index(asked) if asked in _scan_cpu.ISAS else -1
+    code = ISAS.index(asked) if asked in ISAS else -1
     if code < 0 or not _LIB.tsssm_scan2d_isa_supported(code):
         raise ValueError(f"selective_scan.cpu.ISA = {asked!r}: this CPU does not run it")
     return code

@@ -19,10 +19,11 @@ small inputs (a persistent pool, so a call costs no thread start).
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 
 import torch
 
+from .._native import ISAS, load_library
+from .._native import supported_isas as _supported_isas
 from ._inputs import ScanInputs
 
 _INSTALL_HINT = (
@@ -37,13 +38,9 @@ ABI_VERSION = 3
 
 
 def _load_library() -> ctypes.CDLL | None:
-    spec = importlib.util.find_spec("tsssm.kernels.selective_scan._cpu_scan")
-    if spec is None or spec.origin is None:
-        return None
-    lib = ctypes.CDLL(spec.origin)
-    # A library built from older sources has another C interface: calling it would be wrong.
-    version = getattr(lib, "tsssm_scan_abi_version", None)
-    if version is None or version() != ABI_VERSION:
+    lib = load_library("tsssm.kernels.selective_scan._cpu_scan", "tsssm_scan_abi_version",
+                       ABI_VERSION)
+    if lib is None:
         return None
     ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     # batch dim length state groups, softplus reverse channel_last isa threads
@@ -60,8 +57,6 @@ def _load_library() -> ctypes.CDLL | None:
     lib.tsssm_scan_threads.restype = i32
     lib.tsssm_scan_isa_name.argtypes = [i32]
     lib.tsssm_scan_isa_name.restype = ctypes.c_char_p
-    lib.tsssm_scan_isa_supported.argtypes = [i32]
-    lib.tsssm_scan_isa_supported.restype = i32
     return lib
 
 
@@ -72,17 +67,13 @@ _LIB = _load_library()
 # several segments on short sequences.
 BACKWARD_SEGMENT_STEPS = 0
 
-# The kernel's instruction sets, by the number the library knows them by.
-ISAS = ("generic", "avx2", "avx512")
 # Instruction set to run, one of ISAS; None: the widest this CPU supports.
 ISA: str | None = None
 
 
 def supported_isas() -> list[str]:
     """The instruction sets of ``ISAS`` that this CPU can run (empty if the kernel is not built)."""
-    if _LIB is None:
-        return []
-    return [name for code, name in enumerate(ISAS) if _LIB.tsssm_scan_isa_supported(code)]
+    return _supported_isas(_LIB, "tsssm_scan_isa_supported")
 
 
 def isa() -> str | None:

@@ -11,7 +11,7 @@
 // 64-bit seed through SplitMix64's finaliser. Within each block of 2^32 elements the hashes are
 // a permutation of the 32-bit numbers. It is not Philox (what cuRAND and Triton draw dropout
 // masks from), nor a stream for statistics: it is a cheap, well-mixed keyed hash, tested for
-// its keep rate, for independence between neighbours and between seeds (tests/test_dropout.py).
+// its keep rate, for independence between neighbours and between seeds (tests/kernels/test_dropout.py).
 //
 // Plain C++ with no torch headers, called through ctypes by ../__init__.py. Vectorised with
 // GCC vector types of W 32-bit lanes (16 with AVX-512, 8 with AVX2, 4 otherwise, chosen at run
