@@ -89,6 +89,10 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "kernel9_scale_noise": {"model_options": KERNEL9, **SMALL_RUN, "augment": [SCALE, NOISE]},
     "kernel9_scale_noise_80_epochs": {"model_options": KERNEL9, **SMALL_RUN,
                                       "augment": [SCALE, NOISE], "max_epochs": 80},
+    "kernel9_ensemble3": {"model_options": KERNEL9, **SMALL_RUN, "n_models": 3},
+    "kernel9_noise_ensemble3": {"model_options": KERNEL9, **SMALL_RUN, "augment": [NOISE],
+                                "n_models": 3},
+    "kernel9_ensemble5": {"model_options": KERNEL9, **SMALL_RUN, "n_models": 5},
 }
 
 

@@ -172,6 +172,8 @@ def test_prediction_data_must_match_the_fit() -> None:
     ({"freeze_encoder": True}, "needs `pretrained`"),
     ({"validation_fraction": 1.0}, "validation_fraction"),
     ({"batch_size": 0}, "batch_size"),
+    ({"n_models": 0}, "`n_models` must be a positive integer"),
+    ({"n_models": 2.0}, "`n_models` must be a positive integer"),
     ({"augment": [{"name": "SignalRandShift"}]}, "unknown augmentation 'SignalRandShift'"),
     ({"augment": {"name": "SignalRandScale"}}, "augment must be a list"),
     ({"augment": [{"name": "SignalRandScale", "scale": 2}]}, "has no arguments"),
@@ -224,11 +226,11 @@ def test_a_presets_default_training_applies_unless_the_user_sets_it() -> None:
     x, y = oscillations(20)
     clf = LongFEMBA(model_options=TINY, verbose=0).fit(x, y)
     assert len(clf.history_) == 3  # the preset's epochs, the base batch
-    assert preset_training(clf) == {"max_epochs": 3, "batch_size": BASE_TRAINING["batch_size"]}
+    assert preset_training(clf) == {**BASE_TRAINING, "max_epochs": 3}
     assert clf.get_params()["max_epochs"] is None
     mine = LongFEMBA(model_options=TINY, max_epochs=2, batch_size=4, verbose=0).fit(x, y)
     assert len(mine.history_) == 2
-    assert preset_training(mine) == {"max_epochs": 2, "batch_size": 4}
+    assert preset_training(mine) == {"max_epochs": 2, "batch_size": 4, "n_models": 1}
     assert preset_training(FEMBAClassifier()) == BASE_TRAINING
 
 
@@ -250,6 +252,37 @@ def test_augmentation_changes_training_and_repeats_with_the_seed() -> None:
     np.testing.assert_array_equal(
         NoisyFEMBA(model_options=TINY, max_epochs=2, batch_size=16, lr=1e-2, verbose=0,
                    augment=[]).fit(x, y).predict_proba(x), plain)
+
+
+def test_an_ensemble_averages_differently_seeded_models() -> None:
+    x, y = oscillations(30)
+    single = tiny(max_epochs=2).fit(x, y)
+    ensemble = tiny(max_epochs=2, n_models=3).fit(x, y)
+    assert len(ensemble.modules_) == len(ensemble.histories_) == 3
+    assert ensemble.module_ is ensemble.modules_[0]
+    assert ensemble.history_ == ensemble.histories_[0]
+    # The first member is the single model (the same seed); the others start elsewhere.
+    for mine, theirs in zip(ensemble.modules_[0].parameters(), single.module_.parameters(),
+                            strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=0)
+    assert any(not torch.equal(a, b) for a, b in zip(ensemble.modules_[0].parameters(),
+                                                     ensemble.modules_[1].parameters(),
+                                                     strict=True))
+    # Its probabilities are the mean of its members'.
+    windows = torch.from_numpy(x.astype(np.float32))
+    members = [torch.softmax(ensemble._batched_logits(m, windows).double(), dim=1).numpy()
+               for m in ensemble.modules_]
+    np.testing.assert_allclose(ensemble.predict_proba(x), np.mean(members, axis=0),
+                               rtol=0, atol=1e-12)
+    assert not np.allclose(ensemble.predict_proba(x), single.predict_proba(x))
+
+    class EnsembleFEMBA(FEMBAClassifier):  # a preset may ask for one; the user's value wins
+        default_training: ClassVar[dict[str, int]] = {"n_models": 2}
+
+    assert len(EnsembleFEMBA(model_options=TINY, max_epochs=1, verbose=0)
+               .fit(x, y).modules_) == 2
+    assert len(EnsembleFEMBA(model_options=TINY, max_epochs=1, n_models=1, verbose=0)
+               .fit(x, y).modules_) == 1
 
 
 def test_fine_tunes_from_a_pretraining_checkpoint(tmp_path) -> None:

@@ -16,8 +16,9 @@ from ..training.module import optimization_dict
 
 # What every estimator trains with when neither the user nor its preset says otherwise.
 BASE_OPTIMIZATION: dict[str, float] = {"lr": 1e-3, "weight_decay": 1e-2}
-# What a window classifier trains for when neither the user nor its preset says otherwise.
-BASE_TRAINING: dict[str, int] = {"max_epochs": 10, "batch_size": 32}
+# What a window classifier trains for when neither the user nor its preset says otherwise
+# (``n_models``: how many models, differently seeded, are trained and averaged).
+BASE_TRAINING: dict[str, int] = {"max_epochs": 10, "batch_size": 32, "n_models": 1}
 
 
 def preset_model_options(estimator: Any, model: str | None, default_model: str | None
@@ -42,9 +43,10 @@ def preset_optimization(estimator: Any) -> dict[str, Any]:
 
 
 def preset_training(estimator: Any) -> dict[str, int]:
-    """The training length and batch: the estimator's ``max_epochs`` and ``batch_size`` where
-    set (not None), else its class's ``default_training``, else :data:`BASE_TRAINING`.
-    Returns ``{"max_epochs": int, "batch_size": int}`` (values unchecked)."""
+    """The training length, batch and ensemble size: the estimator's ``max_epochs``,
+    ``batch_size`` and ``n_models`` where set (not None), else its class's
+    ``default_training``, else :data:`BASE_TRAINING`. Returns ``{"max_epochs": int,
+    "batch_size": int, "n_models": int}`` (values unchecked)."""
     settings = {**BASE_TRAINING, **getattr(estimator, "default_training", {})}
     for name in BASE_TRAINING:
         value = getattr(estimator, name)

@@ -111,6 +111,11 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
             ``default_model_options`` (its own model only).
         max_epochs, batch_size: training (AdamW on cross-entropy); None takes the preset's
             ``default_training`` (else 10 epochs of batches of 32).
+        n_models: an ensemble: this many models, each from its own seed (weights, dropout,
+            shuffling, augmentation; the validation split is shared), trained alike, their
+            class probabilities averaged (as InceptionTime does, Ismail Fawaz et al. 2020).
+            Fitting and predicting cost ``n_models`` times one model's. None takes the
+            preset's ``default_training`` (else 1).
         lr, weight_decay: the optimiser's; None takes the preset's ``default_optimization``
             (else 1e-3 and 1e-2).
         augment: MONAI signal transforms applied to the training windows, as data
@@ -132,11 +137,12 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         verbose: 0 silent; 1 progress bars (Lightning's while training, tqdm on long
             predictions); 2 also Lightning's notices and model summary.
 
-    Attributes after ``fit``: ``classes_`` (sorted labels), ``module_`` (the trained model, in
-    eval mode), ``n_chans_``, ``n_times_``, ``sfreq_`` and ``ch_names_`` (None unless
-    fitted on ``mne.Epochs``; checked on epochs given to predict), ``n_features_in_``
-    (``X.shape[1]``, scikit-learn's definition: channels for 3-D input, samples for 2-D),
-    ``history_`` (per-epoch ``train_loss`` and ``val_loss``).
+    Attributes after ``fit``: ``classes_`` (sorted labels), ``modules_`` (the trained models,
+    in eval mode, ``n_models`` of them) and ``module_`` (the first), ``n_chans_``,
+    ``n_times_``, ``sfreq_`` and ``ch_names_`` (None unless fitted on ``mne.Epochs``; checked
+    on epochs given to predict), ``n_features_in_`` (``X.shape[1]``, scikit-learn's
+    definition: channels for 3-D input, samples for 2-D), ``histories_`` (per model, per
+    epoch ``train_loss`` and ``val_loss``) and ``history_`` (the first model's).
     """
 
     default_model: ClassVar[str | None] = None
@@ -154,6 +160,7 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         lr: float | None = None,
         weight_decay: float | None = None,
         augment: list[dict[str, Any]] | None = None,
+        n_models: int | None = None,
         validation_fraction: float = 0.0,
         patience: int = 5,
         pretrained: Checkpoint | None = None,
@@ -169,6 +176,7 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
         self.lr = lr
         self.weight_decay = weight_decay
         self.augment = augment
+        self.n_models = n_models
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.pretrained = pretrained
@@ -323,30 +331,39 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{type(self).__name__}: too few windows per class to hold some "
                              f"out for validation: {few}; each class needs at least 2 (or set "
                              "validation_fraction=0)")
-        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        random_state = check_random_state(self.random_state)
+        # The first model's seed is the single model's, so n_models=1 repeats earlier fits.
+        seeds = [int(random_state.randint(2**31 - 1)) for _ in range(training["n_models"])]
         data = TensorDataset(torch.from_numpy(windows),
                              torch.from_numpy(targets.astype(np.int64)))
-        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seeds[0]))
         n_val = int(len(data) * self.validation_fraction)
         if len(data) - n_val == 0:
             raise ValueError(f"{type(self).__name__}: no windows left to train on after "
                              f"holding out validation_fraction={self.validation_fraction}")
-        train = WindowDataset(Subset(data, order[n_val:].tolist()),
-                              self._training_augmentation(), seed)
-        val = WindowDataset(Subset(data, order[:n_val].tolist())) if n_val else None
-        settings = estimator_train_config(
-            self.device, max_epochs=training["max_epochs"], patience=self.patience,
-            batch_size=min(training["batch_size"], len(train)), progress_bar=self.verbose >= 1,
-            seed=seed)
-        # Forked RNG: seeding here neither reads nor disturbs the caller's global torch RNG.
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            module = self._build_module(seed)
-            result = fit(module, WindowDataModule(train, val, None, settings.batch_size, seed),
-                         settings, verbose=self.verbose >= 2)
-        self.history_ = [{"train_loss": r.get("train_loss", math.nan),
-                          "val_loss": r.get("val_loss", math.nan)} for r in result.history]
-        self.module_ = module.model.to(estimator_device(self.device)).eval()
+        train_part = Subset(data, order[n_val:].tolist())
+        val_part = Subset(data, order[:n_val].tolist())
+        augmentation = self._training_augmentation()
+        models, self.histories_ = [], []
+        for seed in seeds:
+            train = WindowDataset(train_part, augmentation, seed)
+            val = WindowDataset(val_part) if n_val else None
+            settings = estimator_train_config(
+                self.device, max_epochs=training["max_epochs"], patience=self.patience,
+                batch_size=min(training["batch_size"], len(train)),
+                progress_bar=self.verbose >= 1, seed=seed)
+            # Forked RNG: seeding here neither reads nor disturbs the caller's global torch RNG.
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                module = self._build_module(seed)
+                result = fit(module, WindowDataModule(train, val, None, settings.batch_size,
+                                                      seed), settings, verbose=self.verbose >= 2)
+            self.histories_.append([{"train_loss": r.get("train_loss", math.nan),
+                                     "val_loss": r.get("val_loss", math.nan)}
+                                    for r in result.history])
+            models.append(module.model.to(estimator_device(self.device)).eval())
+        self.modules_ = models
+        self.module_, self.history_ = models[0], self.histories_[0]
         return self
 
     def _training_augmentation(self) -> SignalAugmentation | None:
@@ -375,11 +392,13 @@ class WindowClassifier(ClassifierMixin, BaseEstimator):
     # -- prediction ---------------------------------------------------------------------
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities [n_windows, n_classes], columns in the order of ``classes_``."""
-        check_is_fitted(self, "module_")
-        windows, _ = self._validated_windows(X)
-        logits = self._batched_logits(self.module_, torch.from_numpy(windows))
-        return torch.softmax(logits.double(), dim=1).numpy()
+        """Class probabilities [n_windows, n_classes], columns in the order of ``classes_``
+        (the mean of the ensemble's models' probabilities)."""
+        check_is_fitted(self, "modules_")
+        windows = torch.from_numpy(self._validated_windows(X)[0])
+        probabilities = [torch.softmax(self._batched_logits(module, windows).double(), dim=1)
+                         for module in self.modules_]
+        return torch.stack(probabilities).mean(dim=0).numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable label of each window [n_windows]."""
